@@ -1,0 +1,91 @@
+"""Settings from the environment (and `.env`), names fixed by DESIGN.md §4.
+
+Flags on the command line override them: build `Settings(**overrides)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _csv(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [str(v).strip() for v in value if str(v).strip()]  # type: ignore[union-attr]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # Slack (secrets: never logged; repr hides them)
+    slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN", repr=False)
+    slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET", repr=False)
+    slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN", repr=False)
+    slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+
+    # Data source
+    data: str | None = Field(None, alias="SEGBOT_DATA")
+    data_query: str | None = Field(None, alias="SEGBOT_DATA_QUERY")
+    data_kind: str = Field("customers", alias="SEGBOT_DATA_KIND")
+    id_column: str = Field("customer_id", alias="SEGBOT_ID_COLUMN")
+    features: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="SEGBOT_FEATURES")
+    date_column: str = Field("date", alias="SEGBOT_DATE_COLUMN")
+    amount_column: str = Field("amount", alias="SEGBOT_AMOUNT_COLUMN")
+    quantity_column: str | None = Field(None, alias="SEGBOT_QUANTITY_COLUMN")
+    as_of: str | None = Field(None, alias="SEGBOT_AS_OF")
+
+    # Model
+    k: str = Field("auto", alias="SEGBOT_K")
+    k_max: int = Field(10, alias="SEGBOT_K_MAX", ge=2, le=30)
+    model_dir: Path = Field(Path("./models"), alias="SEGBOT_MODEL_DIR")
+    names_file: Path | None = Field(None, alias="SEGBOT_NAMES_FILE")
+    keep_versions: int = Field(20, alias="SEGBOT_KEEP_VERSIONS", ge=1)
+    seed: int = Field(0, alias="SEGBOT_SEED")
+
+    # Schedule and Slack behaviour
+    retrain_cron: str | None = Field(None, alias="SEGBOT_RETRAIN_CRON")
+    timezone: str = Field("UTC", alias="SEGBOT_TIMEZONE")
+    announce_channel: str | None = Field(None, alias="SEGBOT_ANNOUNCE_CHANNEL")
+    announce_unchanged: bool = Field(True, alias="SEGBOT_ANNOUNCE_UNCHANGED")
+    admins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="SEGBOT_ADMINS")
+    allowed_channels: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="SEGBOT_ALLOWED_CHANNELS")
+    port: int = Field(3000, alias="PORT")
+
+    # Guardrails: a new version this much worse is kept as a candidate, not served
+    max_silhouette_drop: float = Field(0.05, alias="SEGBOT_MAX_SILHOUETTE_DROP")
+    min_segment_share: float = Field(0.01, alias="SEGBOT_MIN_SEGMENT_SHARE")
+
+    @field_validator("features", "admins", "allowed_channels", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> list[str]:
+        return _csv(value)
+
+    @field_validator("data_kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in {"customers", "transactions"}:
+            raise ValueError(f"must be 'customers' or 'transactions', not {value!r}")
+        return value
+
+    @field_validator("k", mode="before")
+    @classmethod
+    def _k(cls, value: object) -> str:
+        text = str(value).strip().lower()
+        if text == "auto":
+            return text
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"must be 'auto' or a whole number of segments ≥ 1, not {value!r}")
+        return text
+
+    @property
+    def fixed_k(self) -> int | None:
+        return None if self.k == "auto" else int(self.k)
