@@ -1,0 +1,147 @@
+"""`segbot` command line: a thin layer over `model` and the command router."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from model.config import Settings
+from model.errors import SegbotError
+
+# Flags of `segbot train` and the setting each overrides (DESIGN.md §4).
+TRAIN_FLAGS: dict[str, tuple[str, str]] = {
+    "--data": ("data", "a .csv/.parquet path or a SQLAlchemy URL"),
+    "--query": ("data_query", "SQL query or table name, with a URL source"),
+    "--kind": ("data_kind", "customers (one row per customer) or transactions"),
+    "--id-column": ("id_column", "customer id column"),
+    "--features": ("features", "comma-separated feature columns"),
+    "--date-column": ("date_column", "transaction date column"),
+    "--amount-column": ("amount_column", "transaction amount column"),
+    "--k": ("k", "'auto' or a number of segments"),
+    "--k-max": ("k_max", "largest k tried by auto"),
+    "--model-dir": ("model_dir", "where versions are kept"),
+}
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    """Environment and .env first, then any flag given on the command line."""
+    overrides = {
+        field: getattr(args, flag[2:].replace("-", "_"))
+        for flag, (field, _) in TRAIN_FLAGS.items()
+        if getattr(args, flag[2:].replace("-", "_"), None) is not None
+    }
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = first.get("loc", ("?",))[-1]
+        raise SegbotError(f"setting {where}: {first['msg']}") from None
+
+
+def _add_data_flags(parser: argparse.ArgumentParser) -> None:
+    for flag, (_, text) in TRAIN_FLAGS.items():
+        parser.add_argument(flag, help=text, default=None)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from bot.progress import terminal_progress
+    from bot.router import Router
+    from model.service import SegmentService
+
+    service = SegmentService(load_settings(args))
+    with terminal_progress() as progress:
+        result = service.retrain(progress=progress, force=True)
+    if not result.served:
+        print(f"Stored {result.version.version} as a candidate, not served: "
+              + "; ".join(result.held_back))
+    print(Router(service).summary_text())
+    return 0
+
+
+def _cmd_sample_data(args: argparse.Namespace) -> int:
+    from model.sample import write_sample
+
+    path = write_sample(Path(args.out), rows=args.rows, seed=args.seed)
+    print(f"wrote {args.rows:,} customers to {path}")
+    return 0
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    from bot.ask import run_ask
+
+    return run_ask(load_settings(args), args.command_line, as_json=args.json, out=args.out)
+
+
+def _cmd_shell(args: argparse.Namespace) -> int:
+    from bot.shell import run_shell
+
+    return run_shell(load_settings(args), out=args.out)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from bot.serve import run_serve
+
+    return run_serve(load_settings(args), mode=args.mode)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segbot", description="Customer segments in Slack, the shell and the command line."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    p = sub.add_parser("train", help="train a new version now and print the summary")
+    _add_data_flags(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("sample-data", help="write synthetic customers (csv or parquet)")
+    p.add_argument("--rows", type=int, default=5000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", required=True, help="output file, .csv or .parquet")
+    p.set_defaults(func=_cmd_sample_data)
+
+    p = sub.add_parser("ask", help='one command through the router, e.g. "/segments summary"')
+    p.add_argument("command_line")
+    p.add_argument("--json", action="store_true", help="print the whole reply as JSON")
+    p.add_argument("--out", default=None, help="save charts into this folder")
+    _add_data_flags(p)
+    p.set_defaults(func=_cmd_ask)
+
+    p = sub.add_parser("shell", help="interactive local console")
+    p.add_argument("--out", default=None, help="save charts into this folder")
+    _add_data_flags(p)
+    p.set_defaults(func=_cmd_shell)
+
+    p = sub.add_parser("serve", help="run the bot (Socket Mode, HTTP or the local shell)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--socket", dest="mode", action="store_const", const="socket")
+    mode.add_argument("--http", dest="mode", action="store_const", const="http")
+    mode.add_argument("--shell", dest="mode", action="store_const", const="shell")
+    _add_data_flags(p)
+    p.set_defaults(func=_cmd_serve, mode=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.func(args)
+    except SegbotError as exc:
+        print(f"segbot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

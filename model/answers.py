@@ -1,0 +1,151 @@
+"""What the service answers: plain data, no formatting.
+
+The bot's router turns these into text and Block Kit; `segbot ask --json`
+prints them as they are (`dataclasses.asdict`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    id: int  # stable across versions
+    name: str
+    action: str
+    size: int
+    share: float  # of all customers, 0..1
+    profile: dict[str, float | None]  # feature -> mean in original units
+    typical: dict[str, float | None]  # feature -> median in original units
+    distinct: list[str] = field(default_factory=list)  # traits behind the name, e.g. "annual_income high"
+
+
+@dataclass(frozen=True)
+class FeatureValue:
+    feature: str
+    value: float | str | None  # None: missing (imputed for the model)
+    typical: float | str | None  # the segment's median (numeric) or most frequent (categorical)
+    imputed: bool = False
+
+
+@dataclass(frozen=True)
+class Membership:
+    """How clearly one customer (or prospect) belongs to its segment."""
+
+    distance: float  # to its own segment's centre, in scaled units
+    runner_up: SegmentInfo | None
+    runner_up_distance: float | None
+    margin: float | None  # (runner-up distance - own distance) / runner-up distance, 0..1
+    clarity: str  # "clear", "moderate", "borderline"
+
+
+@dataclass(frozen=True)
+class CustomerAnswer:
+    customer_id: str
+    segment: SegmentInfo
+    values: list[FeatureValue]
+    membership: Membership
+    version: str
+    as_of: str  # when the version was trained (ISO)
+    kind: str = "customer"
+
+
+@dataclass(frozen=True)
+class PredictAnswer:
+    given: dict[str, float | str]
+    imputed: list[str]
+    segment: SegmentInfo
+    values: list[FeatureValue]
+    membership: Membership
+    version: str
+    as_of: str
+    kind: str = "predict"
+
+
+@dataclass(frozen=True)
+class Summary:
+    version: str
+    trained_at: str
+    rows: int
+    k: int
+    k_reason: str
+    features: list[str]
+    quality: dict[str, float | None]  # silhouette, calinski_harabasz, davies_bouldin, inertia
+    segments: list[SegmentInfo]
+    source: str
+    kind: str = "summary"
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: str
+    trained_at: str
+    rows: int
+    k: int
+    silhouette: float | None
+    sizes: dict[str, int]  # segment name -> size
+    served: bool
+    status: str  # "served", "previous", "candidate"
+    moved: int | None  # customers whose segment changed against the version before it
+    moved_share: float | None
+    ari: float | None  # adjusted Rand index against the version before it
+    note: str = ""  # e.g. why a candidate was held back
+    data_digest: str = ""
+
+
+@dataclass(frozen=True)
+class History:
+    versions: list[VersionInfo]  # newest first
+    served: str | None
+    kind: str = "history"
+
+
+@dataclass(frozen=True)
+class Change:
+    """A new version compared with the one served before it."""
+
+    previous: str | None
+    k_before: int | None
+    k_after: int
+    silhouette_before: float | None
+    silhouette_after: float | None
+    sizes: list[dict[str, Any]]  # {id, name, size, before} per segment (before None if new)
+    removed: list[str]  # names of previous segments with no match
+    moved: int | None
+    moved_share: float | None
+    ari: float | None
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    version: VersionInfo
+    served: bool  # False when held back by a guardrail or data unchanged
+    unchanged_data: bool
+    held_back: list[str]  # guardrail reasons
+    change: Change | None
+    summary: Summary | None
+    charts: dict[str, str] = field(default_factory=dict)  # chart name -> path
+    kind: str = "retrain"
+
+
+@dataclass(frozen=True)
+class Export:
+    segment: SegmentInfo
+    filename: str
+    csv: bytes
+    rows: int
+    version: str
+    kind: str = "export"
+
+
+@dataclass(frozen=True)
+class Rollback:
+    version: VersionInfo
+    previous: str | None
+    kind: str = "rollback"
+
+
+def to_dict(answer: object) -> dict[str, Any]:
+    return asdict(answer)  # type: ignore[call-overload]

@@ -1,0 +1,923 @@
+"""Charts of a trained version: elbow, clusters, profiles.
+
+Rendered once when a version is trained and stored with it; the bot serves the
+stored PNGs. Everything here is headless and uses `matplotlib.figure.Figure`
+with the Agg canvas directly (no pyplot, no global rcParams), so rendering from a
+worker thread does not touch any shared plotting state. Rendering is still
+serialised by a module lock, as matplotlib does not promise thread safety.
+
+Readability at Slack preview size drives the look: 1200x800 px, large fonts,
+short titles, few gridlines. A segment's colour depends only on its stable id,
+so it is the same in every chart and in every version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from matplotlib.textpath import TextToPath
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+CHARTS = ("elbow", "clusters", "profiles")  # file names are f"{name}.png"
+
+MAX_POINTS = 20_000  # most points drawn in the cluster chart
+FIGSIZE = (12.0, 8.0)  # inches; at DPI this gives 1200x800 px
+DPI = 100
+
+# Okabe-Ito and Paul Tol colours, ordered greedily so that every prefix keeps the
+# largest worst-case distance (CIELAB, normal vision and simulated deuteranopia,
+# protanopia and tritanopia, Machado et al. 2009): >= 27 dE for the first 6,
+# >= 22 for 8, >= 11 for all 12. No black or grey: those read as "other".
+PALETTE = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#882255",  # wine
+    "#88CCEE",  # cyan
+    "#DDCC77",  # sand
+    "#EE6677",  # red
+    "#332288",  # indigo
+    "#997700",  # ochre
+    "#CC79A7",  # pink
+    "#009E73",  # bluish green
+    "#117733",  # green
+    "#AA3377",  # purple
+)
+
+# Sizes in points. At 100 dpi 1 pt = 1.39 px; a 1200 px chart shown ~500 px wide
+# in Slack keeps a 15 pt tick label about 9 px high.
+_FS_TITLE = 22
+_FS_SUBTITLE = 15
+_FS_LABEL = 17
+_FS_TICK = 15
+_FS_LEGEND = 14
+_FS_NOTE = 14
+
+_INK = "#222222"
+_MUTED_INK = "#555555"
+_GRID = {"color": "#DDDDDD", "linewidth": 0.8}
+_INERTIA_COLOR = "#0072B2"
+_SILHOUETTE_COLOR = "#D55E00"
+_UNKNOWN_SEGMENT_COLOR = "#BBBBBB"
+_Z_CLIP = 2.0
+_MINUS = "\u2212"
+
+_LOCK = threading.RLock()
+_TEXT_TO_PATH = TextToPath()
+
+
+@dataclass
+class ChartSegment:
+    id: int  # stable segment id across versions; the colour is tied to it
+    name: str  # e.g. "High-Income Shoppers"
+    size: int
+
+
+@dataclass
+class ChartInput:
+    version: str  # e.g. "v3"
+    trained_at: str  # ISO 8601 UTC, e.g. "2026-11-27T08:30:00+00:00"
+    segments: list[ChartSegment]  # display order; centroid/profile rows follow it
+    ks: list[int]  # elbow: k values tried; may be a single k when k was fixed
+    inertias: list[float]  # inertia per k (on the sample used to choose k)
+    silhouettes: dict[int, float]  # k -> silhouette (k >= 2 only; may be empty)
+    chosen_k: int
+    k_reason: str  # one line, e.g. "knee of the inertia curve at k=4 (silhouette 0.42)"
+    points: np.ndarray  # (m, d) transformed features of a sample, m <= 20_000
+    point_segments: np.ndarray  # (m,) segment ids of those points
+    centroids: np.ndarray  # (k, d) same transformed space, rows in `segments` order
+    feature_names: list[str]  # d names of the transformed columns
+    profile_features: list[str]  # original (numeric) feature names
+    profile_z: np.ndarray  # (k, f) (segment mean - population mean) / population std
+    profile_means: np.ndarray  # (k, f) segment means in original units
+    # Optional: population mean per profile feature (original units). When given it
+    # is shown under each feature name so "72.4k" can be read against "all: 60.6k".
+    profile_overall: np.ndarray | None = None
+    # Optional: customers in the version when `segments` sizes do not add up to it.
+    total_customers: int | None = None
+
+    def __post_init__(self) -> None:
+        k = len(self.segments)
+        self.ks = [int(v) for v in self.ks]
+        self.inertias = [float(v) for v in self.inertias]
+        if len(self.ks) != len(self.inertias):
+            raise ValueError(f"ks has {len(self.ks)} values but inertias has {len(self.inertias)}")
+        self.silhouettes = {int(key): float(val) for key, val in dict(self.silhouettes).items()}
+        self.chosen_k = int(self.chosen_k)
+
+        centroids = np.asarray(self.centroids, dtype=float)
+        if centroids.ndim == 1:
+            centroids = centroids.reshape(k, -1) if k else centroids.reshape(0, 0)
+        if centroids.shape[0] != k:
+            raise ValueError(f"centroids has {centroids.shape[0]} rows for {k} segments")
+        d = len(self.feature_names)
+        if centroids.shape[1] != d:
+            raise ValueError(f"centroids has {centroids.shape[1]} columns for {d} feature_names")
+        self.centroids = centroids
+
+        points = np.asarray(self.points, dtype=float)
+        if points.size == 0:
+            points = np.empty((0, d))
+        elif points.ndim == 1:
+            points = points.reshape(-1, 1)
+        if points.shape[1] != d:
+            raise ValueError(f"points has {points.shape[1]} columns for {d} feature_names")
+        self.points = points
+        labels = np.asarray(self.point_segments).reshape(-1)
+        self.point_segments = labels.astype(np.int64, copy=False)
+        if self.point_segments.shape[0] != points.shape[0]:
+            raise ValueError(
+                f"point_segments has {self.point_segments.shape[0]} values "
+                f"for {points.shape[0]} points"
+            )
+
+        f = len(self.profile_features)
+        for name in ("profile_z", "profile_means"):
+            arr = np.asarray(getattr(self, name), dtype=float)
+            if arr.size == 0:
+                arr = np.empty((k, f))
+            if arr.shape != (k, f):
+                raise ValueError(f"{name} has shape {arr.shape}, expected ({k}, {f})")
+            setattr(self, name, arr)
+        if self.profile_overall is not None:
+            overall = np.asarray(self.profile_overall, dtype=float).reshape(-1)
+            if overall.shape != (f,):
+                raise ValueError(f"profile_overall has {overall.shape[0]} values for {f} features")
+            self.profile_overall = overall
+
+
+# ---------------------------------------------------------------------------
+# Small public helpers
+
+
+def segment_color(segment_id: int) -> str:
+    """Colour of a segment, from its stable id (cycles after 12 segments)."""
+    return PALETTE[int(segment_id) % len(PALETTE)]
+
+
+def format_compact(value: float | None) -> str:
+    """A number in few characters: 34, 34.2, 0.43, 72.4k, 1.23M, -5.1k; "–" if missing."""
+    if value is None:
+        return "–"
+    x = float(value)
+    if not math.isfinite(x):
+        return "–"
+    sign = _MINUS if x < 0 else ""
+    a = abs(x)
+    units = ("", "k", "M", "B", "T")
+    i = 0
+    while a >= 1000 and i < len(units) - 1:
+        a /= 1000
+        i += 1
+    text = _three_digits(a)
+    if float(text) >= 1000 and i < len(units) - 1:  # 999.96 rounds up: promote
+        a /= 1000
+        i += 1
+        text = _three_digits(a)
+    if float(text) == 0:
+        sign = ""
+    return f"{sign}{text}{units[i]}"
+
+
+def _three_digits(a: float) -> str:
+    if a >= 100:
+        return f"{a:.0f}"
+    if a >= 10:
+        text = f"{a:.1f}"
+    elif a >= 1:
+        text = f"{a:.2f}"
+    elif a == 0:
+        return "0"
+    else:
+        text = f"{a:.2g}"
+        if "e" in text:
+            return text
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def chart_sample(
+    point_segments: np.ndarray, max_points: int = MAX_POINTS, seed: int = 0
+) -> np.ndarray:
+    """Indices (sorted) of a deterministic sample stratified by segment.
+
+    At most `max_points` indices. Each segment first keeps
+    min(its size, max_points // (4 k)) points, so small segments stay visible;
+    the rest of the budget is shared in proportion to what each segment has left.
+    """
+    if max_points < 0:
+        raise ValueError(f"max_points must be >= 0, got {max_points}")
+    labels = np.asarray(point_segments).reshape(-1)
+    n = labels.shape[0]
+    if n <= max_points:
+        return np.arange(n, dtype=np.intp)
+    segment_ids, counts = _label_counts(labels)
+    quotas = _allocate(counts, max_points)
+    rng = np.random.default_rng(seed)
+    picked: list[np.ndarray] = []
+    for seg, count, quota in zip(segment_ids, counts, quotas, strict=True):
+        if quota == 0:
+            continue
+        members = np.flatnonzero(labels == seg)
+        if quota < count:
+            members = rng.choice(members, size=int(quota), replace=False)
+        picked.append(members)
+    if not picked:
+        return np.empty(0, dtype=np.intp)
+    out = np.concatenate(picked).astype(np.intp, copy=False)
+    out.sort()
+    return out
+
+
+def _label_counts(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if labels.dtype.kind in "iub" and labels.size:
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo >= 0 and hi < 1_000_000:  # fast path: one pass, no sort
+            counts = np.bincount(labels, minlength=hi + 1)
+            ids = np.flatnonzero(counts)
+            return ids, counts[ids]
+    return np.unique(labels, return_counts=True)
+
+
+def _allocate(counts: np.ndarray, budget: int) -> np.ndarray:
+    """Split `budget` over segments with `counts` members (sum(counts) > budget)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    k = len(counts)
+    floor = budget // (4 * k) if k else 0
+    if floor == 0 and budget >= k:
+        floor = 1
+    base = np.minimum(counts, floor)
+    remaining = budget - int(base.sum())
+    spare = counts - base
+    if remaining <= 0 or spare.sum() == 0:
+        return base
+    if spare.sum() <= remaining:
+        return counts.copy()
+    share = spare * (remaining / spare.sum())
+    extra = np.floor(share).astype(np.int64)
+    left = remaining - int(extra.sum())
+    if left > 0:
+        order = np.argsort(-(share - extra), kind="stable")[:left]
+        extra[order] += 1
+    return base + np.minimum(extra, spare)
+
+
+# ---------------------------------------------------------------------------
+# Rendering
+
+
+def render_all(out_dir: Path, inp: ChartInput) -> dict[str, Path]:
+    """Write elbow.png, clusters.png and profiles.png into `out_dir`.
+
+    Each file is written to a temporary file in the same folder and moved into
+    place with os.replace, so a crash never leaves a half-written PNG.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    builders: dict[str, Callable[[ChartInput], Figure]] = {
+        "elbow": build_elbow,
+        "clusters": build_clusters,
+        "profiles": build_profiles,
+    }
+    paths: dict[str, Path] = {}
+    with _LOCK:
+        for name in CHARTS:
+            fig = builders[name](inp)
+            paths[name] = save_png(fig, out / f"{name}.png", title=f"segbot {inp.version} {name}")
+    return paths
+
+
+def save_png(fig: Figure, path: Path, title: str | None = None) -> Path:
+    """Save `fig` as a PNG at `path` atomically (temp file + os.replace)."""
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            with _LOCK:
+                FigureCanvasAgg(fig)
+                fig.savefig(
+                    fh,
+                    format="png",
+                    dpi=DPI,
+                    metadata={"Title": title or path.stem, "Software": "segbot"},
+                )
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    return path
+
+
+def _new_figure() -> Figure:
+    fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained", facecolor="white")
+    FigureCanvasAgg(fig)
+    fig.get_layout_engine().set(w_pad=0.12, h_pad=0.1)
+    return fig
+
+
+def _titles(fig: Figure, ax: Axes, title: str, subtitle: str) -> None:
+    fig.suptitle(title, x=0.01, ha="left", fontsize=_FS_TITLE, fontweight="bold", color=_INK)
+    if subtitle:
+        ax.set_title(subtitle, loc="left", fontsize=_FS_SUBTITLE, color=_MUTED_INK, pad=12)
+
+
+def _style_axes(ax: Axes) -> None:
+    ax.tick_params(labelsize=_FS_TICK, colors=_INK, length=4)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    for side in ("left", "bottom"):
+        ax.spines[side].set_color("#888888")
+
+
+def _format_date(ts: str) -> str:
+    try:
+        dt = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
+    except ValueError:
+        return str(ts)
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC)
+    return f"{dt.day} {dt:%b %Y %H:%M} UTC"
+
+
+def _shorten(
+    text: str, width: float, lines: int = 1, measure: Callable[[str], float] = len
+) -> str:
+    """Wrap `text` to at most `lines` lines no wider than `width`, ending in … if cut.
+
+    `measure` gives a line's width (characters by default; points for tick labels).
+    Breaks after spaces, underscores and slashes, so column names such as
+    "days_since_last_order" wrap as "days_since_" / "last_order".
+    """
+    text = " ".join(str(text).split())
+    pieces = [p for p in re.split(r"(?<=[ _/])", text) if p]
+
+    def fits(line: str) -> bool:
+        return measure(line.rstrip(" _/")) <= width
+
+    wrapped: list[str] = []
+    current = ""
+    for piece in pieces:
+        if not current or fits(current + piece):
+            current += piece
+            continue
+        wrapped.append(current)
+        current = piece
+    wrapped.append(current)
+    # Cut pieces that are too long on their own.
+    out: list[str] = []
+    for line in wrapped:
+        while not fits(line) and len(line) > 1:
+            cut = len(line) - 1
+            while cut > 1 and not fits(line[:cut]):
+                cut -= 1
+            out.append(line[:cut])
+            line = line[cut:]
+        out.append(line)
+    out = [w.rstrip() for w in out if w.strip()] or [""]
+    if len(out) > lines:
+        out = out[:lines]
+        last = out[-1].rstrip(" _/-")
+        while last and not fits(last + "…"):
+            last = last[:-1].rstrip(" _/-")
+        out[-1] = last + "…"
+    return "\n".join(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_width_pt(text: str, size: float) -> float:
+    """Width in points of one line of `text` in the default font at `size` pt."""
+    width, _h, _d = _TEXT_TO_PATH.get_text_width_height_descent(
+        text, FontProperties(size=size), ismath=False
+    )
+    return float(width)
+
+
+def _clean_feature(name: str, width: int = 26) -> str:
+    name = str(name)
+    if "__" in name:  # ColumnTransformer prefixes such as "num__age"
+        name = name.split("__", 1)[1]
+    return _shorten(name, width)
+
+
+def _int_text(n: int) -> str:
+    return f"{n:,}" if n < 100_000 else format_compact(n)
+
+
+# --- elbow -----------------------------------------------------------------
+
+
+def build_elbow(inp: ChartInput) -> Figure:
+    """Inertia per k with the chosen k marked and why; silhouette on a second axis."""
+    with _LOCK:
+        fig = _new_figure()
+        ax = fig.add_subplot()
+        _style_axes(ax)
+        reason = " ".join(inp.k_reason.split())
+        subtitle = _shorten(
+            f"Chosen k = {inp.chosen_k}: {reason}" if reason else f"Chosen k = {inp.chosen_k}",
+            95,
+            lines=2,
+        )
+        _titles(
+            fig,
+            ax,
+            f"Choosing k · {inp.version}, trained {_format_date(inp.trained_at)}",
+            subtitle,
+        )
+        ks = np.asarray(inp.ks, dtype=float)
+        inertias = np.asarray(inp.inertias, dtype=float)
+        ok = np.isfinite(ks) & np.isfinite(inertias)
+        ks, inertias = ks[ok], inertias[ok]
+        handles: list[Line2D] = []
+
+        if ks.size == 0:
+            ax.text(
+                0.5,
+                0.5,
+                f"k was fixed at {inp.chosen_k}: no search over k to show",
+                ha="center",
+                va="center",
+                fontsize=_FS_LABEL,
+                color=_MUTED_INK,
+                transform=ax.transAxes,
+            )
+            ax.set_xticks([])
+            ax.set_yticks([])
+            return fig
+
+        order = np.argsort(ks)
+        ks, inertias = ks[order], inertias[order]
+        (line,) = ax.plot(
+            ks,
+            inertias,
+            color=_INERTIA_COLOR,
+            linewidth=3,
+            marker="o",
+            markersize=9,
+            label="Inertia (lower = tighter segments)",
+            zorder=3,
+        )
+        handles.append(line)
+        ax.set_xlabel("Number of segments (k)", fontsize=_FS_LABEL, color=_INK)
+        ax.set_ylabel("Inertia", fontsize=_FS_LABEL, color=_INERTIA_COLOR)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_compact(v)))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax.grid(axis="y", **_GRID)
+        ax.set_axisbelow(True)
+        if ks.size <= 20:
+            ax.set_xticks(ks)
+            ax.set_xticklabels([str(int(v)) for v in ks])
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if ks.size == 1:
+            ax.set_xlim(ks[0] - 1, ks[0] + 1)
+            ax.set_ylim(0, inertias[0] * 1.25 if inertias[0] > 0 else 1)
+        else:
+            lo, hi = float(inertias.min()), float(inertias.max())
+            pad = (hi - lo) * 0.08 or max(abs(hi) * 0.1, 1.0)
+            ax.set_ylim(max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad * 2.2)
+            ax.set_xlim(ks[0] - 0.4, ks[-1] + 0.4)
+
+        sil = sorted((k, v) for k, v in inp.silhouettes.items() if math.isfinite(v) and k >= 2)
+        if sil:
+            ax2 = ax.twinx()
+            ax2.tick_params(labelsize=_FS_TICK, colors=_INK, length=4)
+            for side in ("top", "left"):
+                ax2.spines[side].set_visible(False)
+            ax2.spines["right"].set_color("#888888")
+            sk = np.array([k for k, _ in sil], dtype=float)
+            sv = np.array([v for _, v in sil], dtype=float)
+            (sline,) = ax2.plot(
+                sk,
+                sv,
+                color=_SILHOUETTE_COLOR,
+                linewidth=2.5,
+                linestyle="--",
+                marker="s",
+                markersize=8,
+                label="Silhouette (higher = better separated)",
+                zorder=2,
+            )
+            handles.append(sline)
+            ax2.set_ylabel("Silhouette", fontsize=_FS_LABEL, color=_SILHOUETTE_COLOR)
+            slo, shi = float(sv.min()), float(sv.max())
+            spad = max((shi - slo) * 0.15, 0.05)
+            ax2.set_ylim(min(0.0, slo - spad), max(shi + spad * 2.5, 0.1))
+            ax2.yaxis.set_major_locator(MaxNLocator(nbins=5))
+            ax2.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.2f}"))
+            if inp.chosen_k in dict(sil):
+                ax2.plot(
+                    [inp.chosen_k],
+                    [dict(sil)[inp.chosen_k]],
+                    marker="s",
+                    markersize=14,
+                    markerfacecolor="none",
+                    markeredgecolor=_SILHOUETTE_COLOR,
+                    markeredgewidth=2.5,
+                    zorder=4,
+                )
+            ax.set_zorder(ax2.get_zorder() + 1)  # inertia line on top
+            ax.patch.set_visible(False)
+        elif inp.silhouettes or ks.size > 1:
+            ax.text(
+                0.99,
+                0.97,
+                "silhouette not available",
+                ha="right",
+                va="top",
+                fontsize=_FS_NOTE,
+                color=_MUTED_INK,
+                transform=ax.transAxes,
+            )
+
+        chosen = float(inp.chosen_k)
+        if ks.size and ks[0] - 0.5 <= chosen <= ks[-1] + 0.5:
+            vline = ax.axvline(
+                chosen,
+                color=_INK,
+                linestyle=":",
+                linewidth=2,
+                zorder=1,
+                label=f"Chosen k = {inp.chosen_k}",
+            )
+            handles.append(vline)
+            match = np.flatnonzero(ks == chosen)
+            if match.size:
+                y = float(inertias[match[0]])
+                ax.plot(
+                    [chosen],
+                    [y],
+                    marker="o",
+                    markersize=20,
+                    markerfacecolor="none",
+                    markeredgecolor=_INK,
+                    markeredgewidth=2.5,
+                    zorder=5,
+                )
+                # Put the label on the emptier side of the curve.
+                right = chosen <= (ks[0] + ks[-1]) / 2 or ks.size == 1
+                ax.annotate(
+                    f"k = {inp.chosen_k}",
+                    xy=(chosen, y),
+                    xytext=(28 if right else -28, 34),
+                    textcoords="offset points",
+                    ha="left" if right else "right",
+                    fontsize=_FS_LABEL,
+                    fontweight="bold",
+                    color=_INK,
+                    arrowprops={"arrowstyle": "-", "color": _INK, "linewidth": 1.5},
+                    zorder=6,
+                )
+        ax.legend(
+            handles=handles,
+            loc="upper right",
+            fontsize=_FS_LEGEND,
+            frameon=True,
+            framealpha=0.92,
+            edgecolor="#DDDDDD",
+        )
+        return fig
+
+
+# --- clusters --------------------------------------------------------------
+
+
+def _pca(x: np.ndarray, n_components: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, components (c, d) with a deterministic sign, explained variance ratio (c,)."""
+    mean = x.mean(axis=0) if x.shape[0] else np.zeros(x.shape[1])
+    centred = x - mean
+    d = x.shape[1]
+    c = min(n_components, d)
+    if x.shape[0] < 2:
+        return mean, np.eye(d)[:c], np.zeros(c)
+    _u, s, vt = np.linalg.svd(centred, full_matrices=False)
+    var = s**2
+    total = float(var.sum())
+    ratio = var / total if total > 0 else np.zeros_like(var)
+    comps = vt[:c].copy()
+    if comps.shape[0] < c:  # fewer rows than columns: pad with unit vectors
+        comps = np.vstack([comps, np.eye(d)[comps.shape[0] : c]])
+        ratio = np.concatenate([ratio, np.zeros(c - len(ratio))])
+    for row in comps:  # largest loading positive, like sklearn's svd_flip
+        j = int(np.argmax(np.abs(row)))
+        if row[j] < 0:
+            row *= -1
+    return mean, comps, ratio[:c]
+
+
+def _pc_label(
+    i: int, comp: np.ndarray, ratio: float, names: list[str], two_lines: bool = False
+) -> str:
+    order = np.argsort(-np.abs(comp), kind="stable")
+    top = [int(order[0])]
+    if len(order) > 1 and abs(comp[order[1]]) >= 0.5 * abs(comp[order[0]]):
+        top.append(int(order[1]))
+    parts = [("+" if comp[j] >= 0 else _MINUS) + _clean_feature(names[j], 24) for j in top]
+    sep = "\n" if two_lines else " · "
+    return f"PC{i + 1} · {ratio:.0%} of variance{sep}mostly {', '.join(parts)}"
+
+
+def build_clusters(inp: ChartInput) -> Figure:
+    """2-D PCA projection of the sample, coloured by segment, centroids marked."""
+    with _LOCK:
+        fig = _new_figure()
+        ax = fig.add_subplot()
+        _style_axes(ax)
+        points, labels = inp.points, inp.point_segments
+        if points.shape[0] > MAX_POINTS:
+            keep = chart_sample(labels, MAX_POINTS)
+            points, labels = points[keep], labels[keep]
+        finite = np.all(np.isfinite(points), axis=1)
+        points, labels = points[finite], labels[finite]
+        m, d = points.shape
+        total = inp.total_customers or sum(int(s.size) for s in inp.segments) or m
+        shown = (
+            f"all {m:,} customers shown"
+            if m >= total
+            else f"{_int_text(m)} of {_int_text(total)} customers shown (sampled per segment)"
+        )
+
+        if d == 0 or (m == 0 and inp.centroids.shape[0] == 0):
+            _titles(fig, ax, f"Segments in 2-D · {inp.version}", shown)
+            ax.text(
+                0.5,
+                0.5,
+                "nothing to plot",
+                ha="center",
+                va="center",
+                fontsize=_FS_LABEL,
+                color=_MUTED_INK,
+                transform=ax.transAxes,
+            )
+            ax.set_xticks([])
+            ax.set_yticks([])
+            return fig
+
+        fit_on = points if m >= 2 else inp.centroids
+        mean, comps, ratio = _pca(fit_on, 2)
+        xy = (points - mean) @ comps.T
+        cxy = (inp.centroids - mean) @ comps.T
+        names = list(inp.feature_names)
+        if d == 1:
+            rng = np.random.default_rng(0)
+            xy = np.column_stack([xy[:, 0], rng.uniform(-1.0, 1.0, size=m)])
+            cxy = np.column_stack([cxy[:, 0], np.zeros(cxy.shape[0])])
+            ax.set_xlabel(f"{_clean_feature(names[0], 40)} (scaled)", fontsize=_FS_LABEL)
+            ax.set_ylabel("random spread (one feature only)", fontsize=_FS_LABEL, color=_MUTED_INK)
+            ax.set_yticks([])
+            ax.set_ylim(-1.6, 1.6)
+            explained = "one feature: points spread vertically at random"
+        else:
+            ax.set_xlabel(_pc_label(0, comps[0], ratio[0], names), fontsize=_FS_LABEL)
+            ax.set_ylabel(
+                _pc_label(1, comps[1], ratio[1], names, two_lines=True), fontsize=_FS_LABEL
+            )
+            explained = f"PCA of the scaled features, {float(ratio.sum()):.0%} of variance shown"
+        _titles(fig, ax, f"Segments in 2-D · {inp.version}", f"{shown} · {explained}")
+        ax.grid(True, **_GRID)
+        ax.set_axisbelow(True)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
+        if d > 1:
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+
+        # Point style: big and opaque for a few hundred points, small and light for 20k.
+        size = float(np.clip(16_000 / max(m, 1), 5.0, 40.0))
+        alpha = float(np.clip(1.25 - 0.22 * math.log10(max(m, 10)), 0.3, 0.85))
+        known = {s.id for s in inp.segments}
+        in_sample = {s.id: int(np.count_nonzero(labels == s.id)) for s in inp.segments}
+        draw_order = sorted(inp.segments, key=lambda s: -in_sample[s.id])  # small on top
+        for z, seg in enumerate(draw_order):
+            mask = labels == seg.id
+            if not mask.any():
+                continue
+            coll = ax.scatter(
+                xy[mask, 0],
+                xy[mask, 1],
+                s=size,
+                color=segment_color(seg.id),
+                alpha=alpha,
+                linewidths=0,
+                rasterized=True,
+                zorder=2 + z * 0.01,
+            )
+            coll.set_gid(f"segment-{seg.id}")
+        stray = ~np.isin(labels, list(known))
+        if stray.any():
+            ax.scatter(
+                xy[stray, 0],
+                xy[stray, 1],
+                s=size,
+                color=_UNKNOWN_SEGMENT_COLOR,
+                alpha=alpha,
+                linewidths=0,
+                rasterized=True,
+                zorder=1.5,
+            )
+
+        for seg, (cx, cy) in zip(inp.segments, cxy, strict=True):
+            marker = ax.scatter(
+                [cx],
+                [cy],
+                s=340,
+                marker="X",
+                color=segment_color(seg.id),
+                edgecolors=_INK,
+                linewidths=2,
+                zorder=10,
+            )
+            marker.set_gid(f"centroid-{seg.id}")
+
+        total_size = sum(int(s.size) for s in inp.segments) or 1
+        handles = [
+            Line2D(
+                [],
+                [],
+                linestyle="",
+                marker="o",
+                markersize=13,
+                markerfacecolor=segment_color(seg.id),
+                markeredgecolor=segment_color(seg.id),
+                label=f"{_shorten(seg.name, 26, lines=2)}\n"
+                f"{_int_text(int(seg.size))} · {int(seg.size) / total_size:.0%}",
+                gid=f"legend-{seg.id}",
+            )
+            for seg in inp.segments
+        ]
+        handles.append(
+            Line2D(
+                [],
+                [],
+                linestyle="",
+                marker="X",
+                markersize=15,
+                markerfacecolor="white",
+                markeredgecolor=_INK,
+                markeredgewidth=2,
+                label="segment centre",
+            )
+        )
+        ax.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            borderaxespad=0,
+            fontsize=_FS_LEGEND,
+            frameon=False,
+            labelspacing=0.9 if len(inp.segments) <= 8 else 0.5,
+            handletextpad=0.4,
+            title="Segment · customers",
+            title_fontsize=_FS_LEGEND,
+            alignment="left",
+        )
+        return fig
+
+
+# --- profiles --------------------------------------------------------------
+
+
+def build_profiles(inp: ChartInput) -> Figure:
+    """Heat map of standardised segment means, annotated with original-unit means."""
+    with _LOCK:
+        fig = _new_figure()
+        k, f = inp.profile_z.shape
+        title = f"What sets each segment apart · {inp.version}"
+        subtitle = (
+            "Numbers are segment averages. Colour: how far above (red) or below (blue) "
+            "the average of all customers."
+        )
+        if k == 0 or f == 0:
+            ax = fig.add_subplot()
+            _titles(fig, ax, title, subtitle)
+            ax.text(
+                0.5,
+                0.5,
+                "no numeric features to profile",
+                ha="center",
+                va="center",
+                fontsize=_FS_LABEL,
+                color=_MUTED_INK,
+                transform=ax.transAxes,
+            )
+            ax.set_axis_off()
+            return fig
+
+        grid = fig.add_gridspec(1, 2, width_ratios=[1, 40])
+        ax_sw = fig.add_subplot(grid[0, 0])
+        ax = fig.add_subplot(grid[0, 1], sharey=ax_sw)
+        fig.get_layout_engine().set(wspace=0.0)
+        # Not an axes title: constrained layout would widen the narrow swatch column
+        # to fit it. A figure-level caption at the bottom takes no column's width.
+        _titles(fig, ax_sw, title, "")
+        fig.supxlabel(subtitle, x=0.01, ha="left", fontsize=_FS_SUBTITLE, color=_MUTED_INK)
+
+        z = np.ma.masked_invalid(np.clip(inp.profile_z, -_Z_CLIP, _Z_CLIP))
+        cmap = colormaps["RdBu_r"].with_extremes(bad="#E5E5E5")
+        image = ax.imshow(
+            z,
+            cmap=cmap,
+            vmin=-_Z_CLIP,
+            vmax=_Z_CLIP,
+            aspect="auto",
+            interpolation="nearest",
+        )
+        # Cell numbers: as large as the cells allow.
+        cell_w_pt = 0.6 * FIGSIZE[0] * 72 / f  # heat map is ~60% of the width
+        cell_h_pt = 0.72 * FIGSIZE[1] * 72 / k
+        annot_fs = float(np.clip(min(cell_w_pt / 4.2, cell_h_pt / 2.2, 19), 7, 19))
+        if cell_w_pt >= 24 and cell_h_pt >= 12:
+            for i in range(k):
+                for j in range(f):
+                    zij = inp.profile_z[i, j]
+                    dark = math.isfinite(zij) and abs(zij) > 1.15
+                    ax.text(
+                        j,
+                        i,
+                        format_compact(inp.profile_means[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=annot_fs,
+                        color="white" if dark else _INK,
+                        fontweight="bold" if math.isfinite(zij) and abs(zij) >= 1 else "normal",
+                    )
+        # Thin white lines between cells.
+        ax.set_xticks(np.arange(-0.5, f, 1), minor=True)
+        ax.set_yticks(np.arange(-0.5, k, 1), minor=True)
+        ax.grid(which="minor", color="white", linewidth=2)
+        ax.tick_params(which="minor", length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+
+        x_fs = 15 if f <= 5 else 13 if f <= 8 else max(9, 13 - (f - 8) // 2)
+        label_w = max(cell_w_pt - 10, 30.0)
+        xlabels = []
+        for j, name in enumerate(inp.profile_features):
+            label = _shorten(
+                name,
+                label_w if f <= 10 else 120.0,
+                lines=3 if f <= 10 else 1,
+                measure=functools.partial(_text_width_pt, size=x_fs),
+            )
+            if inp.profile_overall is not None:
+                label += f"\nall: {format_compact(inp.profile_overall[j])}"
+            xlabels.append(label)
+        ax.set_xticks(np.arange(f))
+        rotate = f > 10
+        ax.set_xticklabels(
+            xlabels,
+            fontsize=x_fs,
+            rotation=35 if rotate else 0,
+            ha="right" if rotate else "center",
+            rotation_mode="anchor" if rotate else "default",
+        )
+        ax.tick_params(axis="x", length=0, colors=_INK, pad=8)
+        ax.tick_params(axis="y", which="both", left=False, labelleft=False)
+
+        # Colour swatches (tied to the segment id) with the names as tick labels.
+        total_size = sum(int(s.size) for s in inp.segments) or 1
+        for i, seg in enumerate(inp.segments):
+            patch = Rectangle(
+                (0.0, i - 0.42), 1.0, 0.84, facecolor=segment_color(seg.id), edgecolor="none"
+            )
+            patch.set_gid(f"segment-{seg.id}")
+            ax_sw.add_patch(patch)
+        ax_sw.set_xlim(0, 1)
+        ax_sw.set_ylim(k - 0.5, -0.5)
+        ax_sw.set_xticks([])
+        name_lines = 2 if k <= 8 else 1
+        ax_sw.set_yticks(
+            np.arange(k),
+            [
+                f"{_shorten(seg.name, 18 if k <= 8 else 30, lines=name_lines)} ({int(seg.size) / total_size:.0%})"
+                for seg in inp.segments
+            ],
+            fontsize=_FS_TICK if k <= 10 else max(9, _FS_TICK - (k - 10)),
+        )
+        ax_sw.tick_params(axis="y", which="both", length=0, colors=_INK, pad=6)
+        for spine in ax_sw.spines.values():
+            spine.set_visible(False)
+
+        cbar = fig.colorbar(image, ax=ax, shrink=0.85, pad=0.015, aspect=25, extend="both")
+        cbar.set_ticks([-2, -1, 0, 1, 2])
+        cbar.set_ticklabels([f"{_MINUS}2 sd", f"{_MINUS}1 sd", "average", "+1 sd", "+2 sd"])
+        cbar.ax.tick_params(labelsize=_FS_TICK - 1, length=0)
+        cbar.outline.set_visible(False)
+        return fig

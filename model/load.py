@@ -1,0 +1,674 @@
+"""Loading and validating customer data.
+
+Sources (``settings.data``, DESIGN.md §4):
+
+- ``None``: the bundled sample, ``model.sample.generate(5000, seed=42)``;
+- a ``.csv`` file (also ``.tsv`` and compressed ``.csv.gz``/``.zip``/``.bz2``/``.xz``/
+  ``.zst``; the separator of a plain ``.csv`` is sniffed from its header line, so
+  ``;``-separated exports work too);
+- a ``.parquet`` file (or a folder of Parquet files);
+- a SQLAlchemy URL (``sqlite:///file.db``, ``postgresql://...``) with
+  ``settings.data_query`` holding a table name (no whitespace: quoted by
+  SQLAlchemy, ``schema.table`` allowed) or a SQL query; rows are streamed in
+  chunks.
+
+Rules, each broken rule a `DataError` whose message is one line naming the
+column or rows and the problem:
+
+- the id column is read as text, never through float ("00042" stays "00042");
+  whole numbers stored as numbers in Parquet or SQL become "42", not "42.0";
+  missing or blank ids and (for a customers table) duplicate ids are errors;
+- features are ``settings.features`` when given, in that order; otherwise every
+  numeric column but the id. Text columns are skipped unless listed; a listed
+  text column becomes categorical (at most `MAX_CATEGORIES` distinct values);
+- a column that is mostly numbers but has some text is "text in a numeric
+  column", an error naming the column, how many rows, and the first few;
+- blank strings count as missing; missing feature values are fine (the model
+  imputes them) but a feature with no value at all is an error when listed and
+  skipped (with a note) otherwise;
+- infinite numbers (``inf`` in a CSV, a division by zero upstream) are treated
+  as missing, with a note in `Dataset.notes` and a logged warning;
+- at least 2 rows, and at least as many as a fixed ``--k``/``SEGBOT_K``.
+
+Rows named in messages are counted from 1, the header not counted ("row 1" is
+the first data row); for CSV files they are given as the line in the file
+("line 2" is the first data row), which is also the row a spreadsheet shows.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import logging
+import re
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from model.config import Settings
+from model.errors import DataError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_ROWS = 5000
+SAMPLE_SEED = 42
+SAMPLE_SOURCE = f"bundled sample ({SAMPLE_ROWS:,} synthetic customers, seed {SAMPLE_SEED})"
+SQL_CHUNK_ROWS = 100_000
+MAX_CATEGORIES = 100
+"""A listed text feature with more distinct values than this is refused: it is
+most likely an identifier or free text, and one-hot encoding it would explode."""
+
+SHOW = 3  # how many offending rows or values a message quotes
+
+_CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+_COMPRESSION = (".gz", ".bz2", ".zip", ".xz", ".zst")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+_PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
+
+
+@dataclass
+class Dataset:
+    """Validated customers: ids, the feature columns, and where they came from."""
+
+    ids: np.ndarray  # object array of str, exactly as in the data
+    frame: pd.DataFrame  # feature columns only, RangeIndex; numeric float64, categorical object
+    numeric: list[str]
+    categorical: list[str]
+    source: str  # human description; database passwords masked
+    digest: str  # sha256 of ids + features: unchanged data, same digest
+    kind: str  # "customers" | "transactions"
+    notes: list[str] = field(default_factory=list)  # things fixed up on the way (one line each)
+
+    @property
+    def rows(self) -> int:
+        return len(self.ids)
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.frame.columns)
+
+
+@dataclass
+class _Raw:
+    frame: pd.DataFrame
+    source: str
+    where: Callable[[int], str]  # 0-based position -> "line 7" / "row 6"
+
+
+def _row(i: int) -> str:
+    return f"row {i + 1}"
+
+
+def _line(i: int) -> str:
+    return f"line {i + 2}"
+
+
+# --------------------------------------------------------------------------- public
+
+
+def load_dataset(settings: Settings) -> Dataset:
+    """Read `settings.data` and validate it into a `Dataset` (see module doc)."""
+    started = time.perf_counter()
+    raw = _read(settings)
+    where = raw.where
+    table = raw.frame
+    if settings.data_kind == "transactions":
+        # One row per purchase -> one row per customer with settings.id_column and
+        # feature columns (recency, frequency, ...); SEGBOT_FEATURES then picks among
+        # those, and rows named in messages are rows of that per-customer table.
+        from model.transactions import customer_features
+
+        table = customer_features(table, settings)
+        where = _row
+    dataset = _validate(table, settings, raw.source, where)
+    log.info(
+        "loaded %s rows x %s features from %s in %.1fs",
+        f"{dataset.rows:,}",
+        len(dataset.features),
+        dataset.source,
+        time.perf_counter() - started,
+    )
+    return dataset
+
+
+def read_source(settings: Settings) -> pd.DataFrame:
+    """The raw table of `settings.data`: a CSV/Parquet file, a database table or
+    query, or the bundled sample when no source is set.
+
+    For a customers table with `settings.features` listed only the id and those
+    columns are read; otherwise every column. The id column is text.
+    """
+    return _read(settings).frame
+
+
+def describe_source(settings: Settings) -> str:
+    """A one-line description of `settings.data` that is safe to show (no password)."""
+    data = settings.data
+    if data is None or not str(data).strip():
+        return SAMPLE_SOURCE
+    if _URL.match(str(data)):
+        return _mask_url(str(data))
+    return str(data)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read(settings: Settings) -> _Raw:
+    data = None if settings.data is None else str(settings.data).strip()
+    if not data:
+        if settings.data_kind == "transactions":
+            raise DataError(
+                "the bundled sample is a customers table; set SEGBOT_DATA (or --data) "
+                "to a transaction log, or SEGBOT_DATA_KIND=customers"
+            )
+        from model.sample import generate
+
+        frame = generate(SAMPLE_ROWS, seed=SAMPLE_SEED)
+        wanted = _wanted_columns(list(frame.columns), settings, SAMPLE_SOURCE)
+        if wanted is not None:
+            frame = frame[wanted]
+        return _Raw(frame, SAMPLE_SOURCE, _row)
+    if _URL.match(data):
+        return _read_sql(data, settings)
+    path = Path(data).expanduser()
+    name = path.name.lower()
+    base = name
+    for suffix in _COMPRESSION:
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+            break
+    if base.endswith(_CSV_SUFFIXES):
+        return _Raw(_read_csv(path, settings, compressed=base != name), str(path), _line)
+    if name.endswith(_PARQUET_SUFFIXES):
+        return _Raw(_read_parquet(path, settings), str(path), _row)
+    if not path.exists() and path.suffix == "":
+        raise DataError(f"data file not found: {path}")
+    raise DataError(
+        f"cannot read {str(path)!r}: unknown file type {path.suffix or '(none)'!r}; "
+        "use a .csv or .parquet file, or a database URL such as sqlite:///file.db"
+    )
+
+
+def _wanted_columns(available: list[str], settings: Settings, source: str) -> list[str] | None:
+    """Check the id column and listed features exist; return the columns to read
+    (None = all of them)."""
+    id_column = settings.id_column
+    if id_column not in available:
+        raise DataError(
+            f"id column {id_column!r} not found in {source}{_did_you_mean(id_column, available)}"
+            f" (set SEGBOT_ID_COLUMN or --id-column); the columns are: {_list(available)}"
+        )
+    if settings.data_kind != "customers" or not settings.features:
+        return None
+    if id_column in settings.features:
+        raise DataError(
+            f"{id_column!r} is the id column; it cannot also be a feature "
+            "(remove it from SEGBOT_FEATURES / --features)"
+        )
+    seen: set[str] = set()
+    for name in settings.features:
+        if name not in available:
+            raise DataError(
+                f"unknown feature {name!r} in SEGBOT_FEATURES / --features"
+                f"{_did_you_mean(name, available)}; the columns are: {_list(available)}"
+            )
+        if name in seen:
+            raise DataError(f"feature {name!r} is listed twice in SEGBOT_FEATURES / --features")
+        seen.add(name)
+    return [id_column, *settings.features]
+
+
+def _sniff_separator(path: Path) -> str:
+    with path.open("rb") as handle:
+        head = handle.readline(1 << 16).decode("utf-8", errors="replace")
+    counts = {sep: head.count(sep) for sep in (",", ";", "\t", "|")}
+    if counts[","]:
+        return ","
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ","
+
+
+def _read_csv(path: Path, settings: Settings, compressed: bool) -> pd.DataFrame:
+    if not path.exists():
+        raise DataError(f"data file not found: {path}")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a CSV file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path} is empty")
+    if ".tsv" in path.name.lower():
+        sep = "\t"
+    elif compressed:
+        sep = ","
+    else:
+        sep = _sniff_separator(path)
+
+    def read(encoding: str, **options) -> pd.DataFrame:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+            return pd.read_csv(
+                path,
+                sep=sep,
+                encoding=encoding,
+                dtype={settings.id_column: "str"},
+                **options,
+            )
+
+    for encoding in ("utf-8", "latin-1"):
+        try:
+            header = list(read(encoding, nrows=0).columns)
+            wanted = _wanted_columns(header, settings, str(path))
+            return read(encoding, usecols=wanted)
+        except UnicodeDecodeError:
+            continue  # a Windows export: every byte is a latin-1 character
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{path} is empty: no header line and no rows") from None
+        except (pd.errors.ParserError, ValueError, OSError) as exc:
+            raise DataError(f"cannot read {path}: {_one_line(exc)}") from None
+    raise AssertionError("unreachable: latin-1 decodes every byte")
+
+
+def _read_parquet(path: Path, settings: Settings) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pads
+
+    if not path.exists():
+        raise DataError(f"data file not found: {path}")
+    try:
+        dataset = pads.dataset(path, format="parquet")
+        available = [n for n in dataset.schema.names if not _PANDAS_INDEX.match(n)]
+        wanted = _wanted_columns(available, settings, str(path))
+        table = dataset.to_table(columns=wanted)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"cannot read {path} as Parquet: {_one_line(exc)}") from None
+    # Ids stored as integers become their digits ("42"), never a float ("42.0").
+    index = table.schema.get_field_index(settings.id_column)
+    column = table.column(index)
+    if pa.types.is_integer(column.type) or pa.types.is_dictionary(column.type):
+        table = table.set_column(index, settings.id_column, pc.cast(column, pa.string()))
+    frame = table.to_pandas(ignore_metadata=True, split_blocks=True, self_destruct=True)
+    del table
+    return frame
+
+
+def _mask_url(text: str) -> str:
+    import sqlalchemy as sa
+
+    try:
+        return sa.make_url(text).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: hide anything between "://" and "@"
+        return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", text)
+
+
+def _read_sql(text: str, settings: Settings) -> _Raw:
+    import sqlalchemy as sa
+
+    masked = _mask_url(text)
+    try:
+        url = sa.make_url(text)
+    except sa.exc.ArgumentError as exc:
+        raise DataError(f"cannot use {masked} as a database URL: {_one_line(exc)}") from None
+    query = (settings.data_query or "").strip()
+    if not query:
+        raise DataError(
+            "SEGBOT_DATA is a database URL; set SEGBOT_DATA_QUERY (or --query) "
+            "to a table name or SQL query"
+        )
+    secret = url.password
+
+    def clean(exc: BaseException) -> str:
+        message = _db_message(exc)
+        return message.replace(str(secret), "***") if secret else message
+
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        database = Path(url.database)
+        if not url.database.startswith("file:") and not database.exists():
+            raise DataError(f"database file not found: {database} (from {masked})")
+
+    table_name: tuple[str | None, str] | None = None
+    statement: object
+    if re.search(r"\s", query) or query.startswith(('"', "`", "[")):
+        statement = query  # SQL as written (pandas runs a string as driver SQL)
+        source = f"{masked} (query)"
+    else:
+        schema, _, name = query.rpartition(".")
+        table_name = (schema or None, name)
+        statement = sa.select(sa.text("*")).select_from(sa.table(name, schema=schema or None))
+        source = f"{masked} (table {query})"
+
+    try:
+        engine = sa.create_engine(url)
+    except (sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise DataError(
+            f"cannot connect to {masked}: no database driver for {url.drivername!r} ({clean(exc)})"
+        ) from None
+    except Exception as exc:
+        raise DataError(f"cannot connect to {masked}: {clean(exc)}") from None
+
+    chunks: list[pd.DataFrame] = []
+    try:
+        with engine.connect().execution_options(stream_results=True) as connection:
+            for chunk in pd.read_sql(statement, connection, chunksize=SQL_CHUNK_ROWS):
+                if settings.id_column in chunk.columns:
+                    # per chunk: a chunk with a NULL id turns whole-number ids into floats
+                    chunk[settings.id_column] = _id_strings(chunk[settings.id_column])
+                chunks.append(chunk)
+    except Exception as exc:
+        if not isinstance(exc, (sa.exc.SQLAlchemyError, pd.errors.DatabaseError, OSError)):
+            raise
+        message = clean(exc)
+        if table_name is not None:
+            missing = _missing_table(engine, *table_name)
+            if missing:
+                engine.dispose()
+                raise DataError(f"table {query!r} not found in {masked}; {missing}") from None
+        engine.dispose()
+        raise DataError(f"cannot read from {masked}: {message}") from None
+    engine.dispose()
+    if not chunks:
+        raise DataError(f"{source} has no rows")
+    frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+    del chunks
+    wanted = _wanted_columns(list(frame.columns), settings, source)
+    if wanted is not None:
+        frame = frame[wanted]
+    return _Raw(frame, source, _row)
+
+
+def _missing_table(engine, schema: str | None, name: str) -> str | None:
+    """'the tables are: ...' when `name` is not a table or view; None if it exists
+    (or the database cannot tell)."""
+    import sqlalchemy as sa
+
+    try:
+        inspector = sa.inspect(engine)
+        names = inspector.get_table_names(schema=schema) + inspector.get_view_names(schema=schema)
+    except Exception:
+        return None
+    if name in names or name.lower() in {n.lower() for n in names}:
+        return None
+    return f"the tables are: {_list(sorted(names))}" if names else "the database has no tables"
+
+
+def _db_message(exc: BaseException) -> str:
+    """The database's own words from a (possibly wrapped) SQLAlchemy error."""
+    import sqlalchemy as sa
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, sa.exc.DBAPIError) and seen.orig is not None:
+            return _one_line(seen.orig)
+        if isinstance(seen, sa.exc.SQLAlchemyError):
+            return _one_line(re.split(r"\[SQL:|\(Background on", str(seen))[0])
+        seen = seen.__cause__ or seen.__context__
+    return _one_line(exc)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _validate(
+    frame: pd.DataFrame, settings: Settings, source: str, where: Callable[[int], str]
+) -> Dataset:
+    kind = settings.data_kind
+    id_column = settings.id_column
+    columns = [str(c) for c in frame.columns]
+    if list(frame.columns) != columns:
+        frame = frame.set_axis(columns, axis=1)
+    n = len(frame)
+    if len(columns) == 0 or n == 0:
+        raise DataError(f"{source} has no rows")
+    _wanted_columns(columns, settings, source)
+    if len(set(columns)) != len(columns):
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        raise DataError(f"{source} has more than one column named {_list(twice)}")
+
+    ids = _check_ids(_id_strings(frame[id_column]), id_column, where)
+
+    listed = bool(settings.features)
+    names = (
+        settings.features
+        if listed
+        else [c for c in columns if c != id_column and not _PANDAS_INDEX.match(c)]
+    )
+    data: dict[str, np.ndarray] = {}
+    numeric: list[str] = []
+    categorical: list[str] = []
+    notes: list[str] = []
+    skipped_text: list[str] = []
+    for name in names:
+        kind_of, values = _feature(frame[name], name, listed, where, notes)
+        if kind_of == "numeric":
+            numeric.append(name)
+        elif kind_of == "categorical":
+            categorical.append(name)
+        else:
+            if kind_of == "text":
+                skipped_text.append(name)
+            continue
+        data[name] = values
+
+    if not data:
+        hint = (
+            f"; text columns {_list(skipped_text)} are used only when listed in "
+            "SEGBOT_FEATURES / --features"
+            if skipped_text
+            else ""
+        )
+        raise DataError(
+            f"no usable feature column in {source}: no numeric column besides the id "
+            f"{id_column!r}{hint}; the columns are: {_list(columns)}"
+        )
+    if skipped_text:
+        log.info("text columns not used as features (not listed): %s", ", ".join(skipped_text))
+    if n < 2:
+        raise DataError(f"{source} has only 1 row; segmenting needs at least 2")
+    fixed_k = settings.fixed_k
+    if fixed_k is not None and n < fixed_k:
+        raise DataError(
+            f"{source} has {n} rows but SEGBOT_K / --k asks for {fixed_k} segments; "
+            "lower --k (or set it to auto) or add rows"
+        )
+
+    # Listed order, or the table's order; numeric and categorical keep that order.
+    features = pd.DataFrame(data, columns=list(data), copy=False)
+    for name in categorical:  # pandas would infer its str dtype; object suits sklearn best
+        features[name] = features[name].astype(object)
+    return Dataset(
+        ids=ids,
+        frame=features,
+        numeric=numeric,
+        categorical=categorical,
+        source=source,
+        digest=_digest(kind, ids, features),
+        kind=kind,
+        notes=notes,
+    )
+
+
+def _id_strings(series: pd.Series) -> pd.Series:
+    """Ids as text (pandas str dtype, NaN when missing), whole numbers without ".0"."""
+    dtype = series.dtype
+    if pd.api.types.is_float_dtype(dtype):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        finite = values[~np.isnan(values)]
+        if np.all(finite == np.round(finite)) and np.all(np.abs(finite) < 2**53):
+            return series.astype("Int64").astype("str")
+    return series.astype("str")
+
+
+def _check_ids(ids: pd.Series, id_column: str, where: Callable[[int], str]) -> np.ndarray:
+    """No missing or blank id, no id twice (also true of a per-customer table
+    built from transactions); the ids as an object array of str."""
+    missing = ids.isna().to_numpy() | (ids.str.strip() == "").fillna(False).to_numpy(dtype=bool)
+    if missing.any():
+        count = int(missing.sum())
+        first = ", ".join(where(int(i)) for i in np.flatnonzero(missing)[:SHOW])
+        raise DataError(
+            f"id column {id_column!r} is empty in {count:,} {_rows(count)} ({first}); "
+            "every customer needs an id"
+        )
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    distinct = pc.count_distinct(pa.array(ids, from_pandas=True)).as_py()
+    if distinct != len(ids):
+        duplicated = ids[ids.duplicated(keep=False)]
+        groups = duplicated.groupby(duplicated, sort=False).indices
+        shown = []
+        for value, positions in list(groups.items())[:SHOW]:
+            shown.append(
+                f"{_quote(value)} on {', '.join(where(int(i)) for i in positions[:SHOW])}"
+                + (", …" if len(positions) > SHOW else "")
+            )
+        raise DataError(
+            f"id column {id_column!r} has {len(groups):,} duplicate "
+            f"{_plural(len(groups), 'id')} ({'; '.join(shown)}); "
+            "a customers table needs one row per customer"
+        )
+    return ids.to_numpy(dtype=object)
+
+
+def _feature(
+    column: pd.Series,
+    name: str,
+    listed: bool,
+    where: Callable[[int], str],
+    notes: list[str],
+) -> tuple[str, np.ndarray | None]:
+    """("numeric", float64) | ("categorical", object) | ("text" | "skip", None)."""
+    dtype = column.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        values = column.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    elif pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    elif pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+        if listed:
+            raise DataError(
+                f"column {name!r} holds dates or times, not numbers or categories; "
+                "for a purchase log set SEGBOT_DATA_KIND=transactions (or --kind)"
+            )
+        return "skip", None
+    else:
+        text = column.astype("str").str.strip()
+        text = text.mask(text == "")
+        present = text.notna().to_numpy()
+        if not present.any():
+            return _all_missing(name, listed, notes)
+        numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = present & np.isnan(numbers)
+        if not bad.any():
+            values = numbers
+        elif bad.sum() < present.sum() / 2:
+            count = int(bad.sum())
+            shown = ", ".join(
+                f"{where(int(i))}: {_quote(text.iat[i])}" for i in np.flatnonzero(bad)[:SHOW]
+            )
+            raise DataError(
+                f"column {name!r} has text where numbers are expected in {count:,} "
+                f"{_rows(count)} ({shown})"
+            )
+        elif not listed:
+            return "text", None
+        else:
+            levels = text.nunique()
+            if levels > MAX_CATEGORIES:
+                raise DataError(
+                    f"column {name!r} has {levels:,} different values; a categorical "
+                    f"feature can have at most {MAX_CATEGORIES} (is it an id or free text?)"
+                )
+            return "categorical", text.to_numpy(dtype=object, na_value=np.nan)
+
+    infinite = np.isinf(values)
+    if infinite.any():
+        count = int(infinite.sum())
+        values = np.where(infinite, np.nan, values)
+        first = ", ".join(where(int(i)) for i in np.flatnonzero(infinite)[:SHOW])
+        note = (
+            f"column {name!r}: {count:,} infinite {_plural(count, 'value')} "
+            f"treated as missing ({first})"
+        )
+        notes.append(note)
+        log.warning(note)
+    if np.isnan(values).all():
+        return _all_missing(name, listed, notes)
+    return "numeric", values
+
+
+def _all_missing(name: str, listed: bool, notes: list[str]) -> tuple[str, None]:
+    if listed:
+        raise DataError(f"feature column {name!r} has no values: it is missing in every row")
+    notes.append(f"column {name!r} skipped: it is missing in every row")
+    return "skip", None
+
+
+def _digest(kind: str, ids: np.ndarray, features: pd.DataFrame) -> str:
+    """sha256 over the ids and features, independent of the file format."""
+    digest = hashlib.sha256()
+    digest.update(f"segbot-dataset-1\x00{kind}\x00{len(ids)}\x00".encode())
+    digest.update("\x00".join(ids).encode("utf-8", "surrogatepass"))
+    for name in features.columns:
+        column = features[name]
+        digest.update(f"\x01{name}\x00{column.dtype.kind}\x00".encode("utf-8", "surrogatepass"))
+        if column.dtype.kind == "f":
+            values = column.to_numpy(dtype=np.float64)
+            nan = np.isnan(values)
+            if nan.any():  # one NaN bit pattern, whatever the source wrote
+                values = np.where(nan, np.nan, values)
+            digest.update(np.ascontiguousarray(values).tobytes())
+        else:
+            digest.update(
+                "\x00".join("\x02" if v is None or v != v else str(v) for v in column).encode(
+                    "utf-8", "surrogatepass"
+                )
+            )
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def _one_line(exc: object) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())
+
+
+def _quote(value: object, width: int = 40) -> str:
+    text = repr(str(value))
+    return text if len(text) <= width else text[: width - 2] + "…'"
+
+
+def _list(names: Iterable[str], limit: int = 30) -> str:
+    names = list(names)
+    shown = ", ".join(repr(str(n)) if _needs_quotes(str(n)) else str(n) for n in names[:limit])
+    return shown + (f", … ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _needs_quotes(name: str) -> bool:
+    return name == "" or name != name.strip() or "," in name or not name.isprintable()
+
+
+def _did_you_mean(name: str, available: list[str]) -> str:
+    def key(text: str) -> str:
+        return re.sub(r"[\W_]+", "", text.lower())
+
+    same = [c for c in available if key(c) == key(name)]
+    if same:
+        return f" (did you mean {same[0]!r}?)"
+    close = difflib.get_close_matches(name, available, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _rows(count: int) -> str:
+    return _plural(count, "row")
+
+
+def _plural(count: int, word: str) -> str:
+    return word if count == 1 else word + "s"

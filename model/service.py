@@ -1,0 +1,385 @@
+"""The one object every adapter uses: Slack, the shell, the CLI and the scheduler.
+
+Thread safety: the served version is one immutable `LoadedVersion` reference.
+Each query reads it once, so an answer comes wholly from one version even while
+a retrain swaps in the next. Retrains are serialised by a lock in this process
+and a file lock across processes.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model.answers import (
+    Change,
+    CustomerAnswer,
+    Export,
+    FeatureValue,
+    History,
+    Membership,
+    PredictAnswer,
+    RetrainResult,
+    Rollback,
+    SegmentInfo,
+    Summary,
+    VersionInfo,
+)
+from model.config import Settings
+from model.errors import InputError, NoModel, NotFound, RetrainInProgress
+from model.registry import Registry, normalise_version
+from model.version import LoadedVersion
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, float], None]
+
+# Another process may switch CURRENT; look at most this often (seconds).
+POINTER_CHECK_INTERVAL = 1.0
+
+
+def clarity(margin: float | None) -> str:
+    if margin is None:
+        return "only segment"
+    if margin >= 0.25:
+        return "clear"
+    if margin >= 0.08:
+        return "moderate"
+    return "borderline"
+
+
+def segment_info(seg: dict[str, Any]) -> SegmentInfo:
+    return SegmentInfo(
+        id=seg["id"], name=seg["name"], action=seg["action"], size=seg["size"],
+        share=seg["share"], profile=dict(seg["mean"]), typical=dict(seg["median"]),
+        distinct=list(seg.get("traits", [])),
+    )
+
+
+def _num(x: Any) -> float | None:
+    x = float(x)
+    return None if np.isnan(x) else x
+
+
+class SegmentService:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.registry = Registry(Path(settings.model_dir))
+        self._current: LoadedVersion | None = None
+        self._swap_lock = threading.Lock()
+        self._retrain_lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._checked = 0.0
+        self._listeners: list[Callable[[str], None]] = []
+
+    # ---- which version is served ---------------------------------------------------------
+    def _load_served(self) -> LoadedVersion | None:
+        name = self.registry.served()
+        if name is None:
+            return None
+        return LoadedVersion.load(self.registry.path(name))
+
+    def _version(self) -> LoadedVersion:
+        now = time.monotonic()
+        if self._current is None or now - self._checked > POINTER_CHECK_INTERVAL:
+            self._checked = now
+            self.refresh()
+        current = self._current
+        if current is None:
+            raise NoModel("no model is trained yet: run `segbot train` (or ask an admin to retrain)")
+        return current
+
+    def refresh(self) -> bool:
+        """Pick up a switch made by another process. True if the served version changed."""
+        stamp = self.registry.pointer_stamp()
+        if stamp == self._stamp and self._current is not None:
+            return False
+        with self._swap_lock:
+            stamp = self.registry.pointer_stamp()
+            name = self.registry.served()
+            if name is None or (self._current is not None and self._current.name == name):
+                self._stamp = stamp
+                return False
+            self._current = LoadedVersion.load(self.registry.path(name))
+            self._stamp = stamp
+        log.info("now serving %s", name)
+        for listener in self._listeners:
+            listener(name)
+        return True
+
+    def on_switch(self, listener: Callable[[str], None]) -> None:
+        self._listeners.append(listener)
+
+    @property
+    def ready(self) -> bool:
+        try:
+            self._version()
+        except NoModel:
+            return False
+        return True
+
+    @property
+    def served_version(self) -> str | None:
+        return self._version().name if self.ready else None
+
+    @property
+    def is_retraining(self) -> bool:
+        return self._retrain_lock.locked()
+
+    def ensure_model(self, progress: Progress | None = None) -> None:
+        """Train a first version when none exists (serve on a fresh install)."""
+        if not self.ready:
+            log.info("no trained model yet; training one first")
+            self.retrain(progress=progress, force=True)
+
+    # ---- queries ---------------------------------------------------------------------------
+    def features(self) -> list[str]:
+        return list(self._version().meta["features"])
+
+    def lookup(self, customer_id: str) -> CustomerAnswer:
+        v = self._version()
+        customer_id = customer_id.strip()
+        row = v.row_of(customer_id)
+        if row is None:
+            raise NotFound(f"no customer with id '{customer_id}' in {v.name}")
+        seg = v.segment(int(v.segments[row]))
+        values = [
+            FeatureValue(f, _num(v.values[row, j]), seg["median"].get(f))
+            for j, f in enumerate(v.meta["numeric"])
+        ]
+        d1, d2 = (float(d) for d in v.distances[row])
+        runner = int(v.runner_up[row])
+        return CustomerAnswer(
+            customer_id=customer_id,
+            segment=segment_info(seg),
+            values=values,
+            membership=self._membership(v, d1, runner, d2),
+            version=v.name,
+            as_of=v.meta["trained_at"],
+        )
+
+    def _membership(self, v: LoadedVersion, d1: float, runner: int, d2: float) -> Membership:
+        if runner < 0 or np.isnan(d2):
+            return Membership(round(d1, 3), None, None, None, clarity(None))
+        margin = (d2 - d1) / d2 if d2 > 0 else 0.0
+        return Membership(round(d1, 3), segment_info(v.segment(runner)), round(d2, 3),
+                          round(margin, 3), clarity(margin))
+
+    def predict(self, values: dict[str, str | float]) -> PredictAnswer:
+        v = self._version()
+        numeric, categorical = v.meta["numeric"], v.meta["categorical"]
+        known = {f.lower(): f for f in [*numeric, *categorical]}
+        given: dict[str, float | str] = {}
+        for key, raw in values.items():
+            feature = known.get(key.strip().lower())
+            if feature is None:
+                raise InputError(
+                    f"unknown feature '{key}'; features are: {', '.join([*numeric, *categorical])}"
+                )
+            if feature in numeric:
+                try:
+                    number = float(str(raw).replace(",", "").replace("_", ""))
+                except ValueError:
+                    raise InputError(f"{feature} must be a number, not '{raw}'") from None
+                if not np.isfinite(number):
+                    raise InputError(f"{feature} must be a finite number, not '{raw}'")
+                given[feature] = number
+            else:
+                given[feature] = str(raw)
+        if not given:
+            raise InputError("give at least one feature, e.g. "
+                             + " ".join(f"{f}=…" for f in numeric[:2]))
+        from model.features import prospect_frame
+
+        pipe = v.pipeline
+        frame = prospect_frame(pipe.named_steps["features"], given)
+        x = pipe.named_steps["features"].transform(frame).astype(np.float32)
+        centers = pipe.named_steps["kmeans"].cluster_centers_
+        d = np.sqrt(((centers - x) ** 2).sum(1))
+        order = np.argsort(d)
+        seg = v.segment_of_cluster(int(order[0]))
+        runner = v.segment_of_cluster(int(order[1]))["id"] if len(order) > 1 else -1
+        d2 = float(d[order[1]]) if len(order) > 1 else float("nan")
+        imputed = [f for f in [*numeric, *categorical] if f not in given]
+        shown = [
+            FeatureValue(f, given.get(f), seg["median"].get(f), imputed=f not in given)
+            for f in numeric
+        ] + [
+            FeatureValue(f, given.get(f), seg["mode"].get(f), imputed=f not in given)
+            for f in categorical
+        ]
+        return PredictAnswer(
+            given=given, imputed=imputed, segment=segment_info(seg), values=shown,
+            membership=self._membership(v, float(d[order[0]]), runner, d2),
+            version=v.name, as_of=v.meta["trained_at"],
+        )
+
+    def summary(self, version: str | None = None) -> Summary:
+        v = self._version() if version is None else self._load(version)
+        meta = v.meta
+        return Summary(
+            version=v.name, trained_at=meta["trained_at"], rows=meta["rows"], k=meta["k"],
+            k_reason=meta["k_selection"]["reason"], features=list(meta["features"]),
+            quality=dict(meta["quality"]),
+            segments=[segment_info(s) for s in meta["segments"]],
+            source=meta["source"]["description"],
+        )
+
+    def _load(self, version: str) -> LoadedVersion:
+        name = normalise_version(version)
+        if name not in self.registry.versions():
+            raise NotFound(f"version {name} does not exist; see /segments history")
+        current = self._current
+        if current is not None and current.name == name:
+            return current
+        return LoadedVersion.load(self.registry.path(name))
+
+    def version_info(self, name: str, served: str | None = None) -> VersionInfo:
+        meta = self.registry.metadata(name)
+        comp = meta.get("comparison", {})
+        is_served = name == (served if served is not None else self.registry.served())
+        status = "served" if is_served else meta.get("status", "served")
+        if status == "served" and not is_served:
+            status = "previous"
+        return VersionInfo(
+            version=name, trained_at=meta["trained_at"], rows=meta["rows"], k=meta["k"],
+            silhouette=meta["quality"].get("silhouette"),
+            sizes={s["name"]: s["size"] for s in meta["segments"]},
+            served=is_served, status=status, moved=comp.get("moved"),
+            moved_share=comp.get("moved_share"), ari=comp.get("ari"),
+            note="; ".join(meta.get("guardrails", [])),
+            data_digest=meta["source"]["digest"],
+        )
+
+    def history(self) -> History:
+        served = self.registry.served()
+        versions = [self.version_info(n, served) for n in reversed(self.registry.versions())]
+        return History(versions=versions, served=served)
+
+    def chart(self, name: str, version: str | None = None) -> Path:
+        from model.charts import CHARTS
+
+        if name not in CHARTS:
+            raise NotFound(f"no chart called '{name}'; charts are: {', '.join(CHARTS)}")
+        v = self._version() if version is None else self._load(version)
+        path = v.path / f"{name}.png"
+        if not path.is_file():
+            raise NotFound(f"{v.name} has no {name} chart")
+        return path
+
+    def find_segment(self, text: str, v: LoadedVersion | None = None) -> dict[str, Any]:
+        """A segment by id ("2"), exact name, or unambiguous start of a name."""
+        v = v or self._version()
+        text = text.strip()
+        segments = v.meta["segments"]
+        if text.lstrip("#").isdigit():
+            seg_id = int(text.lstrip("#"))
+            if seg_id in v.by_id:
+                return v.by_id[seg_id]
+        exact = [s for s in segments if s["name"].lower() == text.lower()]
+        if exact:
+            return exact[0]
+        partial = [s for s in segments if s["name"].lower().startswith(text.lower())] or [
+            s for s in segments if text.lower() in s["name"].lower()
+        ]
+        if len(partial) == 1:
+            return partial[0]
+        names = ", ".join(f"{s['id']} {s['name']}" for s in segments)
+        if partial:
+            raise NotFound(f"'{text}' matches several segments; say which: {names}")
+        raise NotFound(f"no segment '{text}'; segments are: {names}")
+
+    def export(self, segment: str) -> Export:
+        v = self._version()
+        seg = self.find_segment(segment, v)
+        mask = np.asarray(v.segments) == seg["id"]
+        ids = np.asarray(v.ids)[mask]
+        buf = io.StringIO()
+        buf.write(f"{v.meta.get('id_column', 'customer_id')},segment_id,segment\n")
+        name = seg["name"].replace('"', '""')
+        for cid in ids:
+            text = str(cid)
+            if any(ch in text for ch in ',"\n'):
+                text = '"' + text.replace('"', '""') + '"'
+            buf.write(f'{text},{seg["id"]},"{name}"\n')
+        slug = "".join(ch if ch.isalnum() else "-" for ch in seg["name"].lower()).strip("-")
+        return Export(segment=segment_info(seg), filename=f"segment-{seg['id']}-{slug}-{v.name}.csv",
+                      csv=buf.getvalue().encode("utf-8"), rows=int(mask.sum()), version=v.name)
+
+    # ---- changes ---------------------------------------------------------------------------
+    def retrain(self, progress: Progress | None = None, force: bool = False) -> RetrainResult:
+        """Re-read the data, train, and serve the result unless a guardrail holds it back.
+
+        Without `force`, unchanged data (same digest as the served version) trains nothing.
+        Any failure leaves the served version as it was.
+        """
+        if not self._retrain_lock.acquire(blocking=False):
+            raise RetrainInProgress("a retrain is already running; wait for it to finish")
+        try:
+            with self.registry.train_lock():
+                return self._retrain_locked(progress, force)
+        finally:
+            self._retrain_lock.release()
+
+    def _retrain_locked(self, progress: Progress | None, force: bool) -> RetrainResult:
+        from model.load import load_dataset
+        from model.training import train_version
+
+        report = progress or (lambda stage, fraction: None)
+        report("loading data", 0.02)
+        dataset = load_dataset(self.settings)
+        previous = self._load_served()
+        if previous is not None and not force and (
+            previous.meta["source"]["digest"] == dataset.digest
+        ):
+            info = self.version_info(previous.name)
+            return RetrainResult(version=info, served=True, unchanged_data=True, held_back=[],
+                                 change=None, summary=None)
+        name = self.registry.next_version()
+        with self.registry.staging(name) as tmp:
+            meta = train_version(dataset, self.settings, previous, tmp, name, report)
+        held = list(meta.get("guardrails", []))
+        if not held:
+            self.registry.set_served(name)
+            self.refresh()
+        self.registry.retain(self.settings.keep_versions)
+        info = self.version_info(name)
+        return RetrainResult(
+            version=info, served=not held, unchanged_data=False, held_back=held,
+            change=self._change(meta), summary=self.summary(name),
+            charts={c: str(self.registry.path(name) / f) for c, f in meta["charts"].items()},
+        )
+
+    @staticmethod
+    def _change(meta: dict[str, Any]) -> Change:
+        comp = meta["comparison"]
+        return Change(
+            previous=comp.get("previous"), k_before=comp.get("k_before"), k_after=meta["k"],
+            silhouette_before=comp.get("silhouette_before"),
+            silhouette_after=meta["quality"].get("silhouette"),
+            sizes=[{"id": s["id"], "name": s["name"], "size": s["size"],
+                    "before": s.get("size_before")} for s in meta["segments"]],
+            removed=list(comp.get("removed", [])), moved=comp.get("moved"),
+            moved_share=comp.get("moved_share"), ari=comp.get("ari"),
+        )
+
+    def rollback(self, version: str) -> Rollback:
+        """Serve any stored version again (a held-back candidate included)."""
+        name = normalise_version(version)
+        if name not in self.registry.versions():
+            raise NotFound(f"version {name} does not exist; see /segments history")
+        if not self._retrain_lock.acquire(blocking=False):
+            raise RetrainInProgress("a retrain is running; roll back when it has finished")
+        try:
+            before = self.registry.served()
+            self.registry.set_served(name)
+            self.refresh()
+        finally:
+            self._retrain_lock.release()
+        return Rollback(version=self.version_info(name), previous=before)
