@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import math
 import os
 import re
@@ -35,10 +36,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.textpath import TextToPath
 from matplotlib.ticker import FuncFormatter, MaxNLocator
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 CHARTS = ("elbow", "clusters", "profiles")  # file names are f"{name}.png"
 
 MAX_POINTS = 20_000  # most points drawn in the cluster chart
+PNG_SOFT_LIMIT = 240_000  # bytes; above it a chart is saved with a 256-colour palette
 FIGSIZE = (12.0, 8.0)  # inches; at DPI this gives 1200x800 px
 DPI = 100
 
@@ -78,6 +82,7 @@ _SILHOUETTE_COLOR = "#D55E00"
 _UNKNOWN_SEGMENT_COLOR = "#BBBBBB"
 _Z_CLIP = 2.0
 _MINUS = "\u2212"
+_CYCLE_MARKERS = ("o", "s", "^", "D")
 
 _LOCK = threading.RLock()
 _TEXT_TO_PATH = TextToPath()
@@ -170,6 +175,12 @@ class ChartInput:
 def segment_color(segment_id: int) -> str:
     """Colour of a segment, from its stable id (cycles after 12 segments)."""
     return PALETTE[int(segment_id) % len(PALETTE)]
+
+
+def segment_marker(segment_id: int) -> str:
+    """Point marker of a segment: changes with each cycle through the palette, so
+    segments 0 and 12 (same colour) still differ in the cluster chart and legend."""
+    return _CYCLE_MARKERS[(int(segment_id) // len(PALETTE)) % len(_CYCLE_MARKERS)]
 
 
 def format_compact(value: float | None) -> str:
@@ -304,19 +315,30 @@ def render_all(out_dir: Path, inp: ChartInput) -> dict[str, Path]:
 
 
 def save_png(fig: Figure, path: Path, title: str | None = None) -> Path:
-    """Save `fig` as a PNG at `path` atomically (temp file + os.replace)."""
+    """Save `fig` as an RGB PNG at `path` atomically (temp file + os.replace).
+
+    A dense scatter of 20k semi-transparent points compresses badly (~300 KB);
+    when the exact image is over PNG_SOFT_LIMIT bytes it is stored with a
+    256-colour palette instead (~80 KB, no visible change on a scatter). Charts
+    with smooth gradients stay well under the limit and keep their exact colours.
+    """
     path = Path(path)
+    with _LOCK:
+        canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+        canvas.draw()
+        image = Image.fromarray(np.array(canvas.buffer_rgba())[..., :3])
+    info = PngInfo()
+    info.add_text("Title", title or path.stem)
+    info.add_text("Software", "segbot")
+    data = _encode_png(image, info)
+    if len(data) > PNG_SOFT_LIMIT:
+        data = _encode_png(
+            image.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE), info
+        )
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            with _LOCK:
-                FigureCanvasAgg(fig)
-                fig.savefig(
-                    fh,
-                    format="png",
-                    dpi=DPI,
-                    metadata={"Title": title or path.stem, "Software": "segbot"},
-                )
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp_name, path)
@@ -325,6 +347,12 @@ def save_png(fig: Figure, path: Path, title: str | None = None) -> Path:
             os.unlink(tmp_name)
         raise
     return path
+
+
+def _encode_png(image: Image.Image, info: PngInfo) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", pnginfo=info, compress_level=6)
+    return buf.getvalue()
 
 
 def _new_figure() -> Figure:
@@ -358,9 +386,7 @@ def _format_date(ts: str) -> str:
     return f"{dt.day} {dt:%b %Y %H:%M} UTC"
 
 
-def _shorten(
-    text: str, width: float, lines: int = 1, measure: Callable[[str], float] = len
-) -> str:
+def _shorten(text: str, width: float, lines: int = 1, measure: Callable[[str], float] = len) -> str:
     """Wrap `text` to at most `lines` lines no wider than `width`, ending in … if cut.
 
     `measure` gives a line's width (characters by default; points for tick labels).
@@ -418,6 +444,12 @@ def _clean_feature(name: str, width: int = 26) -> str:
     return _shorten(name, width)
 
 
+def _luminance(rgba: tuple[float, ...]) -> float:
+    """WCAG relative luminance of an sRGB colour (0 black .. 1 white)."""
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3]]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
 def _int_text(n: int) -> str:
     return f"{n:,}" if n < 100_000 else format_compact(n)
 
@@ -460,8 +492,7 @@ def build_elbow(inp: ChartInput) -> Figure:
                 color=_MUTED_INK,
                 transform=ax.transAxes,
             )
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set_axis_off()
             return fig
 
         order = np.argsort(ks)
@@ -538,16 +569,7 @@ def build_elbow(inp: ChartInput) -> Figure:
             ax.set_zorder(ax2.get_zorder() + 1)  # inertia line on top
             ax.patch.set_visible(False)
         elif inp.silhouettes or ks.size > 1:
-            ax.text(
-                0.99,
-                0.97,
-                "silhouette not available",
-                ha="right",
-                va="top",
-                fontsize=_FS_NOTE,
-                color=_MUTED_INK,
-                transform=ax.transAxes,
-            )
+            handles.append(Line2D([], [], linestyle="none", label="Silhouette: not available"))
 
         chosen = float(inp.chosen_k)
         if ks.size and ks[0] - 0.5 <= chosen <= ks[-1] + 0.5:
@@ -651,9 +673,9 @@ def build_clusters(inp: ChartInput) -> Figure:
         m, d = points.shape
         total = inp.total_customers or sum(int(s.size) for s in inp.segments) or m
         shown = (
-            f"all {m:,} customers shown"
+            f"All {m:,} customers"
             if m >= total
-            else f"{_int_text(m)} of {_int_text(total)} customers shown (sampled per segment)"
+            else f"{_int_text(m)} of {_int_text(total)} customers, sampled per segment"
         )
 
         if d == 0 or (m == 0 and inp.centroids.shape[0] == 0):
@@ -691,8 +713,11 @@ def build_clusters(inp: ChartInput) -> Figure:
             ax.set_ylabel(
                 _pc_label(1, comps[1], ratio[1], names, two_lines=True), fontsize=_FS_LABEL
             )
-            explained = f"PCA of the scaled features, {float(ratio.sum()):.0%} of variance shown"
-        _titles(fig, ax, f"Segments in 2-D · {inp.version}", f"{shown} · {explained}")
+            explained = f"PCA of the scaled features ({float(ratio.sum()):.0%} of variance)"
+        subtitle = f"{shown} · {explained}"
+        if _text_width_pt(subtitle, _FS_SUBTITLE) > 520:  # wider than the plot area
+            subtitle = f"{shown}\n{explained}"
+        _titles(fig, ax, f"Segments in 2-D · {inp.version}", subtitle)
         ax.grid(True, **_GRID)
         ax.set_axisbelow(True)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
@@ -714,9 +739,10 @@ def build_clusters(inp: ChartInput) -> Figure:
                 xy[mask, 1],
                 s=size,
                 color=segment_color(seg.id),
+                marker=segment_marker(seg.id),
                 alpha=alpha,
                 linewidths=0,
-                rasterized=True,
+                rasterized=True,  # no effect on PNG; keeps an SVG/PDF export small
                 zorder=2 + z * 0.01,
             )
             coll.set_gid(f"segment-{seg.id}")
@@ -747,18 +773,25 @@ def build_clusters(inp: ChartInput) -> Figure:
             marker.set_gid(f"centroid-{seg.id}")
 
         total_size = sum(int(s.size) for s in inp.segments) or 1
+        k = len(inp.segments)
+        # Up to 8 segments: name and size on two lines. More: one line each, smaller.
+        if k <= 8:
+            legend_fs, name_width, sep, spacing = _FS_LEGEND, 26, "\n", 0.9
+        elif k <= 16:
+            legend_fs, name_width, sep, spacing = 13, 26, " · ", 0.5
+        else:
+            legend_fs, name_width, sep, spacing = 11, 22, " · ", 0.35
         handles = [
             Line2D(
                 [],
                 [],
                 linestyle="",
-                marker="o",
-                markersize=13,
+                marker=segment_marker(seg.id),
+                markersize=legend_fs - 1,
                 markerfacecolor=segment_color(seg.id),
                 markeredgecolor=segment_color(seg.id),
-                label=f"{_shorten(seg.name, 26, lines=2)}\n"
+                label=f"{_shorten(seg.name, name_width, lines=2 if k <= 8 else 1)}{sep}"
                 f"{_int_text(int(seg.size))} · {int(seg.size) / total_size:.0%}",
-                gid=f"legend-{seg.id}",
             )
             for seg in inp.segments
         ]
@@ -768,7 +801,7 @@ def build_clusters(inp: ChartInput) -> Figure:
                 [],
                 linestyle="",
                 marker="X",
-                markersize=15,
+                markersize=legend_fs + 1,
                 markerfacecolor="white",
                 markeredgecolor=_INK,
                 markeredgewidth=2,
@@ -780,12 +813,12 @@ def build_clusters(inp: ChartInput) -> Figure:
             loc="upper left",
             bbox_to_anchor=(1.01, 1.0),
             borderaxespad=0,
-            fontsize=_FS_LEGEND,
+            fontsize=legend_fs,
             frameon=False,
-            labelspacing=0.9 if len(inp.segments) <= 8 else 0.5,
+            labelspacing=spacing,
             handletextpad=0.4,
             title="Segment · customers",
-            title_fontsize=_FS_LEGEND,
+            title_fontsize=legend_fs,
             alignment="left",
         )
         return fig
@@ -839,6 +872,7 @@ def build_profiles(inp: ChartInput) -> Figure:
             aspect="auto",
             interpolation="nearest",
         )
+        norm = image.norm
         # Cell numbers: as large as the cells allow.
         cell_w_pt = 0.6 * FIGSIZE[0] * 72 / f  # heat map is ~60% of the width
         cell_h_pt = 0.72 * FIGSIZE[1] * 72 / k
@@ -847,7 +881,7 @@ def build_profiles(inp: ChartInput) -> Figure:
             for i in range(k):
                 for j in range(f):
                     zij = inp.profile_z[i, j]
-                    dark = math.isfinite(zij) and abs(zij) > 1.15
+                    dark = math.isfinite(zij) and _luminance(cmap(norm(zij))) < 0.45
                     ax.text(
                         j,
                         i,
@@ -899,14 +933,26 @@ def build_profiles(inp: ChartInput) -> Figure:
             )
             patch.set_gid(f"segment-{seg.id}")
             ax_sw.add_patch(patch)
+            if seg.id >= len(PALETTE) or seg.id < 0:  # colour reused: show the marker too
+                ax_sw.plot(
+                    [0.5],
+                    [i],
+                    marker=segment_marker(seg.id),
+                    markersize=8,
+                    color="white",
+                    markeredgecolor=_INK,
+                    linestyle="",
+                )
         ax_sw.set_xlim(0, 1)
         ax_sw.set_ylim(k - 0.5, -0.5)
         ax_sw.set_xticks([])
         name_lines = 2 if k <= 8 else 1
+        name_width = 18 if k <= 8 else 30
         ax_sw.set_yticks(
             np.arange(k),
             [
-                f"{_shorten(seg.name, 18 if k <= 8 else 30, lines=name_lines)} ({int(seg.size) / total_size:.0%})"
+                f"{_shorten(seg.name, name_width, lines=name_lines)}"
+                f" ({int(seg.size) / total_size:.0%})"
                 for seg in inp.segments
             ],
             fontsize=_FS_TICK if k <= 10 else max(9, _FS_TICK - (k - 10)),

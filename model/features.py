@@ -118,6 +118,11 @@ def prospect_frame(transformer: ColumnTransformer, values: dict[str, object]) ->
     return pd.DataFrame(row)
 
 
+def as_float32(x: np.ndarray) -> np.ndarray:
+    """KMeans is fitted in float32; the stored pipeline casts so predict gets the same."""
+    return np.asarray(x, dtype=np.float32)
+
+
 def to_original(transformer: ColumnTransformer, centers: np.ndarray) -> dict[str, np.ndarray]:
     """Undo scaling (and the log) of the numeric part of scaled centres: per column,
     the centre in the units of the data."""

@@ -200,6 +200,6 @@ def _write_parquet(handle, chunks) -> None:
 
     text = ("customer_id", "gender")
     schema = pa.schema([(c, pa.string() if c in text else pa.float64()) for c in COLUMNS])
-    with pq.ParquetWriter(handle, schema, compression="zstd") as writer:
+    with pq.ParquetWriter(handle, schema, compression="zstd", use_dictionary=["gender"]) as writer:
         for frame in chunks:
             writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))

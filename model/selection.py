@@ -90,17 +90,18 @@ def choose_k(x: np.ndarray, k_max: int, fixed_k: int | None, seed: int = 0) -> K
         return KChoice(fixed_k, reason, ks, inertias, silhouettes, None, len(xs), centers)
 
     knee = find_knee(ks, inertias)
-    best_sil = max(silhouettes, key=silhouettes.get) if silhouettes else None
     if knee is not None and knee >= 2:
-        k = knee
-        reason = f"knee of the inertia curve at k={k}"
-        if k in silhouettes:
-            reason += f" (silhouette {silhouettes[k]:.2f}"
-            if best_sil is not None and best_sil != k:
-                reason += f"; best {silhouettes[best_sil]:.2f} at k={best_sil}"
-            reason += ")"
-    elif best_sil is not None:
-        k = best_sil
+        # The knee is rarely sharp: let the silhouette pick among its neighbours.
+        near = [kk for kk in (knee - 1, knee, knee + 1) if kk in silhouettes]
+        k = max(near, key=silhouettes.get) if near else knee
+        reason = f"knee of the inertia curve at k={knee}"
+        if k != knee:
+            reason += f"; k={k} next to it separates better (silhouette {silhouettes[k]:.2f}"
+            reason += f" vs {silhouettes[knee]:.2f})" if knee in silhouettes else ")"
+        elif k in silhouettes:
+            reason += f" (silhouette {silhouettes[k]:.2f})"
+    elif silhouettes:
+        k = max(silhouettes, key=silhouettes.get)
         reason = f"no clear knee; best silhouette {silhouettes[k]:.2f} at k={k}"
     else:
         k = 1

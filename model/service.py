@@ -199,7 +199,7 @@ class SegmentService:
 
         pipe = v.pipeline
         frame = prospect_frame(pipe.named_steps["features"], given)
-        x = pipe.named_steps["features"].transform(frame).astype(np.float32)
+        x = pipe[:-1].transform(frame)
         centers = pipe.named_steps["kmeans"].cluster_centers_
         d = np.sqrt(((centers - x) ** 2).sum(1))
         order = np.argsort(d)

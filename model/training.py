@@ -19,6 +19,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from model import features as feat
 from model import selection
@@ -251,7 +252,12 @@ def train_version(
         distances=np.column_stack([d1, d2])[sort].astype(np.float32),
         values=values[sort].astype(np.float32),
     )
-    joblib.dump(Pipeline([("features", transformer), ("kmeans", km)]), out_dir / "pipeline.joblib")
+    pipeline = Pipeline([
+        ("features", transformer),
+        ("float32", FunctionTransformer(feat.as_float32)),
+        ("kmeans", km),
+    ])
+    joblib.dump(pipeline, out_dir / "pipeline.joblib")
     trained_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     meta: dict[str, Any] = {
         "version": version,

@@ -1,0 +1,155 @@
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.config import Settings
+from model.errors import DataError, InputError, NotFound
+from model.load import load_dataset
+from model.sample import generate
+from model.service import SegmentService
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("svc")
+    data = root / "customers.csv"
+    generate(2500, seed=5).to_csv(data, index=False)
+    settings = Settings(SEGBOT_DATA=str(data), SEGBOT_MODEL_DIR=str(root / "models"))
+    SegmentService(settings).retrain(force=True)
+    return root, data
+
+
+@pytest.fixture
+def service(trained, tmp_path):
+    root, data = trained
+    shutil.copytree(root / "models", tmp_path / "models")
+    return SegmentService(Settings(SEGBOT_DATA=str(data), SEGBOT_MODEL_DIR=str(tmp_path / "models")))
+
+
+def test_lookup_matches_what_the_stored_pipeline_predicts(service, trained):
+    _, data = trained
+    ds = load_dataset(service.settings)
+    version = service._version()
+    pipe = version.pipeline
+    predicted = pipe.predict(ds.frame)  # KMeans cluster of each row
+    cluster_to_id = {s["cluster"]: s["id"] for s in version.meta["segments"]}
+    for i in range(0, ds.rows, 97):
+        answer = service.lookup(ds.ids[i])
+        assert answer.segment.id == cluster_to_id[int(predicted[i])]
+        assert answer.version == "v1" and answer.as_of == version.meta["trained_at"]
+        assert answer.membership.runner_up.id != answer.segment.id
+        assert 0 <= answer.membership.margin <= 1
+
+
+def test_lookup_shows_the_customers_values_beside_typical_ones(service):
+    ds = load_dataset(service.settings)
+    answer = service.lookup(ds.ids[3])
+    values = {v.feature: v for v in answer.values}
+    assert set(values) == set(ds.numeric)
+    expected = ds.frame.iloc[3]
+    for f, v in values.items():
+        if pd.isna(expected[f]):
+            assert v.value is None
+        else:
+            assert v.value == pytest.approx(expected[f], rel=1e-5)
+        assert v.typical == answer.segment.typical[f]
+
+
+def test_unknown_customer_is_not_found(service):
+    with pytest.raises(NotFound, match="no customer with id 'nobody'"):
+        service.lookup("nobody")
+
+
+def test_predict_imputes_what_is_missing_and_rejects_bad_input(service):
+    answer = service.predict({"annual_income": "160000", "avg_order_value": "230"})
+    assert set(answer.imputed) == set(service.features()) - {"annual_income", "avg_order_value"}
+    assert "High-Income" in answer.segment.name
+    with pytest.raises(InputError, match="unknown feature 'shoe_size'"):
+        service.predict({"shoe_size": "9"})
+    with pytest.raises(InputError, match="age must be a number"):
+        service.predict({"age": "old"})
+
+
+def test_summary_sizes_add_up(service):
+    summary = service.summary()
+    assert sum(s.size for s in summary.segments) == summary.rows == 2500
+    assert summary.k == len(summary.segments)
+    assert len({s.name for s in summary.segments}) == summary.k
+    assert abs(sum(s.share for s in summary.segments) - 1) < 1e-6
+
+
+def test_unchanged_data_trains_nothing(service):
+    result = service.retrain()
+    assert result.unchanged_data and service.registry.versions() == ["v1"]
+
+
+def test_retrain_keeps_segment_identity_when_rows_are_reordered(service, tmp_path):
+    before = {s.name: s.id for s in service.summary().segments}
+    shuffled = pd.read_csv(service.settings.data, dtype={"customer_id": str})
+    shuffled = shuffled.sample(frac=1, random_state=1)
+    path = tmp_path / "shuffled.csv"
+    shuffled.to_csv(path, index=False)
+    service.settings = service.settings.model_copy(update={"data": str(path)})
+    result = service.retrain()
+    assert result.served and result.version.version == "v2"
+    after = {s.name: s.id for s in service.summary().segments}
+    assert after == before
+    assert result.change.ari > 0.95 and result.change.moved_share < 0.05
+    assert service.lookup(shuffled["customer_id"].iloc[0]).version == "v2"
+
+
+def test_a_failing_data_source_keeps_the_served_version(service, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer_id,age\n1,30\n1,31\n")
+    service.settings = service.settings.model_copy(update={"data": str(bad)})
+    with pytest.raises(DataError, match="duplicate"):
+        service.retrain()
+    assert service.registry.versions() == ["v1"] and service.served_version == "v1"
+    assert not list(service.registry.root.glob(".tmp-*"))
+
+
+def test_guardrail_holds_back_and_rollback_serves_it(service):
+    service.settings = service.settings.model_copy(update={"min_segment_share": 0.6})
+    result = service.retrain(force=True)
+    assert not result.served and result.held_back
+    assert "holds only" in result.held_back[0]
+    assert service.served_version == "v1"
+    history = service.history()
+    assert [v.status for v in history.versions] == ["candidate", "served"]
+    rolled = service.rollback("v2")
+    assert rolled.previous == "v1" and service.served_version == "v2"
+
+
+def test_another_process_switch_is_noticed(service):
+    other = SegmentService(service.settings)
+    assert other.served_version == "v1"
+    service.retrain(force=True)
+    other._checked = 0  # skip the once-a-second throttle
+    assert other.served_version == "v2"
+
+
+def test_export_lists_exactly_the_segments_customers(service):
+    seg = service.summary().segments[0]
+    export = service.export(str(seg.id))
+    lines = export.csv.decode().splitlines()
+    assert lines[0].startswith("customer_id,")
+    assert len(lines) - 1 == seg.size == export.rows
+    assert service.export(seg.name.lower()).rows == seg.size
+    with pytest.raises(NotFound, match="no segment 'zzz'"):
+        service.export("zzz")
+
+
+def test_ids_keep_leading_zeros(tmp_path):
+    rng = np.random.default_rng(0)
+    ids = [f"{i:05d}" for i in range(1, 301)]
+    frame = pd.DataFrame({"customer_id": ids, "x": rng.normal(size=300),
+                          "y": np.r_[rng.normal(0, 1, 150), rng.normal(8, 1, 150)]})
+    path = tmp_path / "zeros.csv"
+    frame.to_csv(path, index=False)
+    svc = SegmentService(Settings(SEGBOT_DATA=str(path), SEGBOT_MODEL_DIR=str(tmp_path / "m")))
+    svc.retrain(force=True)
+    assert svc.lookup("00042").customer_id == "00042"
+    with pytest.raises(NotFound):
+        svc.lookup("42")
