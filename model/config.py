@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="SEGBOT_ADMINS")
     allowed_channels: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="SEGBOT_ALLOWED_CHANNELS")
     port: int = Field(3000, alias="PORT")
+    host: str = Field("0.0.0.0", alias="SEGBOT_HOST")  # HTTP mode; 127.0.0.1 behind a proxy
 
     # Guardrails: a new version this much worse is kept as a candidate, not served
     max_silhouette_drop: float = Field(0.05, alias="SEGBOT_MAX_SILHOUETTE_DROP")

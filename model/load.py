@@ -196,16 +196,23 @@ def _read(settings: Settings) -> _Raw:
     )
 
 
-def _wanted_columns(available: list[str], settings: Settings, source: str) -> list[str] | None:
-    """Check the id column and listed features exist; return the columns to read
-    (None = all of them)."""
+def _wanted_columns(
+    available: list[str], settings: Settings, source: str, reading: bool = True
+) -> list[str] | None:
+    """Check the id column and the listed features exist; return the columns to
+    read (None = all of them).
+
+    A transaction log (`reading` a raw table that is not a customers table) is
+    read whole: its features are listed against the per-customer table built
+    from it, which is checked again with `reading=False`.
+    """
     id_column = settings.id_column
     if id_column not in available:
         raise DataError(
             f"id column {id_column!r} not found in {source}{_did_you_mean(id_column, available)}"
             f" (set SEGBOT_ID_COLUMN or --id-column); the columns are: {_list(available)}"
         )
-    if settings.data_kind != "customers" or not settings.features:
+    if not settings.features or (reading and settings.data_kind != "customers"):
         return None
     if id_column in settings.features:
         raise DataError(
@@ -425,7 +432,7 @@ def _validate(
     n = len(frame)
     if len(columns) == 0 or n == 0:
         raise DataError(f"{source} has no rows")
-    _wanted_columns(columns, settings, source)
+    _wanted_columns(columns, settings, source, reading=False)
     if len(set(columns)) != len(columns):
         twice = sorted({c for c in columns if columns.count(c) > 1})
         raise DataError(f"{source} has more than one column named {_list(twice)}")
@@ -518,10 +525,13 @@ def _check_ids(ids: pd.Series, id_column: str, where: Callable[[int], str]) -> n
     import pyarrow as pa
 
     if not _unique(pa.array(ids, from_pandas=True)):
-        duplicated = ids[ids.duplicated(keep=False)]
+        mask = ids.duplicated(keep=False).to_numpy()
+        duplicated = ids[mask]
         groups = duplicated.groupby(duplicated, sort=False).indices
+        rows = np.flatnonzero(mask)
         shown = []
-        for value, positions in list(groups.items())[:SHOW]:
+        for value, within in list(groups.items())[:SHOW]:
+            positions = rows[within]
             shown.append(
                 f"{_quote(value)} on {', '.join(where(int(i)) for i in positions[:SHOW])}"
                 + (", …" if len(positions) > SHOW else "")

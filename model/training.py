@@ -223,7 +223,7 @@ def train_version(
     xq, lq = x[q_rows], label[q_rows]
     multi = len(np.unique(lq)) >= 2
     quality = {
-        "silhouette": _clean(selection._silhouette(xq, lq, seed), 4) if multi else None,
+        "silhouette": _clean(selection.silhouette(xq, lq, 5_000, seed), 4) if multi else None,
         "calinski_harabasz": _clean(calinski_harabasz_score(xq, lq), 2) if multi else None,
         "davies_bouldin": _clean(davies_bouldin_score(xq, lq), 4) if multi else None,
         "inertia": _clean(km.inertia_, 2),

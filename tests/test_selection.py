@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 
@@ -40,3 +41,14 @@ def test_distances_agree_with_predict_and_rank_the_runner_up():
     assert (second != label).all() and (d2 >= d1).all()
     full = km.transform(x)
     assert np.allclose(d1, full[np.arange(len(x)), label], atol=1e-3)
+
+
+def test_sampled_silhouette_equals_sklearns_on_the_same_rows():
+    from sklearn.metrics import silhouette_score
+
+    x, y = make_blobs(6000, n_features=5, centers=4, cluster_std=3.0, random_state=5)
+    x = x.astype(np.float32)
+    rows = selection.sample_rows(len(x), 2500, 7)
+    ours = selection.silhouette(x, y, 2500, seed=7)
+    assert ours == pytest.approx(silhouette_score(x[rows], y[rows]), abs=1e-4)
+    assert selection.silhouette(x, np.zeros(len(x), dtype=int)) is None
