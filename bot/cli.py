@@ -56,8 +56,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     with terminal_progress() as progress:
         result = service.retrain(progress=progress, force=True)
     if not result.served:
-        print(f"Stored {result.version.version} as a candidate, not served: "
-              + "; ".join(result.held_back))
+        print(
+            f"Stored {result.version.version} as a candidate, not served: "
+            + "; ".join(result.held_back)
+        )
     print(Router(service).summary_text())
     return 0
 

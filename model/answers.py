@@ -19,7 +19,9 @@ class SegmentInfo:
     share: float  # of all customers, 0..1
     profile: dict[str, float | None]  # feature -> mean in original units
     typical: dict[str, float | None]  # feature -> median in original units
-    distinct: list[str] = field(default_factory=list)  # traits behind the name, e.g. "annual_income high"
+    distinct: list[str] = field(
+        default_factory=list
+    )  # traits behind the name, e.g. "annual_income high"
 
 
 @dataclass(frozen=True)

@@ -337,6 +337,8 @@ def save_png(fig: Figure, path: Path, title: str | None = None) -> Path:
         )
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):  # mkstemp makes 0600; charts are meant to be read by others
+            os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -466,8 +468,9 @@ def build_elbow(inp: ChartInput) -> Figure:
         reason = " ".join(inp.k_reason.split())
         subtitle = _shorten(
             f"Chosen k = {inp.chosen_k}: {reason}" if reason else f"Chosen k = {inp.chosen_k}",
-            95,
+            720,  # points: the width of the plot area
             lines=2,
+            measure=functools.partial(_text_width_pt, size=_FS_SUBTITLE),
         )
         _titles(
             fig,
@@ -525,7 +528,8 @@ def build_elbow(inp: ChartInput) -> Figure:
         else:
             lo, hi = float(inertias.min()), float(inertias.max())
             pad = (hi - lo) * 0.08 or max(abs(hi) * 0.1, 1.0)
-            ax.set_ylim(max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad * 2.2)
+            # From 0: a cropped axis would make every drop look like an elbow.
+            ax.set_ylim(0.0 if lo >= 0 else lo - pad, hi + pad * 2.2)
             ax.set_xlim(ks[0] - 0.4, ks[-1] + 0.4)
 
         sil = sorted((k, v) for k, v in inp.silhouettes.items() if math.isfinite(v) and k >= 2)
@@ -946,8 +950,8 @@ def build_profiles(inp: ChartInput) -> Figure:
         ax_sw.set_xlim(0, 1)
         ax_sw.set_ylim(k - 0.5, -0.5)
         ax_sw.set_xticks([])
-        name_lines = 2 if k <= 8 else 1
-        name_width = 18 if k <= 8 else 30
+        name_lines = 3 if k <= 6 else 2 if k <= 8 else 1
+        name_width = 22 if k <= 8 else 30
         ax_sw.set_yticks(
             np.arange(k),
             [

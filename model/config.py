@@ -56,7 +56,9 @@ class Settings(BaseSettings):
     announce_channel: str | None = Field(None, alias="SEGBOT_ANNOUNCE_CHANNEL")
     announce_unchanged: bool = Field(True, alias="SEGBOT_ANNOUNCE_UNCHANGED")
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="SEGBOT_ADMINS")
-    allowed_channels: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="SEGBOT_ALLOWED_CHANNELS")
+    allowed_channels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="SEGBOT_ALLOWED_CHANNELS"
+    )
     port: int = Field(3000, alias="PORT")
     host: str = Field("0.0.0.0", alias="SEGBOT_HOST")  # HTTP mode; 127.0.0.1 behind a proxy
 

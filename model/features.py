@@ -47,20 +47,40 @@ def build_transformer(
     parts: list[tuple[str, object, list[str]]] = []
     if plain:
         parts.append(
-            ("num", Pipeline([("impute", SimpleImputer(strategy="median")),
-                              ("scale", StandardScaler())]), plain)
+            (
+                "num",
+                Pipeline(
+                    [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+                ),
+                plain,
+            )
         )
     if log_columns:
         parts.append(
-            ("log", Pipeline([("impute", SimpleImputer(strategy="median")),
-                              ("log", FunctionTransformer(np.log1p, feature_names_out="one-to-one")),
-                              ("scale", StandardScaler())]), log_columns)
+            (
+                "log",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="median")),
+                        ("log", FunctionTransformer(np.log1p, feature_names_out="one-to-one")),
+                        ("scale", StandardScaler()),
+                    ]
+                ),
+                log_columns,
+            )
         )
     if categorical:
         parts.append(
-            ("cat", Pipeline([("impute", SimpleImputer(strategy="most_frequent")),
-                              ("onehot", OneHotEncoder(handle_unknown="ignore",
-                                                       sparse_output=False))]), categorical)
+            (
+                "cat",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="most_frequent")),
+                        ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+                    ]
+                ),
+                categorical,
+            )
         )
     # verbose_feature_names_out=False keeps the user's column names in charts.
     return ColumnTransformer(parts, verbose_feature_names_out=False, sparse_threshold=0.0)
@@ -68,7 +88,9 @@ def build_transformer(
 
 def numeric_order(transformer: ColumnTransformer) -> list[str]:
     """Numeric input columns in the order their scaled values come out."""
-    return [c for name, _, cols in transformer.transformers_ if name in ("num", "log") for c in cols]
+    return [
+        c for name, _, cols in transformer.transformers_ if name in ("num", "log") for c in cols
+    ]
 
 
 def categorical_columns(transformer: ColumnTransformer) -> list[str]:

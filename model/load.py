@@ -124,9 +124,10 @@ def load_dataset(settings: Settings) -> Dataset:
         # those, and rows named in messages are rows of that per-customer table.
         from model.transactions import customer_features
 
-        table = customer_features(table, settings)
+        table = customer_features(table, settings, where=where, source=raw.source)
         where = _row
     dataset = _validate(table, settings, raw.source, where)
+    dataset.notes[:0] = table.attrs.get("notes", [])  # returns netted off, rows left out...
     log.info(
         "loaded %s rows x %s features from %s in %.1fs",
         f"{dataset.rows:,}",
@@ -209,9 +210,14 @@ def _wanted_columns(
     id_column = settings.id_column
     if id_column not in available:
         raise DataError(
-            f"id column {id_column!r} not found in {source}{_did_you_mean(id_column, available)}"
-            f" (set SEGBOT_ID_COLUMN or --id-column); the columns are: {_list(available)}"
+            f"id column {id_column!r} not found in {source} (set SEGBOT_ID_COLUMN or "
+            f"--id-column{_did_you_mean(id_column, available, '; ')}); "
+            f"the columns are: {_list(available)}"
         )
+    if reading and settings.data_kind == "transactions":
+        from model.transactions import transaction_columns
+
+        return transaction_columns(available, settings, source)  # id, date, amount[, quantity]
     if not settings.features or (reading and settings.data_kind != "customers"):
         return None
     if id_column in settings.features:
@@ -224,7 +230,7 @@ def _wanted_columns(
         if name not in available:
             raise DataError(
                 f"unknown feature {name!r} in SEGBOT_FEATURES / --features"
-                f"{_did_you_mean(name, available)}; the columns are: {_list(available)}"
+                f"{_did_you_mean(name, available, ' (', ')')}; the columns are: {_list(available)}"
             )
         if name in seen:
             raise DataError(f"feature {name!r} is listed twice in SEGBOT_FEATURES / --features")
@@ -300,7 +306,13 @@ def _read_parquet(path: Path, settings: Settings) -> pd.DataFrame:
     column = table.column(index)
     if pa.types.is_integer(column.type) or pa.types.is_dictionary(column.type):
         table = table.set_column(index, settings.id_column, pc.cast(column, pa.string()))
-    frame = table.to_pandas(ignore_metadata=True, split_blocks=True, self_destruct=True)
+    frame = table.to_pandas(
+        ignore_metadata=True,
+        split_blocks=True,
+        self_destruct=True,
+        # Parquet dates of a purchase log: datetime64, not 10M datetime.date objects.
+        date_as_object=settings.data_kind != "transactions",
+    )
     del table
     return frame
 
@@ -328,36 +340,65 @@ def _read_sql(text: str, settings: Settings) -> _Raw:
             "SEGBOT_DATA is a database URL; set SEGBOT_DATA_QUERY (or --query) "
             "to a table name or SQL query"
         )
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        database = Path(url.database)
+        if not url.database.startswith("file:") and not database.exists():
+            # SQLite would quietly create an empty database there.
+            raise DataError(f"database file not found: {database} (from {masked})")
+
     secret = url.password
 
     def clean(exc: BaseException) -> str:
         message = _db_message(exc)
         return message.replace(str(secret), "***") if secret else message
 
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        database = Path(url.database)
-        if not url.database.startswith("file:") and not database.exists():
-            raise DataError(f"database file not found: {database} (from {masked})")
+    try:
+        engine = sa.create_engine(url)
+    except (sa.exc.NoSuchModuleError, ImportError) as exc:
+        hint = " (pip install 'segbot[postgres]')" if url.get_backend_name() == "postgresql" else ""
+        raise DataError(
+            f"cannot connect to {masked}: no database driver for {url.drivername!r}: "
+            f"{clean(exc)}{hint}"
+        ) from None
+    except Exception as exc:
+        raise DataError(f"cannot connect to {masked}: {clean(exc)}") from None
+    try:
+        return _query(engine, query, masked, clean, settings)
+    finally:
+        engine.dispose()
 
-    table_name: tuple[str | None, str] | None = None
+
+def _query(
+    engine, query: str, masked: str, clean: Callable[[BaseException], str], settings: Settings
+) -> _Raw:
+    """Stream a table (a name without whitespace) or a SQL query into one frame."""
+    import sqlalchemy as sa
+
     statement: object
     if re.search(r"\s", query) or query.startswith(('"', "`", "[")):
         statement = query  # SQL as written (pandas runs a string as driver SQL)
         source = f"{masked} (query)"
     else:
         schema, _, name = query.rpartition(".")
-        table_name = (schema or None, name)
-        statement = sa.select(sa.text("*")).select_from(sa.table(name, schema=schema or None))
+        table = sa.table(name, schema=schema or None)  # quoted by SQLAlchemy as needed
         source = f"{masked} (table {query})"
-
-    try:
-        engine = sa.create_engine(url)
-    except (sa.exc.NoSuchModuleError, ImportError) as exc:
-        raise DataError(
-            f"cannot connect to {masked}: no database driver for {url.drivername!r} ({clean(exc)})"
-        ) from None
-    except Exception as exc:
-        raise DataError(f"cannot connect to {masked}: {clean(exc)}") from None
+        selected = [sa.text("*")]
+        try:
+            found = sa.inspect(engine).get_columns(name, schema=schema or None)
+        except sa.exc.NoSuchTableError:
+            missing = _missing_table(engine, schema or None, name)
+            raise DataError(
+                f"table {query!r} not found in {masked}; {missing or 'check its name'}"
+            ) from None
+        except sa.exc.DBAPIError as exc:  # cannot connect, no permission...
+            raise DataError(f"cannot read from {masked}: {clean(exc)}") from None
+        except Exception:  # a dialect that cannot inspect: the query below tells
+            found = []
+        if found:
+            wanted = _wanted_columns([c["name"] for c in found], settings, source)
+            if wanted is not None:  # read only the id and the listed features
+                selected = [sa.column(c) for c in wanted]
+        statement = sa.select(*selected).select_from(table)
 
     chunks: list[pd.DataFrame] = []
     try:
@@ -367,18 +408,8 @@ def _read_sql(text: str, settings: Settings) -> _Raw:
                     # per chunk: a chunk with a NULL id turns whole-number ids into floats
                     chunk[settings.id_column] = _id_strings(chunk[settings.id_column])
                 chunks.append(chunk)
-    except Exception as exc:
-        if not isinstance(exc, (sa.exc.SQLAlchemyError, pd.errors.DatabaseError, OSError)):
-            raise
-        message = clean(exc)
-        if table_name is not None:
-            missing = _missing_table(engine, *table_name)
-            if missing:
-                engine.dispose()
-                raise DataError(f"table {query!r} not found in {masked}; {missing}") from None
-        engine.dispose()
-        raise DataError(f"cannot read from {masked}: {message}") from None
-    engine.dispose()
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError, OSError) as exc:
+        raise DataError(f"cannot read from {masked}: {clean(exc)}") from None
     if not chunks:
         raise DataError(f"{source} has no rows")
     frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
@@ -437,7 +468,8 @@ def _validate(
         twice = sorted({c for c in columns if columns.count(c) > 1})
         raise DataError(f"{source} has more than one column named {_list(twice)}")
 
-    ids = _check_ids(_id_strings(frame[id_column]), id_column, where)
+    id_text = _id_strings(frame[id_column])
+    ids = _check_ids(id_text, id_column, where)
 
     listed = bool(settings.features)
     names = (
@@ -445,22 +477,24 @@ def _validate(
         if listed
         else [c for c in columns if c != id_column and not _PANDAS_INDEX.match(c)]
     )
-    data: dict[str, np.ndarray] = {}
+    data: dict[str, np.ndarray | pd.Series] = {}
     numeric: list[str] = []
-    categorical: list[str] = []
+    categorical: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (codes, levels)
     notes: list[str] = []
     skipped_text: list[str] = []
     for name in names:
         kind_of, values = _feature(frame[name], name, listed, where, notes)
         if kind_of == "numeric":
             numeric.append(name)
+            data[name] = values
         elif kind_of == "categorical":
-            categorical.append(name)
-        else:
-            if kind_of == "text":
-                skipped_text.append(name)
-            continue
-        data[name] = values
+            codes, levels = categorical[name] = values
+            # One str object per level, shared by the rows: fast and light on memory.
+            # Object dtype (not pandas' str) is what sklearn's encoders expect.
+            lookup = np.append(levels, np.nan)  # code -1 (missing) -> NaN
+            data[name] = pd.Series(lookup[codes], dtype=object, copy=False)
+        elif kind_of == "text":
+            skipped_text.append(name)
 
     if not data:
         hint = (
@@ -486,15 +520,13 @@ def _validate(
 
     # Listed order, or the table's order; numeric and categorical keep that order.
     features = pd.DataFrame(data, columns=list(data), copy=False)
-    for name in categorical:  # pandas would infer its str dtype; object suits sklearn best
-        features[name] = features[name].astype(object)
     return Dataset(
         ids=ids,
         frame=features,
         numeric=numeric,
-        categorical=categorical,
+        categorical=list(categorical),
         source=source,
-        digest=_digest(kind, ids, features),
+        digest=_digest(kind, id_text, features, categorical),
         kind=kind,
         notes=notes,
     )
@@ -564,8 +596,8 @@ def _feature(
     listed: bool,
     where: Callable[[int], str],
     notes: list[str],
-) -> tuple[str, np.ndarray | None]:
-    """("numeric", float64) | ("categorical", object) | ("text" | "skip", None)."""
+) -> tuple[str, object]:
+    """("numeric", float64 values) | ("categorical", (codes, levels)) | ("text" | "skip", None)."""
     dtype = column.dtype
     if pd.api.types.is_bool_dtype(dtype):
         values = column.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
@@ -588,13 +620,13 @@ def _feature(
         if numbers is None:  # mostly text
             if not listed:
                 return "text", None
-            levels = text.nunique()
-            if levels > MAX_CATEGORIES:
+            codes, levels = pd.factorize(text)  # missing -> -1
+            if len(levels) > MAX_CATEGORIES:
                 raise DataError(
-                    f"column {name!r} has {levels:,} different values; a categorical "
+                    f"column {name!r} has {len(levels):,} different values; a categorical "
                     f"feature can have at most {MAX_CATEGORIES} (is it an id or free text?)"
                 )
-            return "categorical", text.to_numpy(dtype=object, na_value=np.nan)
+            return "categorical", (codes, np.asarray(levels, dtype=object))
         bad = present & np.isnan(numbers)
         if bad.any():
             count = int(bad.sum())
@@ -652,11 +684,27 @@ def _all_missing(name: str, listed: bool, notes: list[str]) -> tuple[str, None]:
     return "skip", None
 
 
-def _digest(kind: str, ids: np.ndarray, features: pd.DataFrame) -> str:
+def _digest(
+    kind: str,
+    ids: pd.Series,
+    features: pd.DataFrame,
+    categorical: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> str:
     """sha256 over the ids and features, independent of the file format."""
+    import pyarrow as pa
+
     digest = hashlib.sha256()
     digest.update(f"segbot-dataset-1\x00{kind}\x00{len(ids)}\x00".encode())
-    digest.update("\x00".join(ids).encode("utf-8", "surrogatepass"))
+    # The ids' UTF-8 bytes and where each one ends, straight from Arrow's buffers.
+    text = pa.array(ids, type=pa.large_string(), from_pandas=True)
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    _, offsets_buffer, data = text.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[
+        text.offset : text.offset + len(text) + 1
+    ]
+    digest.update(memoryview(offsets - offsets[0]).cast("B"))
+    digest.update(memoryview(data)[int(offsets[0]) : int(offsets[-1])])
     for name in features.columns:
         column = features[name]
         digest.update(f"\x01{name}\x00{column.dtype.kind}\x00".encode("utf-8", "surrogatepass"))
@@ -666,12 +714,14 @@ def _digest(kind: str, ids: np.ndarray, features: pd.DataFrame) -> str:
             if nan.any():  # one NaN bit pattern, whatever the source wrote
                 values = np.where(nan, np.nan, values)
             digest.update(memoryview(np.ascontiguousarray(values)).cast("B"))
-        else:
-            digest.update(
-                "\x00".join("\x02" if v is None or v != v else str(v) for v in column).encode(
-                    "utf-8", "surrogatepass"
-                )
-            )
+        else:  # categorical: the sorted levels, then each row's place among them
+            codes, levels = categorical[name]
+            order = np.argsort(levels, kind="stable")
+            rank = np.empty(len(levels) + 1, dtype=np.int32)
+            rank[order] = np.arange(len(levels), dtype=np.int32)
+            rank[-1] = -1  # missing
+            digest.update("\x00".join(levels[order]).encode("utf-8", "surrogatepass"))
+            digest.update(memoryview(rank[codes]).cast("B"))
     return digest.hexdigest()
 
 
@@ -698,15 +748,15 @@ def _needs_quotes(name: str) -> bool:
     return name == "" or name != name.strip() or "," in name or not name.isprintable()
 
 
-def _did_you_mean(name: str, available: list[str]) -> str:
+def _did_you_mean(name: str, available: list[str], before: str = "", after: str = "") -> str:
     def key(text: str) -> str:
         return re.sub(r"[\W_]+", "", text.lower())
 
     same = [c for c in available if key(c) == key(name)]
     if same:
-        return f" (did you mean {same[0]!r}?)"
+        return f"{before}did you mean {same[0]!r}?{after}"
     close = difflib.get_close_matches(name, available, n=1, cutoff=0.75)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{before}did you mean {close[0]!r}?{after}" if close else ""
 
 
 def _rows(count: int) -> str:

@@ -23,17 +23,70 @@ NOTABLE = 0.45
 
 # concept -> (keywords matched as whole words, word when high, word when low)
 CONCEPTS: dict[str, tuple[tuple[str, ...], str, str]] = {
-    "recency": (("days_since", "days since", "recency", "last_purchase", "last purchase",
-                 "last_order", "since_last", "inactive"), "Lapsed", "Recent"),
+    "recency": (
+        (
+            "days_since",
+            "days since",
+            "recency",
+            "last_purchase",
+            "last purchase",
+            "last_order",
+            "since_last",
+            "inactive",
+        ),
+        "Lapsed",
+        "Recent",
+    ),
     "income": (("income", "salary", "earning", "wage"), "High-Income", "Low-Income"),
-    "frequency": (("orders", "frequency", "purchases", "visits", "transactions", "order_count",
-                   "num_orders", "count"), "Frequent", "Occasional"),
-    "aov": (("avg_order", "average_order", "aov", "order_value", "basket", "avg_amount",
-             "average_amount", "mean_amount"), "Big-Basket", "Small-Basket"),
-    "spend": (("spend", "spending", "monetary", "revenue", "total", "amount", "value",
-               "sales", "clv", "ltv"), "High-Spending", "Low-Spending"),
-    "tenure": (("tenure", "first_purchase", "since_first", "member", "months", "loyalty"),
-               "Long-Standing", "New"),
+    "frequency": (
+        (
+            "orders",
+            "frequency",
+            "purchases",
+            "visits",
+            "transactions",
+            "order_count",
+            "num_orders",
+            "count",
+        ),
+        "Frequent",
+        "Occasional",
+    ),
+    "aov": (
+        (
+            "avg_order",
+            "average_order",
+            "aov",
+            "order_value",
+            "basket",
+            "avg_amount",
+            "average_amount",
+            "mean_amount",
+        ),
+        "Big-Basket",
+        "Small-Basket",
+    ),
+    "spend": (
+        (
+            "spend",
+            "spending",
+            "monetary",
+            "revenue",
+            "total",
+            "amount",
+            "value",
+            "sales",
+            "clv",
+            "ltv",
+        ),
+        "High-Spending",
+        "Low-Spending",
+    ),
+    "tenure": (
+        ("tenure", "first_purchase", "since_first", "member", "months", "loyalty"),
+        "Long-Standing",
+        "New",
+    ),
     "items": (("items", "quantity", "units"), "Bulk", "Light"),
     "age": (("age",), "Older", "Young"),
 }
@@ -60,12 +113,15 @@ ACTIONS: dict[tuple[str, str], str] = {
 }
 # Two traits together can call for a different action than either alone.
 COMBINED_ACTIONS: dict[frozenset[tuple[str, str]], str] = {
-    frozenset({("income", "+"), ("spend", "-")}):
-        "Untapped budget: premium recommendations and personal offers to win more of it.",
-    frozenset({("income", "-"), ("spend", "+")}):
-        "Keep them loyal with rewards; watch discount depth, they already stretch to buy.",
-    frozenset({("tenure", "+"), ("recency", "+")}):
-        "Win back long-standing customers with a personal 'we miss you' offer.",
+    frozenset(
+        {("income", "+"), ("spend", "-")}
+    ): "Untapped budget: premium recommendations and personal offers to win more of it.",
+    frozenset(
+        {("income", "-"), ("spend", "+")}
+    ): "Keep them loyal with rewards; watch discount depth, they already stretch to buy.",
+    frozenset(
+        {("tenure", "+"), ("recency", "+")}
+    ): "Win back long-standing customers with a personal 'we miss you' offer.",
 }
 DEFAULT_ACTION = "Keep them engaged with the regular newsletter and seasonal offers."
 
@@ -136,8 +192,11 @@ def _nameable(traits: list[tuple[str, str, float]]) -> list[tuple[str, str, floa
     kept: list[tuple[str, str, float]] = []
     for f, sign, size in traits:
         pair = (concept_of(f) or f, sign)
-        if any(pair in group and (concept_of(g) or g, gs) in group
-               for group in SAME_MEANING for g, gs, _ in kept):
+        if any(
+            pair in group and (concept_of(g) or g, gs) in group
+            for group in SAME_MEANING
+            for g, gs, _ in kept
+        ):
             continue
         kept.append((f, sign, size))
     return kept
@@ -202,9 +261,7 @@ def name_segments(
             action = rfm[i][1]
         elif words[i]:
             pairs = [(concept_of(f) or "", s) for f, s, _ in words[i][: depth[i]]]
-            action = COMBINED_ACTIONS.get(frozenset(pairs)) or ACTIONS.get(
-                pairs[0], DEFAULT_ACTION
-            )
+            action = COMBINED_ACTIONS.get(frozenset(pairs)) or ACTIONS.get(pairs[0], DEFAULT_ACTION)
         else:
             action = DEFAULT_ACTION
         described = [f"{f} {'high' if s == '+' else 'low'}" for f, s, _ in traits[i][:3]]
@@ -215,10 +272,10 @@ def name_segments(
 def load_overrides(path: Path | None) -> dict[str, dict[str, str]]:
     """A small TOML file: a table per segment, keyed by segment id or generated name.
 
-        [1]
-        name = "Premium Prospects"
-        ["Low-Income Occasional Shoppers"]
-        action = "Send the student discount."
+    [1]
+    name = "Premium Prospects"
+    ["Low-Income Occasional Shoppers"]
+    action = "Send the student discount."
     """
     if path is None or not Path(path).exists():
         return {}
@@ -240,8 +297,9 @@ def apply_overrides(
     out = []
     for naming, seg_id in zip(namings, ids, strict=True):
         o = overrides.get(str(seg_id)) or overrides.get(naming.name) or {}
-        out.append(Naming(o.get("name", naming.name), o.get("action", naming.action),
-                          naming.traits))
+        out.append(
+            Naming(o.get("name", naming.name), o.get("action", naming.action), naming.traits)
+        )
     names = [n.name for n in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

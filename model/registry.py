@@ -77,7 +77,8 @@ class Registry:
         if not self.root.is_dir():
             return []
         found = [
-            p.name for p in self.root.iterdir()
+            p.name
+            for p in self.root.iterdir()
             if VERSION_RE.match(p.name) and (p / METADATA).is_file()
         ]
         return sorted(found, key=version_number)

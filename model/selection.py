@@ -38,8 +38,13 @@ def sample_rows(n: int, size: int, seed: int) -> np.ndarray:
 
 
 def _kmeans(k: int, n_init: int, seed: int, init: np.ndarray | str = "k-means++") -> KMeans:
-    return KMeans(n_clusters=k, n_init=n_init if isinstance(init, str) else 1, init=init,
-                  random_state=seed, max_iter=300)
+    return KMeans(
+        n_clusters=k,
+        n_init=n_init if isinstance(init, str) else 1,
+        init=init,
+        random_state=seed,
+        max_iter=300,
+    )
 
 
 def _fit(km: KMeans, x: np.ndarray) -> KMeans:
@@ -50,8 +55,9 @@ def _fit(km: KMeans, x: np.ndarray) -> KMeans:
         return km.fit(x)
 
 
-def silhouette(x: np.ndarray, labels: np.ndarray, sample: int = SILHOUETTE_SAMPLE,
-               seed: int = 0) -> float | None:
+def silhouette(
+    x: np.ndarray, labels: np.ndarray, sample: int = SILHOUETTE_SAMPLE, seed: int = 0
+) -> float | None:
     """Mean silhouette on a random sample, as `sklearn.metrics.silhouette_score` with
     `sample_size` defines it, but with one float32 matrix product per block instead of
     sklearn's float64 row loop: ~10x faster, which matters when it runs for every k."""

@@ -56,8 +56,13 @@ def clarity(margin: float | None) -> str:
 
 def segment_info(seg: dict[str, Any]) -> SegmentInfo:
     return SegmentInfo(
-        id=seg["id"], name=seg["name"], action=seg["action"], size=seg["size"],
-        share=seg["share"], profile=dict(seg["mean"]), typical=dict(seg["median"]),
+        id=seg["id"],
+        name=seg["name"],
+        action=seg["action"],
+        size=seg["size"],
+        share=seg["share"],
+        profile=dict(seg["mean"]),
+        typical=dict(seg["median"]),
         distinct=list(seg.get("traits", [])),
     )
 
@@ -92,7 +97,9 @@ class SegmentService:
             self.refresh()
         current = self._current
         if current is None:
-            raise NoModel("no model is trained yet: run `segbot train` (or ask an admin to retrain)")
+            raise NoModel(
+                "no model is trained yet: run `segbot train` (or ask an admin to retrain)"
+            )
         return current
 
     def refresh(self) -> bool:
@@ -168,8 +175,13 @@ class SegmentService:
         if runner < 0 or np.isnan(d2):
             return Membership(round(d1, 3), None, None, None, clarity(None))
         margin = (d2 - d1) / d2 if d2 > 0 else 0.0
-        return Membership(round(d1, 3), segment_info(v.segment(runner)), round(d2, 3),
-                          round(margin, 3), clarity(margin))
+        return Membership(
+            round(d1, 3),
+            segment_info(v.segment(runner)),
+            round(d2, 3),
+            round(margin, 3),
+            clarity(margin),
+        )
 
     def predict(self, values: dict[str, str | float]) -> PredictAnswer:
         v = self._version()
@@ -193,8 +205,9 @@ class SegmentService:
             else:
                 given[feature] = str(raw)
         if not given:
-            raise InputError("give at least one feature, e.g. "
-                             + " ".join(f"{f}=…" for f in numeric[:2]))
+            raise InputError(
+                "give at least one feature, e.g. " + " ".join(f"{f}=…" for f in numeric[:2])
+            )
         from model.features import prospect_frame
 
         pipe = v.pipeline
@@ -215,17 +228,25 @@ class SegmentService:
             for f in categorical
         ]
         return PredictAnswer(
-            given=given, imputed=imputed, segment=segment_info(seg), values=shown,
+            given=given,
+            imputed=imputed,
+            segment=segment_info(seg),
+            values=shown,
             membership=self._membership(v, float(d[order[0]]), runner, d2),
-            version=v.name, as_of=v.meta["trained_at"],
+            version=v.name,
+            as_of=v.meta["trained_at"],
         )
 
     def summary(self, version: str | None = None) -> Summary:
         v = self._version() if version is None else self._load(version)
         meta = v.meta
         return Summary(
-            version=v.name, trained_at=meta["trained_at"], rows=meta["rows"], k=meta["k"],
-            k_reason=meta["k_selection"]["reason"], features=list(meta["features"]),
+            version=v.name,
+            trained_at=meta["trained_at"],
+            rows=meta["rows"],
+            k=meta["k"],
+            k_reason=meta["k_selection"]["reason"],
+            features=list(meta["features"]),
             quality=dict(meta["quality"]),
             segments=[segment_info(s) for s in meta["segments"]],
             source=meta["source"]["description"],
@@ -248,11 +269,17 @@ class SegmentService:
         if status == "served" and not is_served:
             status = "previous"
         return VersionInfo(
-            version=name, trained_at=meta["trained_at"], rows=meta["rows"], k=meta["k"],
+            version=name,
+            trained_at=meta["trained_at"],
+            rows=meta["rows"],
+            k=meta["k"],
             silhouette=meta["quality"].get("silhouette"),
             sizes={s["name"]: s["size"] for s in meta["segments"]},
-            served=is_served, status=status, moved=comp.get("moved"),
-            moved_share=comp.get("moved_share"), ari=comp.get("ari"),
+            served=is_served,
+            status=status,
+            moved=comp.get("moved"),
+            moved_share=comp.get("moved_share"),
+            ari=comp.get("ari"),
             note="; ".join(meta.get("guardrails", [])),
             data_digest=meta["source"]["digest"],
         )
@@ -309,8 +336,13 @@ class SegmentService:
                 text = '"' + text.replace('"', '""') + '"'
             buf.write(f'{text},{seg["id"]},"{name}"\n')
         slug = "".join(ch if ch.isalnum() else "-" for ch in seg["name"].lower()).strip("-")
-        return Export(segment=segment_info(seg), filename=f"segment-{seg['id']}-{slug}-{v.name}.csv",
-                      csv=buf.getvalue().encode("utf-8"), rows=int(mask.sum()), version=v.name)
+        return Export(
+            segment=segment_info(seg),
+            filename=f"segment-{seg['id']}-{slug}-{v.name}.csv",
+            csv=buf.getvalue().encode("utf-8"),
+            rows=int(mask.sum()),
+            version=v.name,
+        )
 
     # ---- changes ---------------------------------------------------------------------------
     def retrain(self, progress: Progress | None = None, force: bool = False) -> RetrainResult:
@@ -335,12 +367,20 @@ class SegmentService:
         report("loading data", 0.02)
         dataset = load_dataset(self.settings)
         previous = self._load_served()
-        if previous is not None and not force and (
-            previous.meta["source"]["digest"] == dataset.digest
+        if (
+            previous is not None
+            and not force
+            and (previous.meta["source"]["digest"] == dataset.digest)
         ):
             info = self.version_info(previous.name)
-            return RetrainResult(version=info, served=True, unchanged_data=True, held_back=[],
-                                 change=None, summary=None)
+            return RetrainResult(
+                version=info,
+                served=True,
+                unchanged_data=True,
+                held_back=[],
+                change=None,
+                summary=None,
+            )
         name = self.registry.next_version()
         with self.registry.staging(name) as tmp:
             meta = train_version(dataset, self.settings, previous, tmp, name, report)
@@ -351,8 +391,12 @@ class SegmentService:
         self.registry.retain(self.settings.keep_versions)
         info = self.version_info(name)
         return RetrainResult(
-            version=info, served=not held, unchanged_data=False, held_back=held,
-            change=self._change(meta), summary=self.summary(name),
+            version=info,
+            served=not held,
+            unchanged_data=False,
+            held_back=held,
+            change=self._change(meta),
+            summary=self.summary(name),
             charts={c: str(self.registry.path(name) / f) for c, f in meta["charts"].items()},
         )
 
@@ -360,13 +404,24 @@ class SegmentService:
     def _change(meta: dict[str, Any]) -> Change:
         comp = meta["comparison"]
         return Change(
-            previous=comp.get("previous"), k_before=comp.get("k_before"), k_after=meta["k"],
+            previous=comp.get("previous"),
+            k_before=comp.get("k_before"),
+            k_after=meta["k"],
             silhouette_before=comp.get("silhouette_before"),
             silhouette_after=meta["quality"].get("silhouette"),
-            sizes=[{"id": s["id"], "name": s["name"], "size": s["size"],
-                    "before": s.get("size_before")} for s in meta["segments"]],
-            removed=list(comp.get("removed", [])), moved=comp.get("moved"),
-            moved_share=comp.get("moved_share"), ari=comp.get("ari"),
+            sizes=[
+                {
+                    "id": s["id"],
+                    "name": s["name"],
+                    "size": s["size"],
+                    "before": s.get("size_before"),
+                }
+                for s in meta["segments"]
+            ],
+            removed=list(comp.get("removed", [])),
+            moved=comp.get("moved"),
+            moved_share=comp.get("moved_share"),
+            ari=comp.get("ari"),
         )
 
     def rollback(self, version: str) -> Rollback:

@@ -71,9 +71,7 @@ def match_segments(
     if previous is None:
         return list(range(1, k + 1)), k + 1, {}
     prev_segments = previous.meta["segments"]
-    rows = [
-        {**s["centroid"], **s.get("mode", {})} for s in prev_segments
-    ]
+    rows = [{**s["centroid"], **s.get("mode", {})} for s in prev_segments]
     frame = pd.DataFrame(rows, columns=list(transformer.feature_names_in_))
     prev_scaled = feat.transform(transformer, frame)
     cost = np.linalg.norm(centers[:, None, :] - prev_scaled[None, :, :], axis=2)
@@ -186,36 +184,45 @@ def train_version(
     }
     centroid = feat.to_original(transformer, km.cluster_centers_)
     scaled_order = feat.numeric_order(transformer)
-    z = np.column_stack(
-        [km.cluster_centers_[:, scaled_order.index(c)] for c in dataset.numeric]
-    ) if dataset.numeric else np.zeros((k, 0))
+    z = (
+        np.column_stack([km.cluster_centers_[:, scaled_order.index(c)] for c in dataset.numeric])
+        if dataset.numeric
+        else np.zeros((k, 0))
+    )
     log_kind = dataset.kind == "transactions"
-    namings = name_segments(z, dataset.numeric, noun="Customers" if log_kind else "Shoppers",
-                            purchase_log=log_kind)
+    namings = name_segments(
+        z, dataset.numeric, noun="Customers" if log_kind else "Shoppers", purchase_log=log_kind
+    )
     namings = apply_overrides(namings, seg_ids, load_overrides(_names_file(settings)))
 
     order = sorted(range(k), key=lambda i: seg_ids[i])  # display order: by stable id
     segments = []
     for i in order:
-        segments.append({
-            "id": seg_ids[i],
-            "cluster": i,
-            "name": namings[i].name,
-            "action": namings[i].action,
-            "traits": namings[i].traits,
-            "size": int(sizes[i]),
-            "share": _clean(sizes[i] / len(x)),
-            "mean": {c: _clean(means[i, j]) for j, c in enumerate(dataset.numeric)},
-            "median": {
-                c: _clean(medians.loc[i, c]) if medians is not None and i in medians.index
-                else None for c in dataset.numeric
-            },
-            "centroid": {c: _clean(centroid[c][i]) for c in dataset.numeric},
-            "z": {c: _clean(z[i, j], 4) for j, c in enumerate(dataset.numeric)},
-            "mode": {c: (None if modes[c].get(i) is None else str(modes[c].get(i)))
-                     for c in dataset.categorical},
-            "size_before": before.get(seg_ids[i]),
-        })
+        segments.append(
+            {
+                "id": seg_ids[i],
+                "cluster": i,
+                "name": namings[i].name,
+                "action": namings[i].action,
+                "traits": namings[i].traits,
+                "size": int(sizes[i]),
+                "share": _clean(sizes[i] / len(x)),
+                "mean": {c: _clean(means[i, j]) for j, c in enumerate(dataset.numeric)},
+                "median": {
+                    c: _clean(medians.loc[i, c])
+                    if medians is not None and i in medians.index
+                    else None
+                    for c in dataset.numeric
+                },
+                "centroid": {c: _clean(centroid[c][i]) for c in dataset.numeric},
+                "z": {c: _clean(z[i, j], 4) for j, c in enumerate(dataset.numeric)},
+                "mode": {
+                    c: (None if modes[c].get(i) is None else str(modes[c].get(i)))
+                    for c in dataset.categorical
+                },
+                "size_before": before.get(seg_ids[i]),
+            }
+        )
     lap("naming")
 
     progress("scoring and comparing", 0.82)
@@ -236,7 +243,8 @@ def train_version(
         k_before=previous.meta["k"] if previous else None,
         silhouette_before=previous.meta["quality"].get("silhouette") if previous else None,
         removed=[
-            s["name"] for s in (previous.meta["segments"] if previous else [])
+            s["name"]
+            for s in (previous.meta["segments"] if previous else [])
             if s["id"] not in seg_ids
         ],
     )
@@ -247,16 +255,19 @@ def train_version(
         out_dir,
         ids=sorted_ids,
         segments=seg_of_row[sort],
-        runner_up=np.where(second >= 0, label_to_segment[np.maximum(second, 0)], -1)[sort]
-        .astype(np.int16),
+        runner_up=np.where(second >= 0, label_to_segment[np.maximum(second, 0)], -1)[sort].astype(
+            np.int16
+        ),
         distances=np.column_stack([d1, d2])[sort].astype(np.float32),
         values=values[sort].astype(np.float32),
     )
-    pipeline = Pipeline([
-        ("features", transformer),
-        ("float32", FunctionTransformer(feat.as_float32)),
-        ("kmeans", km),
-    ])
+    pipeline = Pipeline(
+        [
+            ("features", transformer),
+            ("float32", FunctionTransformer(feat.as_float32)),
+            ("kmeans", km),
+        ]
+    )
     joblib.dump(pipeline, out_dir / "pipeline.joblib")
     trained_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     meta: dict[str, Any] = {
@@ -264,7 +275,7 @@ def train_version(
         "trained_at": trained_at,
         "status": "served",
         "source": {"description": dataset.source, "digest": dataset.digest, "kind": dataset.kind},
-        "rows": int(len(x)),
+        "rows": len(x),
         "id_column": settings.id_column,
         "features": [*dataset.numeric, *dataset.categorical],
         "numeric": dataset.numeric,
@@ -293,8 +304,9 @@ def train_version(
     lap("save")
 
     progress("drawing charts", 0.92)
-    meta["charts"] = _render_charts(meta, x, label, label_to_segment, km, transformer, z, means,
-                                    dataset, out_dir, seed)
+    meta["charts"] = _render_charts(
+        meta, x, label, label_to_segment, km, transformer, z, means, dataset, out_dir, seed
+    )
     lap("charts")
     meta["timings"] = timings
     # metadata.json last: a folder without it is not a version.
@@ -317,8 +329,9 @@ def _argsort_ids(ids: np.ndarray) -> np.ndarray:
     return pc.sort_indices(pa.array(ids, type=pa.string())).to_numpy()
 
 
-def _render_charts(meta, x, label, label_to_segment, km, transformer, z, means, dataset,
-                   out_dir, seed) -> dict[str, str]:
+def _render_charts(
+    meta, x, label, label_to_segment, km, transformer, z, means, dataset, out_dir, seed
+) -> dict[str, str]:
     from model import charts
 
     seg_of_row = label_to_segment[label]
@@ -328,12 +341,15 @@ def _render_charts(meta, x, label, label_to_segment, km, transformer, z, means, 
     inp = charts.ChartInput(
         version=meta["version"],
         trained_at=meta["trained_at"],
-        segments=[charts.ChartSegment(by_cluster[i]["id"], by_cluster[i]["name"],
-                                      by_cluster[i]["size"]) for i in order],
+        segments=[
+            charts.ChartSegment(by_cluster[i]["id"], by_cluster[i]["name"], by_cluster[i]["size"])
+            for i in order
+        ],
         ks=meta["k_selection"]["ks"],
         inertias=meta["k_selection"]["inertias"],
-        silhouettes={int(kk): v for kk, v in meta["k_selection"]["silhouettes"].items()
-                     if v is not None},
+        silhouettes={
+            int(kk): v for kk, v in meta["k_selection"]["silhouettes"].items() if v is not None
+        },
         chosen_k=meta["k"],
         k_reason=meta["k_selection"]["reason"],
         points=x[rows],
@@ -343,5 +359,10 @@ def _render_charts(meta, x, label, label_to_segment, km, transformer, z, means, 
         profile_features=list(dataset.numeric),
         profile_z=z[order],
         profile_means=means[order],
+        profile_overall=np.nanmean(
+            dataset.frame[dataset.numeric].to_numpy(np.float64, na_value=np.nan), axis=0
+        )
+        if dataset.numeric
+        else None,
     )
     return {name: path.name for name, path in charts.render_all(out_dir, inp).items()}

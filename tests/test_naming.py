@@ -59,8 +59,7 @@ def test_rfm_names_only_for_purchase_logs():
 def test_overrides_by_id_and_by_generated_name(tmp_path):
     path = tmp_path / "names.toml"
     path.write_text(
-        '[1]\nname = "Premium Prospects"\n\n'
-        '["Frequent Shoppers"]\naction = "Send the VIP card."\n',
+        '[1]\nname = "Premium Prospects"\n\n["Frequent Shoppers"]\naction = "Send the VIP card."\n',
         encoding="utf-8",
     )
     z = np.array([[0, 2.0, 0, 0, 0], [0, 0, 2.0, 0, 0]])

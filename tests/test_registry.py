@@ -61,8 +61,9 @@ def test_the_train_lock_excludes_another_process(tmp_path):
         "with Registry(sys.argv[1]).train_lock():\n"
         "    print('locked', flush=True); time.sleep(30)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout.readline().strip() == "locked"
         with pytest.raises(RetrainInProgress), reg.train_lock():
@@ -74,7 +75,9 @@ def test_the_train_lock_excludes_another_process(tmp_path):
         pass
 
 
-@pytest.mark.parametrize(("text", "name"), [("v3", "v3"), ("V3", "v3"), ("3", "v3"), (" v12 ", "v12")])
+@pytest.mark.parametrize(
+    ("text", "name"), [("v3", "v3"), ("V3", "v3"), ("3", "v3"), (" v12 ", "v12")]
+)
 def test_version_names(text, name):
     assert normalise_version(text) == name
 

@@ -25,11 +25,12 @@ def trained(tmp_path_factory):
 def service(trained, tmp_path):
     root, data = trained
     shutil.copytree(root / "models", tmp_path / "models")
-    return SegmentService(Settings(SEGBOT_DATA=str(data), SEGBOT_MODEL_DIR=str(tmp_path / "models")))
+    return SegmentService(
+        Settings(SEGBOT_DATA=str(data), SEGBOT_MODEL_DIR=str(tmp_path / "models"))
+    )
 
 
-def test_lookup_matches_what_the_stored_pipeline_predicts(service, trained):
-    _, data = trained
+def test_lookup_matches_what_the_stored_pipeline_predicts(service):
     ds = load_dataset(service.settings)
     version = service._version()
     pipe = version.pipeline
@@ -144,8 +145,13 @@ def test_export_lists_exactly_the_segments_customers(service):
 def test_ids_keep_leading_zeros(tmp_path):
     rng = np.random.default_rng(0)
     ids = [f"{i:05d}" for i in range(1, 301)]
-    frame = pd.DataFrame({"customer_id": ids, "x": rng.normal(size=300),
-                          "y": np.r_[rng.normal(0, 1, 150), rng.normal(8, 1, 150)]})
+    frame = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "x": rng.normal(size=300),
+            "y": np.r_[rng.normal(0, 1, 150), rng.normal(8, 1, 150)],
+        }
+    )
     path = tmp_path / "zeros.csv"
     frame.to_csv(path, index=False)
     svc = SegmentService(Settings(SEGBOT_DATA=str(path), SEGBOT_MODEL_DIR=str(tmp_path / "m")))

@@ -1,0 +1,481 @@
+"""Charts: valid PNGs of the right size, not blank, every segment named, colours
+tied to segment ids, a stratified sample that keeps small segments."""
+
+from __future__ import annotations
+
+import functools
+import struct
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+from matplotlib.image import imread
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+
+from model import charts
+from model.charts import (
+    CHARTS,
+    PALETTE,
+    ChartInput,
+    ChartSegment,
+    build_clusters,
+    build_elbow,
+    build_profiles,
+    chart_sample,
+    format_compact,
+    render_all,
+    segment_color,
+    segment_marker,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMES = ["High-Income Shoppers", "Budget Regulars", "Young Big Spenders", "Careful Seniors"]
+PROFILE_FEATURES = ["Age", "Annual Income (k$)", "Spending Score (1-100)", "orders", "basket"]
+# Original units of the synthetic features: scale and offset per column.
+SCALE = np.array([8.0, 15_000.0, 12.0, 3.0, 40.0, 1.0, 1.0, 1.0])
+OFFSET = np.array([40.0, 60_000.0, 50.0, 10.0, 120.0, 0.0, 0.0, 0.0])
+
+
+def make_input(
+    n: int = 3000,
+    k: int = 4,
+    d: int = 5,
+    seed: int = 0,
+    names: list[str] | None = None,
+    ids: list[int] | None = None,
+    display_order: list[int] | None = None,
+    version: str = "v3",
+) -> ChartInput:
+    """A ChartInput from make_blobs + KMeans, shaped like the trainer's output.
+
+    `ids[j]` is the stable id of KMeans cluster j and `names[j]` its name;
+    `display_order` lists cluster numbers in the order segments are shown.
+    """
+    names = names or [NAMES[j] if j < len(NAMES) else f"Segment {j}" for j in range(k)]
+    ids = list(range(k)) if ids is None else ids
+    order = list(range(k)) if display_order is None else display_order
+    x, _ = make_blobs(n_samples=n, n_features=d, centers=k, cluster_std=1.5, random_state=seed)
+    raw = np.zeros(n, int)
+    if k > 1:
+        raw = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(x)
+    original = x * SCALE[:d] + OFFSET[:d]
+    scaled = (x - x.mean(0)) / x.std(0)
+    seg_of_point = np.asarray(ids)[raw]
+    features = PROFILE_FEATURES[:d] if d <= len(PROFILE_FEATURES) else [f"f{i}" for i in range(d)]
+    mu, sd = original.mean(0), original.std(0)
+    means = np.array([original[raw == j].mean(0) for j in order])
+    ks = list(range(1, 9))
+    inertias = [float(n * d / kk**1.3) for kk in ks]
+    return ChartInput(
+        version=version,
+        trained_at="2026-11-27T08:30:00+00:00",
+        segments=[
+            ChartSegment(id=ids[j], name=names[j], size=int((raw == j).sum())) for j in order
+        ],
+        ks=ks,
+        inertias=inertias,
+        silhouettes={kk: 0.3 + 0.1 * (kk == k) for kk in ks if kk >= 2},
+        chosen_k=k,
+        k_reason=f"knee of the inertia curve at k={k} (silhouette 0.40)",
+        points=scaled,
+        point_segments=seg_of_point,
+        centroids=np.array([scaled[raw == j].mean(0) for j in order]),
+        feature_names=[f.lower().split(" (")[0].replace(" ", "_") for f in features],
+        profile_features=features,
+        profile_z=(means - mu) / sd,
+        profile_means=means,
+        profile_overall=mu,
+    )
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()[:24]
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path.name} is not a PNG"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def assert_good_png(path: Path) -> None:
+    assert path.is_file()
+    assert png_size(path) == (1200, 800)
+    assert path.stat().st_size < 300_000, f"{path.name}: {path.stat().st_size} bytes"
+    pixels = imread(path)[..., :3]
+    assert pixels.var() > 0.003, f"{path.name} looks blank"
+    assert (pixels.min(axis=2) < 0.9).mean() > 0.01, f"{path.name} is almost all white"
+
+
+def texts(fig: Figure) -> str:
+    """Every text the figure shows (titles, labels, tick labels, legend), whitespace joined."""
+    parts = [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))]
+    return " ".join(" ".join(parts).split())
+
+
+def norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def rgb(color) -> tuple[float, float, float]:
+    arr = np.asarray(color, dtype=float).reshape(-1)
+    return tuple(np.round(arr[:3], 3)) if arr.size >= 3 else to_rgb(color)
+
+
+def gid_colors(fig: Figure, prefix: str = "segment-") -> dict[int, tuple[float, float, float]]:
+    """Segment id -> colour of the artists tagged `segment-<id>` (scatter or swatch)."""
+    out: dict[int, tuple[float, float, float]] = {}
+    for artist in fig.findobj(lambda a: str(a.get_gid() or "").startswith(prefix)):
+        seg = int(str(artist.get_gid())[len(prefix) :])
+        color = artist.get_facecolor()
+        color = rgb(color[0] if np.ndim(color) == 2 else color)
+        assert out.setdefault(seg, color) == color
+    return out
+
+
+@pytest.fixture(scope="module")
+def inp() -> ChartInput:
+    return make_input()
+
+
+@pytest.fixture(scope="module")
+def rendered(inp: ChartInput, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return render_all(tmp_path_factory.mktemp("charts"), inp)
+
+
+# --- files -----------------------------------------------------------------
+
+
+def test_render_all_writes_three_good_pngs(rendered: dict[str, Path]) -> None:
+    assert set(rendered) == set(CHARTS)
+    for name, path in rendered.items():
+        assert path.name == f"{name}.png"
+        assert_good_png(path)
+    if sys.platform != "win32":  # readable by the bot and anyone serving the files
+        assert all(p.stat().st_mode & 0o444 == 0o444 for p in rendered.values())
+    leftovers = [p.name for p in next(iter(rendered.values())).parent.iterdir()]
+    assert sorted(leftovers) == sorted(f"{n}.png" for n in CHARTS)
+
+
+def test_failed_save_keeps_the_previous_png(
+    inp: ChartInput, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = render_all(tmp_path, inp)
+    before = {name: p.read_bytes() for name, p in paths.items()}
+
+    def crash(fd: int) -> None:  # the new PNG is written but never made durable
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(charts.os, "fsync", crash)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        render_all(tmp_path, inp)
+    assert {name: p.read_bytes() for name, p in paths.items()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.png" for n in CHARTS)
+
+
+def test_renders_from_worker_threads(tmp_path: Path) -> None:
+    inputs = [make_input(n=800, seed=s) for s in (1, 2)]
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            render_all(tmp_path / str(i), inputs[i])
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    for i in range(2):
+        for name in CHARTS:
+            assert_good_png(tmp_path / str(i) / f"{name}.png")
+
+
+def test_model_charts_imports_nothing_slack() -> None:
+    code = (
+        "import sys, model.charts\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('slack_bolt', 'slack_sdk', 'bot')]\n"
+        "assert not bad, bad\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+# --- what the figures say ---------------------------------------------------
+
+
+def test_elbow_shows_version_date_and_why_k(inp: ChartInput) -> None:
+    fig = build_elbow(inp)
+    shown = texts(fig)
+    assert "v3" in shown
+    assert "27 Nov 2026" in shown
+    assert inp.k_reason in shown
+    assert f"k = {inp.chosen_k}" in shown
+    assert "Silhouette" in shown
+    vlines = [
+        line
+        for line in fig.findobj(lambda a: hasattr(a, "get_xdata") and hasattr(a, "get_linestyle"))
+        if line.get_linestyle() == ":"
+    ]
+    assert any(list(v.get_xdata()) == [inp.chosen_k, inp.chosen_k] for v in vlines)
+
+
+def test_clusters_legend_names_every_segment_with_its_size(inp: ChartInput) -> None:
+    fig = build_clusters(inp)
+    (ax,) = [a for a in fig.axes if a.get_legend() is not None]
+    labels = [norm(t.get_text()) for t in ax.get_legend().get_texts()]
+    for seg, label in zip(inp.segments, labels, strict=False):
+        assert seg.name in label
+        assert f"{seg.size:,}" in label
+    assert "PC1" in ax.get_xlabel() and "%" in ax.get_xlabel()
+    assert "PC2" in ax.get_ylabel()
+
+
+def test_cluster_axes_name_the_top_loading_feature_with_sign() -> None:
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(500, 3)) * np.array([10.0, 1.0, 0.1])
+    pts[:, 0] *= -1
+    base = make_input(n=500, k=2, d=3)
+    inp = ChartInput(
+        **{
+            **base.__dict__,
+            "points": pts,
+            "point_segments": (pts[:, 1] > 0).astype(int),
+            "feature_names": ["annual_income", "age", "gender_Female"],
+        }
+    )
+    ax = build_clusters(inp).axes[0]
+    assert "annual_income" in ax.get_xlabel()
+    assert "age" in ax.get_ylabel()
+    assert "gender_Female" not in ax.get_xlabel()
+    assert ax.get_xlabel().count("+") + ax.get_xlabel().count("\u2212") >= 1
+
+
+def test_profiles_name_every_segment_and_feature(inp: ChartInput) -> None:
+    fig = build_profiles(inp)
+    ticks = " ".join(
+        norm(t.get_text()) for ax in fig.axes for t in ax.get_yticklabels() + ax.get_xticklabels()
+    )
+    for seg in inp.segments:
+        assert seg.name in ticks
+    for feature in inp.profile_features:
+        assert norm(feature) in ticks.replace("_ ", "_")
+    cells = texts(fig)
+    assert format_compact(inp.profile_means[0, 1]) in cells  # e.g. "72.4k"
+
+
+def test_same_id_same_colour_in_every_chart_and_version() -> None:
+    a = make_input(seed=3)
+    # Next version: the same segments (same ids and names) shown in another order.
+    b = make_input(seed=3, display_order=[2, 0, 3, 1], version="v4")
+    # Another model where the ids are permuted over the clusters.
+    c = make_input(seed=3, ids=[3, 2, 0, 1], version="v5")
+    seen: dict[str, dict[int, tuple[float, float, float]]] = {}
+    for label, inp in (("a", a), ("b", b), ("c", c)):
+        for kind, build in (("clusters", build_clusters), ("profiles", build_profiles)):
+            colours = gid_colors(build(inp))
+            assert set(colours) == {s.id for s in inp.segments}, (label, kind)
+            for seg_id, colour in colours.items():
+                assert colour == rgb(to_rgb(segment_color(seg_id))), (label, kind, seg_id)
+            seen[f"{label}-{kind}"] = colours
+    assert seen["a-clusters"] == seen["a-profiles"] == seen["b-clusters"] == seen["b-profiles"]
+    by_name = {
+        inp.version: {s.name: seen[f"{lbl}-clusters"][s.id] for s in inp.segments}
+        for lbl, inp in (("a", a), ("c", c))
+    }
+    assert by_name["v3"] != by_name["v5"]  # colour follows the id, not the name or position
+    # The legend swatches follow the same colours, in display order.
+    fig = build_clusters(b)
+    (ax,) = [x for x in fig.axes if x.get_legend() is not None]
+    handles = ax.get_legend().legend_handles[: len(b.segments)]
+    for seg, handle in zip(b.segments, handles, strict=True):
+        assert rgb(to_rgb(handle.get_markerfacecolor())) == rgb(to_rgb(segment_color(seg.id)))
+
+
+# --- edge cases -------------------------------------------------------------
+
+
+@functools.cache
+def edge_cases() -> dict[str, ChartInput]:
+    """Built on first use (not at collection), then shared."""
+    one = make_input(n=600, k=1, d=4)
+    one.ks, one.inertias, one.silhouettes = [1], [123.0], {}
+    single_feature = make_input(n=600, k=3, d=1)
+    nan_sil = make_input(n=600, k=3)
+    nan_sil.silhouettes = {kk: float("nan") for kk in nan_sil.silhouettes}
+    half_nan = make_input(n=600, k=3)
+    half_nan.silhouettes = {2: float("nan"), 3: 0.41, 4: 0.2}
+    long_names = make_input(
+        n=600,
+        k=3,
+        names=[
+            "Extremely Loyal High-Income Weekend Shoppers Who Buy Premium Electronics",
+            "X" * 80,
+            "Short",
+        ],
+    )
+    many = make_input(n=3000, k=14, d=8)
+    fixed_k = make_input(n=600, k=4)
+    fixed_k.ks, fixed_k.inertias, fixed_k.silhouettes = [], [], {}
+    big = make_input(n=30_000, k=4, d=3)  # more points than drawn
+    nan_profile = make_input(n=600, k=3)
+    nan_profile.profile_z[:, 1] = np.nan
+    nan_profile.profile_means[0, 0] = np.nan
+    return {
+        "k=1": one,
+        "one feature": single_feature,
+        "nan silhouettes": nan_sil,
+        "some nan silhouettes": half_nan,
+        "long names": long_names,
+        "14 segments, 8 features": many,
+        "k fixed, no search": fixed_k,
+        "30k points": big,
+        "nan profile": nan_profile,
+    }
+
+
+EDGE_CASE_NAMES = [
+    "k=1",
+    "one feature",
+    "nan silhouettes",
+    "some nan silhouettes",
+    "long names",
+    "14 segments, 8 features",
+    "k fixed, no search",
+    "30k points",
+    "nan profile",
+]
+
+
+@pytest.mark.parametrize("case", EDGE_CASE_NAMES)
+def test_edge_cases_render(case: str, tmp_path: Path) -> None:
+    inp = edge_cases()[case]
+    for path in render_all(tmp_path, inp).values():
+        assert_good_png(path)
+
+
+def test_long_names_are_shortened_but_recognisable() -> None:
+    inp = edge_cases()["long names"]
+    shown = texts(build_clusters(inp)) + " " + texts(build_profiles(inp))
+    assert "Extremely Loyal" in shown
+    assert "…" in shown
+    assert "Short" in shown
+
+
+def test_one_feature_plots_against_jitter() -> None:
+    ax = build_clusters(edge_cases()["one feature"]).axes[0]
+    assert "age" in ax.get_xlabel().lower()
+    assert "one feature" in ax.get_ylabel()
+
+
+def test_cluster_chart_draws_at_most_max_points() -> None:
+    fig = build_clusters(edge_cases()["30k points"])
+    drawn = sum(len(c.get_offsets()) for c in gid_colors_artists(fig))
+    assert drawn == charts.MAX_POINTS
+    assert "20,000 of 30,000 customers" in texts(fig)
+
+
+def gid_colors_artists(fig: Figure) -> list:
+    return fig.findobj(lambda a: str(a.get_gid() or "").startswith("segment-"))
+
+
+def test_bad_shapes_are_named() -> None:
+    base = make_input(n=300, k=2, d=3)
+    with pytest.raises(ValueError, match="centroids"):
+        ChartInput(**{**base.__dict__, "centroids": np.zeros((3, 3))})
+    with pytest.raises(ValueError, match="point_segments"):
+        ChartInput(**{**base.__dict__, "point_segments": np.zeros(5, int)})
+    with pytest.raises(ValueError, match="profile_z"):
+        ChartInput(**{**base.__dict__, "profile_z": np.zeros((2, 1))})
+    with pytest.raises(ValueError, match="inertias"):
+        ChartInput(**{**base.__dict__, "inertias": [1.0]})
+
+
+def test_silhouette_keys_from_json_are_accepted() -> None:
+    base = make_input(n=300, k=2, d=3)
+    inp = ChartInput(**{**base.__dict__, "silhouettes": {"2": 0.5, "3": 0.4}})
+    assert inp.silhouettes == {2: 0.5, 3: 0.4}
+
+
+# --- sampling, colours, numbers ---------------------------------------------
+
+
+def test_chart_sample_keeps_small_segments_and_respects_max_points() -> None:
+    sizes = {0: 200_000, 1: 50_000, 7: 300, 42: 7}
+    labels = np.concatenate([np.full(n, seg) for seg, n in sizes.items()])
+    labels = labels[np.random.default_rng(1).permutation(labels.size)]
+    idx = chart_sample(labels, max_points=20_000)
+    assert idx.size == 20_000
+    assert np.all(np.diff(idx) > 0)  # sorted, unique
+    assert idx.min() >= 0 and idx.max() < labels.size
+    picked = dict(zip(*np.unique(labels[idx], return_counts=True), strict=True))
+    assert picked[7] == 300 and picked[42] == 7  # small segments kept whole
+    floor = 20_000 // (4 * len(sizes))  # every segment's guaranteed share
+    # What is left after the guaranteed shares is split in proportion to size.
+    assert (picked[0] - floor) / (picked[1] - floor) == pytest.approx(
+        (sizes[0] - floor) / (sizes[1] - floor), rel=0.01
+    )
+    np.testing.assert_array_equal(idx, chart_sample(labels, max_points=20_000))
+    assert not np.array_equal(idx, chart_sample(labels, max_points=20_000, seed=1))
+
+
+def test_chart_sample_floor_for_each_segment() -> None:
+    labels = np.concatenate([np.full(100_000, 3), np.full(5_000, 9)])
+    idx = chart_sample(labels, max_points=1_000)
+    counts = dict(zip(*np.unique(labels[idx], return_counts=True), strict=True))
+    assert sum(counts.values()) == 1_000
+    assert counts[9] >= 1_000 // 8  # max_points / (4 k)
+
+
+@pytest.mark.parametrize(
+    ("labels", "max_points", "expected"),
+    [
+        (np.array([5, 5, 1]), 10, 3),  # fewer points than the budget: all of them
+        (np.repeat([0, 1, 2, 3], 10), 3, 3),  # budget smaller than k
+        (np.repeat([-1, 1000, 10**9], 50), 30, 30),  # any integer ids
+        (np.arange(100), 0, 0),
+        (np.array([], dtype=int), 10, 0),
+    ],
+)
+def test_chart_sample_edges(labels: np.ndarray, max_points: int, expected: int) -> None:
+    idx = chart_sample(labels, max_points=max_points)
+    assert idx.size == expected
+    assert len(set(idx.tolist())) == idx.size
+
+
+def test_segment_colours_are_distinct_and_stable() -> None:
+    first = [segment_color(i) for i in range(len(PALETTE))]
+    assert len(set(first)) == len(PALETTE) >= 12
+    assert all(c.startswith("#") and len(c) == 7 for c in first)
+    assert segment_color(3) == segment_color(3) == PALETTE[3]
+    assert segment_color(len(PALETTE) + 1) == PALETTE[1]
+    # A reused colour comes with another marker, so segments 1 and 13 still differ.
+    assert segment_marker(1) != segment_marker(len(PALETTE) + 1)
+    assert segment_marker(1) == segment_marker(2)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (34, "34"),
+        (34.25, "34.2"),
+        (0.4312, "0.43"),
+        (3.5, "3.5"),
+        (724.6, "725"),
+        (72_400, "72.4k"),
+        (1_234_567, "1.23M"),
+        (999_999, "1M"),
+        (-5_100, "\u22125.1k"),
+        (0, "0"),
+        (float("nan"), "–"),
+        (None, "–"),
+    ],
+)
+def test_format_compact(value: float | None, text: str) -> None:
+    assert format_compact(value) == text
