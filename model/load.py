@@ -17,7 +17,8 @@ column or rows and the problem:
 
 - the id column is read as text, never through float ("00042" stays "00042");
   whole numbers stored as numbers in Parquet or SQL become "42", not "42.0";
-  missing or blank ids and (for a customers table) duplicate ids are errors;
+  missing or blank ids and duplicate ids are errors (a transaction log is
+  checked once it is turned into one row per customer);
 - features are ``settings.features`` when given, in that order; otherwise every
   numeric column but the id. Text columns are skipped unless listed; a listed
   text column becomes categorical (at most `MAX_CATEGORIES` distinct values);

@@ -189,17 +189,30 @@ def write_sample(path: Path, rows: int = 5000, seed: int = 42, chunk_rows: int =
     return path
 
 
+def _schema():
+    import pyarrow as pa
+
+    text = ("customer_id", "gender")
+    return pa.schema([(c, pa.string() if c in text else pa.float64()) for c in COLUMNS])
+
+
 def _write_csv(handle, chunks) -> None:
-    for number, frame in enumerate(chunks):
-        frame.to_csv(handle, header=number == 0, index=False, lineterminator="\n")
+    # Arrow's writer is several times faster than DataFrame.to_csv; whole numbers
+    # come out as "22", not "22.0", text is quoted, missing values are empty.
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    schema = _schema()
+    with pacsv.CSVWriter(handle, schema) as writer:  # the header once, then each chunk
+        for frame in chunks:
+            writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
 
 
 def _write_parquet(handle, chunks) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    text = ("customer_id", "gender")
-    schema = pa.schema([(c, pa.string() if c in text else pa.float64()) for c in COLUMNS])
+    schema = _schema()
     with pq.ParquetWriter(handle, schema, compression="zstd", use_dictionary=["gender"]) as writer:
         for frame in chunks:
             writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
