@@ -1,0 +1,278 @@
+"""Lookup latency over HTTP on loopback: signed `/segment customer <id>` requests from
+concurrent keep-alive clients against `segbot serve --http`, beside a minimal Bolt app
+on the same server stack that answers a constant.
+
+    python bench/bench_http.py --rows 100000            # 20 clients, 20 s each side
+    python bench/bench_http.py --rows 1000000 --clients 20 --seconds 30 --json out.json
+
+Everything runs on 127.0.0.1: the data is synthetic (model.sample), the model is trained
+here, and Slack's Web API is the test suite's local fake (only auth.test is called).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BOT_TOKEN = "xoxb-bench-token"
+SECRET = "bench-signing-secret"
+
+
+# ---- the minimal baseline app: same ASGI wrapper and uvicorn settings, constant answer ----
+def serve_baseline(port: int) -> None:
+    import logging
+
+    import uvicorn
+    from slack_bolt import App
+
+    from bot.http import SegbotASGI
+    from bot.slack.app import web_client
+    from model.config import Settings
+
+    settings = Settings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=os.environ["SLACK_API_URL"])
+    app = App(
+        client=web_client(settings),
+        signing_secret=SECRET,
+        process_before_response=True,
+        logger=logging.getLogger("baseline"),
+    )
+
+    @app.command("/segment")
+    def constant(ack) -> None:
+        ack(text="ok", response_type="ephemeral")
+
+    asgi = SegbotASGI(app, lambda: (200, {"status": "ok", "version": "baseline"}))
+    uvicorn.run(
+        asgi, host="127.0.0.1", port=port, log_config=None, access_log=False, timeout_keep_alive=30
+    )
+
+
+# ---- load generation --------------------------------------------------------------------
+def signed(command: str, text: str) -> tuple[bytes, dict[str, str]]:
+    body = urlencode(
+        {
+            "team_id": "T0BENCH",
+            "channel_id": "C0BENCH",
+            "user_id": "U0BENCH",
+            "command": command,
+            "text": text,
+            "response_url": "http://127.0.0.1:9/none",
+            "trigger_id": "1.2.3",
+            "api_app_id": "A0BENCH",
+        }
+    )
+    ts = str(int(time.time()))
+    sig = hmac.new(SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return body.encode(), {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": f"v0={sig}",
+    }
+
+
+def load(port: int, ids: list[str], clients: int, seconds: float, expect: str) -> dict:
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    start_gate = threading.Barrier(clients)
+    stop_at = [0.0]
+
+    def client(seed: int) -> None:
+        rng = random.Random(seed)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        mine, bad = [], []
+        start_gate.wait()
+        while time.perf_counter() < stop_at[0]:
+            body, headers = signed("/segment", f"customer {rng.choice(ids)}")
+            t = time.perf_counter()
+            try:
+                conn.request("POST", "/slack/events", body=body, headers=headers)
+                resp = conn.getresponse()
+                payload = resp.read()
+                took = time.perf_counter() - t
+                if resp.status != 200 or expect.encode() not in payload:
+                    bad.append(f"{resp.status}: {payload[:120]!r}")
+                else:
+                    mine.append(took)
+            except (OSError, http.client.HTTPException) as exc:
+                bad.append(repr(exc))
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            errors.extend(bad)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    stop_at[0] = time.perf_counter() + seconds + 0.5  # the gate opens within milliseconds
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - began
+    ms = sorted(x * 1000 for x in latencies)
+
+    def pct(p: float) -> float:
+        return ms[min(len(ms) - 1, int(p / 100 * len(ms)))] if ms else float("nan")
+
+    return {
+        "requests": len(ms),
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "rps": round(len(ms) / wall, 1),
+        "p50_ms": round(pct(50), 2),
+        "p90_ms": round(pct(90), 2),
+        "p99_ms": round(pct(99), 2),
+        "max_ms": round(ms[-1], 2) if ms else None,
+        "mean_ms": round(statistics.fmean(ms), 2) if ms else None,
+    }
+
+
+def wait_health(port: int, proc: subprocess.Popen, timeout: float = 300) -> float:
+    began = time.perf_counter()
+    while time.perf_counter() - began < timeout:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return time.perf_counter() - began
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise SystemExit("server never became healthy")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=100_000, help="customers in the model")
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=20, help="load duration per server")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the constant-answer app")
+    ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve_baseline:
+        serve_baseline(args.serve_baseline)
+        return 0
+
+    import pandas as pd
+
+    from model.config import Settings
+    from model.sample import write_sample
+    from model.service import SegmentService
+    from tests.slack_fake import SlackFake
+
+    work = Path(tempfile.mkdtemp(prefix="segbot-bench-"))
+    data, models = work / "customers.parquet", work / "models"
+    print(f"training a {args.rows:,}-customer model in {work} …", flush=True)
+    write_sample(data, rows=args.rows, seed=7)
+    t = time.perf_counter()
+    SegmentService(Settings(SEGBOT_DATA=str(data), SEGBOT_MODEL_DIR=str(models))).retrain(
+        force=True
+    )
+    print(f"  trained in {time.perf_counter() - t:.1f} s", flush=True)
+    step = max(1, args.rows // 5000)
+    ids = pd.read_parquet(data, columns=["customer_id"])["customer_id"].astype(str)[::step].tolist()
+
+    fake = SlackFake(bot_token=BOT_TOKEN).start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SEGBOT_"))}
+    env.update(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=fake.api_url,
+        SEGBOT_MODEL_DIR=str(models),
+        SEGBOT_HOST="127.0.0.1",
+    )
+    results: dict[str, dict] = {}
+    servers = {"segbot": [sys.executable, "-m", "bot", "serve", "--http"]}
+    if not args.no_baseline:
+        servers["minimal Bolt app"] = [sys.executable, __file__, "--serve-baseline", "{port}"]
+    try:
+        for name, cmd in servers.items():
+            port = free_port()
+            argv = [c.replace("{port}", str(port)) for c in cmd]
+            proc = subprocess.Popen(
+                argv,
+                env={**env, "PORT": str(port)},
+                cwd=work,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                ready = wait_health(port, proc)
+                if name == "segbot":  # let the background warm-up (scikit-learn) finish
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                    conn.request("POST", "/slack/events", *signed("/segment", "predict age=30"))
+                    conn.getresponse().read()
+                    conn.close()
+                expect = "is in" if name == "segbot" else '"ok"'
+                load(port, ids, args.clients, 2, expect)  # warm-up, not counted
+                result = load(port, ids, args.clients, args.seconds, expect)
+                result["healthz_after_s"] = round(ready, 2)
+                results[name] = result
+                print(f"  {name}: {result}", flush=True)
+            finally:
+                proc.terminate()
+                proc.wait(15)
+    finally:
+        fake.stop()
+
+    print(
+        f"\n/segment customer <id> over HTTP on loopback: {args.rows:,} customers, "
+        f"{args.clients} keep-alive clients, {args.seconds:g} s, {os.cpu_count()} CPUs\n"
+    )
+    print("| server | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, r in results.items():
+        print(
+            f"| {name} | {r['requests']:,} | {r['rps']} | {r['p50_ms']} | {r['p90_ms']} | "
+            f"{r['p99_ms']} | {r['max_ms']} | {r['errors']} |"
+        )
+    if "minimal Bolt app" in results:
+        ratio = results["segbot"]["p99_ms"] / results["minimal Bolt app"]["p99_ms"]
+        print(f"\np99 segbot / minimal Bolt app: {ratio:.2f}x")
+        results["p99_ratio"] = {"value": round(ratio, 2)}
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "rows": args.rows,
+                    "clients": args.clients,
+                    "seconds": args.seconds,
+                    "results": results,
+                },
+                indent=2,
+            )
+        )
+    return 0 if all(r.get("errors", 0) == 0 for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,357 @@
+"""What people can type: the command table and a pure parser.
+
+The table is the one source for parsing, access rules, visibility and help text,
+so `/segments help` can never drift from what the router accepts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+SEGMENT = "/segment"
+SEGMENTS = "/segments"
+COMMANDS = (SEGMENT, SEGMENTS)
+
+Visibility = Literal["ephemeral", "in_channel"]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One row of the table."""
+
+    command: str  # "/segment" or "/segments"
+    verb: str  # what `Command.verb` is set to
+    usage: str  # arguments as shown in help, e.g. "<id>"
+    help: str
+    words: tuple[str, ...] = ()  # words that select it; () for the default form
+    admin: bool = False
+    slow: bool = False  # acknowledged at once, delivered afterwards
+    visibility: Visibility = "in_channel"
+    example: str = ""
+
+    @property
+    def syntax(self) -> str:
+        word = self.words[0] if self.words else ""
+        return " ".join(part for part in (self.command, word, self.usage) if part)
+
+
+TABLE: tuple[Spec, ...] = (
+    Spec(
+        SEGMENT,
+        "customer",
+        "<id>",
+        "a customer's segment, how clearly they belong, what to do",
+        words=("customer",),
+        visibility="ephemeral",
+        example="/segment customer 00042",
+    ),
+    Spec(
+        SEGMENT,
+        "customer",
+        "<id>",
+        "the same, short form",
+        visibility="ephemeral",
+        example="/segment 00042",
+    ),
+    Spec(
+        SEGMENT,
+        "predict",
+        "<feature>=<value> …",
+        "the segment for a prospect; missing features are filled in and named",
+        words=("predict", "prospect"),
+        visibility="ephemeral",
+        example='/segment predict age=34 annual_income=72000  ("names with spaces"=1 work too)',
+    ),
+    Spec(SEGMENT, "help", "", "this help", words=("help",), visibility="ephemeral"),
+    Spec(
+        SEGMENTS,
+        "summary",
+        "",
+        "every segment: size, share, profile, suggested action",
+        words=("summary",),
+        example="/segments",
+    ),
+    Spec(
+        SEGMENTS,
+        "chart",
+        "",
+        "elbow chart: how many segments, and why",
+        words=("elbow",),
+        slow=True,
+    ),
+    Spec(
+        SEGMENTS,
+        "chart",
+        "",
+        "the customers on a 2-D map, coloured by segment (also `chart`)",
+        words=("clusters", "chart"),
+        slow=True,
+    ),
+    Spec(
+        SEGMENTS,
+        "chart",
+        "",
+        "each segment's profile against the average",
+        words=("profiles",),
+        slow=True,
+    ),
+    Spec(
+        SEGMENTS,
+        "history",
+        "",
+        "trained versions, their quality and what changed",
+        words=("history",),
+    ),
+    Spec(
+        SEGMENTS,
+        "retrain",
+        "",
+        "retrain now from the configured data (admins)",
+        words=("retrain",),
+        admin=True,
+        slow=True,
+    ),
+    Spec(
+        SEGMENTS,
+        "rollback",
+        "<version>",
+        "serve an earlier version again (admins)",
+        words=("rollback",),
+        admin=True,
+        example="/segments rollback v3",
+    ),
+    Spec(
+        SEGMENTS,
+        "export",
+        "<segment>",
+        "CSV of a segment's customer ids (admins)",
+        words=("export",),
+        admin=True,
+        slow=True,
+        visibility="ephemeral",
+        example="/segments export High-Income Shoppers",
+    ),
+    Spec(SEGMENTS, "help", "", "this help", words=("help",), visibility="ephemeral"),
+)
+
+# `/segments chart` is an alias of `clusters`; the chart files are named after the others.
+CHART_WORDS = {
+    "elbow": "elbow",
+    "clusters": "clusters",
+    "chart": "clusters",
+    "profiles": "profiles",
+}
+
+
+@dataclass(frozen=True)
+class Command:
+    spec: Spec
+    arg: str | None = None  # customer id, chart name, version or segment text
+    values: dict[str, str] = field(default_factory=dict)  # predict: feature -> raw value
+
+    @property
+    def verb(self) -> str:
+        return self.spec.verb
+
+    @property
+    def command(self) -> str:
+        return self.spec.command
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Input that is not a command: say what went wrong and how to say it."""
+
+    problem: str  # one line; may echo the user's text (escaped when rendered)
+    command: str | None = None  # the command whose usage to show, None for both
+
+
+# Slack clients may turn quotes into typographic ones; treat them as plain quotes.
+_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
+_PAIR = re.compile(
+    r"""\s*(?:"(?P<qn>[^"]*)"|'(?P<sn>[^']*)'|(?P<n>[^=]+?))\s*=\s*"""
+    r"""(?:"(?P<qv>[^"]*)"|'(?P<sv>[^']*)'|(?P<v>[^\s"']*))(?=\s|$)"""
+)
+
+
+def specs(command: str | None = None) -> list[Spec]:
+    return [s for s in TABLE if command is None or s.command == command]
+
+
+def _find(command: str, word: str) -> Spec | None:
+    for spec in specs(command):
+        if word in spec.words:
+            return spec
+    return None
+
+
+def _words(command: str) -> list[str]:
+    return [w for s in specs(command) for w in s.words]
+
+
+def split_command(command_line: str) -> tuple[str | None, str]:
+    """'/segments summary' -> ('/segments', 'summary'). The slash is optional."""
+    text = command_line.translate(_QUOTES).strip()
+    head, _, rest = text.partition(" ")
+    name = "/" + head.lower().lstrip("/") if head else ""
+    if name in COMMANDS:
+        return name, rest.strip()
+    return None, text
+
+
+def _unquote(text: str) -> str | None:
+    """One argument, quoted or not. None when quotes are unbalanced."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        inner = text[1:-1]
+        return None if text[0] in inner else inner
+    if text.count('"') % 2:
+        return None
+    return text
+
+
+def parse_values(text: str) -> dict[str, str] | Usage:
+    """`age=34 "Annual Income (k$)"=70 gender='Non binary'` -> {feature: raw value}.
+
+    A name runs up to its `=`, so unquoted names may hold spaces; a value ends at
+    whitespace unless quoted."""
+    values: dict[str, str] = {}
+    pos, text = 0, text.strip()
+    while pos < len(text):
+        match = _PAIR.match(text, pos)
+        if match is None:
+            rest = text[pos:].strip()
+            return Usage(f"expected feature=value, not '{_clip(rest)}'", SEGMENT)
+        name = next(g for g in (match["qn"], match["sn"], match["n"]) if g is not None).strip()
+        value = next(g for g in (match["qv"], match["sv"], match["v"]) if g is not None)
+        if not name:
+            return Usage(
+                f"a value without a feature name: '{_clip(match.group().strip())}'", SEGMENT
+            )
+        if value == "":
+            return Usage(f"{_clip(name)} has no value; write {_clip(name)}=<number>", SEGMENT)
+        if name.lower() in (n.lower() for n in values):
+            return Usage(f"{_clip(name)} is given twice", SEGMENT)
+        values[name] = value
+        pos = match.end()
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+    if not values:
+        return Usage("give the prospect's values, e.g. age=34 annual_income=72000", SEGMENT)
+    return values
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _suggest(command: str, word: str) -> str:
+    other = SEGMENTS if command == SEGMENT else SEGMENT
+    if word in _words(other):
+        return f"; `{word}` belongs to `{other}`: try `{other} {word} …`"
+    close = difflib.get_close_matches(word, _words(command), n=1, cutoff=0.6)
+    return f"; did you mean `{command} {close[0]}`?" if close else ""
+
+
+def parse(command_line: str, text: str | None = None) -> Command | Usage:
+    """Parse a whole line ("/segment customer 42"), or Slack's separate command and text."""
+    if text is not None:
+        command_line = f"{command_line} {text}"
+    command, rest = split_command(command_line)
+    if command is None:
+        word = rest.split(" ", 1)[0] if rest else ""
+        return Usage(f"unknown command '{_clip(word)}'" if word else "type a command")
+    word, _, tail = rest.partition(" ")
+    word_l, tail = word.lower(), tail.strip()
+    if command == SEGMENT:
+        return _parse_segment(word, word_l, tail)
+    return _parse_segments(word_l, tail)
+
+
+def _parse_segment(word: str, word_l: str, tail: str) -> Command | Usage:
+    if not word:
+        return Usage("which customer? give an id", SEGMENT)
+    if word_l == "help":
+        return Command(_find(SEGMENT, "help"))  # type: ignore[arg-type]
+    if word_l in ("predict", "prospect"):
+        values = parse_values(tail)
+        if isinstance(values, Usage):
+            return values
+        return Command(_find(SEGMENT, "predict"), values=values)  # type: ignore[arg-type]
+    if word_l == "customer":
+        if not tail:
+            return Usage("which customer? give an id", SEGMENT)
+        return _customer(tail)
+    if word_l in _words(SEGMENTS) and not tail:
+        return Usage(f"`{word_l}` belongs to `{SEGMENTS}`: try `{SEGMENTS} {word_l}`", SEGMENT)
+    return _customer(f"{word} {tail}".strip())
+
+
+def _customer(text: str) -> Command | Usage:
+    customer_id = _unquote(text)
+    if customer_id is None:
+        return Usage(f"unbalanced quotes in '{_clip(text)}'", SEGMENT)
+    if not customer_id.strip():
+        return Usage("which customer? give an id", SEGMENT)
+    if " " in text.strip() and customer_id == text.strip():
+        # Unquoted spaces are far more often a typo than an id with spaces.
+        return Usage(
+            f"one customer id at a time, not '{_clip(text)}' "
+            '(quote an id that has spaces: "AB 12")',
+            SEGMENT,
+        )
+    # ids are kept exactly, leading zeros and all
+    return Command(_find(SEGMENT, "customer"), arg=customer_id)  # type: ignore[arg-type]
+
+
+def _parse_segments(word_l: str, tail: str) -> Command | Usage:
+    if not word_l:
+        return Command(_find(SEGMENTS, "summary"))  # type: ignore[arg-type]
+    spec = _find(SEGMENTS, word_l)
+    if spec is None:
+        return Usage(
+            f"unknown `{SEGMENTS}` option '{_clip(word_l)}'" + _suggest(SEGMENTS, word_l), SEGMENTS
+        )
+    if spec.verb == "chart":
+        if word_l == "chart" and tail:  # `/segments chart elbow` reads naturally too
+            if tail.lower() not in CHART_WORDS:
+                return Usage(
+                    f"no chart '{_clip(tail)}'; charts: elbow, clusters, profiles", SEGMENTS
+                )
+            return Command(spec, arg=CHART_WORDS[tail.lower()])
+        return _no_tail(spec, tail) or Command(spec, arg=CHART_WORDS[word_l])
+    if spec.verb in ("rollback", "export"):
+        arg = _unquote(tail) if tail else ""
+        if arg is None:
+            return Usage(f"unbalanced quotes in '{_clip(tail)}'", SEGMENTS)
+        if not arg.strip():
+            what = (
+                "which version? e.g. v3"
+                if spec.verb == "rollback"
+                else ("which segment? give its name or number")
+            )
+            return Usage(f"{what}: `{spec.syntax}`", SEGMENTS)
+        return Command(spec, arg=arg.strip())
+    return _no_tail(spec, tail) or Command(spec)
+
+
+def _no_tail(spec: Spec, tail: str) -> Usage | None:
+    if tail:
+        return Usage(
+            f"`{spec.command} {spec.words[0]}` takes nothing after it, not '{_clip(tail)}'",
+            spec.command,
+        )
+    return None
+
+
+def help_lines(command: str | None = None) -> list[tuple[str, str]]:
+    """(syntax, what it does) for each row, for the help reply."""
+    return [
+        (spec.syntax, spec.help)
+        for spec in specs(command)
+        # one help line is enough when both commands are listed
+        if not (spec.verb == "help" and command is None and spec.command == SEGMENT)
+    ]

@@ -1,0 +1,574 @@
+"""The service's answers as replies people read: plain text plus Block Kit.
+
+Pure functions, no I/O. Every string that comes from outside the code (what a
+user typed, customer ids, column and segment names from the data) goes through
+`esc`, so nothing can turn into `<!channel>`, a mention or a link.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bot import commands
+from bot.commands import Spec, Usage
+from bot.reply import Reply, ReplyFile, Visibility
+from model.answers import (
+    CustomerAnswer,
+    Export,
+    FeatureValue,
+    History,
+    Membership,
+    PredictAnswer,
+    RetrainResult,
+    Rollback,
+    SegmentInfo,
+    Summary,
+    to_dict,
+)
+from model.errors import SegbotError
+
+KEY_VALUES = 8  # features shown for one customer; fields beyond ~10 stop reading well
+PROFILE_VALUES = 6  # features per segment in the summary
+MAX_BLOCKS = 50  # Slack's limit per message
+SECTION_LIMIT = 2900  # Slack allows 3000 characters in a section's text
+GENERIC_FAILURE = "Something went wrong on our side; the error is logged."
+CHART_TITLES = {
+    "elbow": "Elbow chart: how many segments, and why",
+    "clusters": "Customers by segment (2-D map)",
+    "profiles": "Segment profiles against the average",
+}
+
+
+# ---- formatting for people ------------------------------------------------------------------
+def esc(text: object) -> str:
+    """Slack's three control characters, so echoed text stays text."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unescape(text: str) -> str:
+    """What Slack displays for escaped text: for the shell and `segbot ask`."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def number(x: float | int | str | None) -> str:
+    """72400 -> 72.4k, 1234 -> 1,234, 34.0 -> 34, 4.256 -> 4.26."""
+    if x is None:
+        return "—"
+    if isinstance(x, str):
+        return esc(x)
+    x = float(x)
+    if not math.isfinite(x):
+        return "—"
+    sign, a = ("-" if x < 0 else ""), abs(x)
+    for limit, unit, suffix in ((999_500_000, 1e9, "B"), (999_500, 1e6, "M"), (1e4, 1e3, "k")):
+        if a >= limit:
+            scaled = a / unit
+            text = f"{scaled:.0f}" if scaled >= 100 else f"{scaled:.1f}".removesuffix(".0")
+            return f"{sign}{text}{suffix}"
+    if a >= 100 or a.is_integer():
+        return f"{sign}{a:,.0f}"
+    if a >= 10:
+        return f"{sign}{a:.1f}".removesuffix(".0")
+    if a < 0.01:
+        return f"{sign}{a:.1g}"
+    return f"{sign}{a:.2f}".rstrip("0").rstrip(".")
+
+
+def count(n: int | None) -> str:
+    return "—" if n is None else f"{n:,}"
+
+
+def share(x: float | None) -> str:
+    """0.1575 -> 16%, 0.004 -> 0.4%."""
+    if x is None:
+        return "—"
+    pct = x * 100
+    if 0 < abs(pct) < 1:
+        return f"{pct:.1f}%"
+    return f"{pct:.0f}%"
+
+
+def date(iso: str, with_time: bool = False) -> str:
+    """'2025-11-27T08:13:11+00:00' -> '27 Nov 2025' (or with '08:13 UTC')."""
+    try:
+        when = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return esc(iso)
+    text = f"{when.day} {when:%b %Y}"
+    if with_time:
+        zone = when.tzname() or ""
+        text += f" {when:%H:%M}" + (" UTC" if zone in ("UTC", "UTC+00:00") else f" {zone}")
+    return text.rstrip()
+
+
+def bar(fraction: float, width: int = 10) -> str:
+    done = max(0, min(width, round(fraction * width)))
+    return "▰" * done + "▱" * (width - done)
+
+
+# ---- Block Kit pieces ----------------------------------------------------------------------
+def section(text: str) -> dict[str, Any]:
+    if len(text) > SECTION_LIMIT:
+        text = text[: SECTION_LIMIT - 1] + "…"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def fields(items: Sequence[str], text: str | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "type": "section",
+        "fields": [{"type": "mrkdwn", "text": item[:1990]} for item in items[:10]],
+    }
+    if text:
+        block["text"] = {"type": "mrkdwn", "text": text[:SECTION_LIMIT]}
+    return block
+
+
+def context(*parts: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": p} for p in parts if p]}
+
+
+def divider() -> dict[str, Any]:
+    return {"type": "divider"}
+
+
+def _cap(blocks: list[dict[str, Any]], note: str) -> list[dict[str, Any]]:
+    if len(blocks) <= MAX_BLOCKS:
+        return blocks
+    return [*blocks[: MAX_BLOCKS - 1], context(note)]
+
+
+def _reply(
+    text: Iterable[str],
+    blocks: list[dict[str, Any]],
+    *,
+    visibility: Visibility,
+    answer: object | None = None,
+    ok: bool = True,
+    **extra: Any,
+) -> Reply:
+    details = extra.pop("data", None)
+    return Reply(
+        text="\n".join(text),
+        blocks=blocks,
+        visibility=visibility,
+        ok=ok,
+        answer=answer,
+        details=details,
+        **extra,
+    )
+
+
+# ---- one customer, one prospect --------------------------------------------------------------
+def _trait_features(segment: SegmentInfo) -> list[str]:
+    return [t.rsplit(" ", 1)[0] for t in segment.distinct]
+
+
+def key_values(
+    values: list[FeatureValue], segment: SegmentInfo, limit: int = KEY_VALUES
+) -> list[FeatureValue]:
+    """The features behind the segment's name first, then the rest in data order."""
+    first = _trait_features(segment)
+    ranked = sorted(
+        values, key=lambda v: first.index(v.feature) if v.feature in first else len(first)
+    )
+    return ranked[:limit]
+
+
+def _value(v: FeatureValue) -> str:
+    if v.value is None:
+        return "filled in" if v.imputed else "missing"
+    return number(v.value)
+
+
+def _segment_line(segment: SegmentInfo) -> str:
+    return f"*{esc(segment.name)}* (segment {segment.id}, {share(segment.share)} of customers)"
+
+
+def _clarity(m: Membership) -> str:
+    if m.runner_up is None:
+        return f"{m.clarity}: there is no other segment (distance {number(m.distance)})"
+    return (
+        f"{m.clarity}: distance {number(m.distance)} to its centre; the runner-up "
+        f"*{esc(m.runner_up.name)}* is at {number(m.runner_up_distance)} "
+        f"(margin {share(m.margin)})"
+    )
+
+
+def _member(
+    head: str,
+    answer: CustomerAnswer | PredictAnswer,
+    note: str | None = None,
+) -> Reply:
+    """One customer or prospect: the same parts as blocks and as text, formatted once."""
+    rows = [
+        (esc(v.feature), _value(v), number(v.typical))
+        for v in key_values(answer.values, answer.segment)
+    ]
+    clarity = _clarity(answer.membership)
+    action = esc(answer.segment.action)
+    as_of = date(answer.as_of)
+    version = esc(answer.version)
+    blocks = [
+        section(head),
+        fields([f"*{f}*\n{value}  ·  typical {typical}" for f, value, typical in rows]),
+        *([section(note)] if note else []),
+        section(f"*How clearly:* {clarity}"),
+        section(f"*Suggested action:* {action}"),
+        context(f"Model {version} · as of {as_of} · only you can see this"),
+    ]
+    text = [
+        head.replace("*", ""),
+        "  " + ", ".join(f"{f} {value} (typical {typical})" for f, value, typical in rows),
+        *(["  " + note.replace("*", "")] if note else []),
+        f"  How clearly: {clarity.replace('*', '')}",
+        f"  Suggested action: {action}",
+        f"  Model {version}, as of {as_of}",
+    ]
+    return _reply(text, blocks, visibility="ephemeral", answer=answer)
+
+
+def customer(answer: CustomerAnswer) -> Reply:
+    head = f"Customer `{esc(answer.customer_id)}` is in {_segment_line(answer.segment)}"
+    return _member(head, answer)
+
+
+def predict(answer: PredictAnswer) -> Reply:
+    given = ", ".join(f"{esc(k)}={number(v)}" for k, v in answer.given.items())
+    head = f"A prospect with {given} would be in {_segment_line(answer.segment)}"
+    filled = (
+        f"*Filled in* (not given, so the model used typical values): "
+        f"{', '.join(esc(f) for f in answer.imputed)}"
+        if answer.imputed
+        else "*Filled in:* nothing, every feature was given"
+    )
+    return _member(head, answer, filled)
+
+
+# ---- aggregates ----------------------------------------------------------------------------
+def quality_words(silhouette: float | None) -> str:
+    if silhouette is None:
+        return "no silhouette (one segment)"
+    word = "strong" if silhouette >= 0.5 else "reasonable" if silhouette >= 0.25 else "weak"
+    return f"silhouette {silhouette:.2f} ({word} separation)"
+
+
+def _profile(segment: SegmentInfo) -> str:
+    first = _trait_features(segment)
+    names = sorted(segment.profile, key=lambda f: first.index(f) if f in first else len(first))
+    return " · ".join(f"{esc(f)} {number(segment.profile[f])}" for f in names[:PROFILE_VALUES])
+
+
+def summary(answer: Summary) -> Reply:
+    q = answer.quality
+    quality = quality_words(q.get("silhouette"))
+    if q.get("davies_bouldin") is not None:
+        quality += f", Davies–Bouldin {q['davies_bouldin']:.2f} (lower is better)"
+    head = (
+        f"*{answer.k} customer segments* in model {esc(answer.version)}, trained "
+        f"{date(answer.trained_at)} on {count(answer.rows)} customers"
+    )
+    why = f"Why {answer.k}: {esc(answer.k_reason)}. Quality: {quality}."
+    blocks = [section(head), context(why)]
+    text = [head.replace("*", ""), why]
+    for s in answer.segments:
+        line = f"*{s.id}. {esc(s.name)}*: {count(s.size)} customers ({share(s.share)})"
+        profile = _profile(s)
+        blocks.append(section(f"{line}\n{profile}\n_{esc(s.action)}_"))
+        text.append(f"{line.replace('*', '')}\n    {profile}\n    Action: {esc(s.action)}")
+    blocks.append(
+        context(
+            f"Source: {esc(answer.source)} · `/segment customer &lt;id&gt;` for one "
+            "customer · `/segments help` for more"
+        )
+    )
+    return _reply(
+        text,
+        _cap(blocks, "More segments than fit in one message."),
+        visibility="in_channel",
+        answer=answer,
+    )
+
+
+def summary_text(answer: Summary) -> str:
+    return unescape(summary(answer).text)
+
+
+def history(answer: History) -> Reply:
+    if not answer.versions:
+        return _reply(
+            ["No trained versions yet."],
+            [section("No trained versions yet.")],
+            visibility="in_channel",
+            answer=answer,
+        )
+    head = f"*{len(answer.versions)} trained version(s)*; serving *{esc(answer.served or 'none')}*"
+    blocks, text = [section(head)], [head.replace("*", "")]
+    for v in answer.versions[: MAX_BLOCKS - 3]:
+        status = {
+            "served": "served",
+            "previous": "earlier",
+            "candidate": "candidate, not served",
+        }.get(v.status, esc(v.status))
+        moved = ""
+        if v.moved is not None:
+            moved = f" · moved {count(v.moved)} ({share(v.moved_share)})"
+            if v.ari is not None:
+                moved += f", ARI {v.ari:.2f}"
+        line = (
+            f"*{esc(v.version)}* ({status}) · {date(v.trained_at, with_time=True)} · "
+            f"{count(v.rows)} rows · k={v.k} · {quality_words(v.silhouette)}{moved}"
+        )
+        sizes = ", ".join(f"{esc(n)} {count(c)}" for n, c in v.sizes.items())
+        note = f"\n_Held back: {esc(v.note)}_" if v.note else ""
+        blocks.append(section(f"{line}\n{sizes}{note}"))
+        text.append(
+            f"{line.replace('*', '')}\n    {sizes}"
+            + (f"\n    Held back: {esc(v.note)}" if v.note else "")
+        )
+    if len(answer.versions) > MAX_BLOCKS - 3:
+        blocks.append(context(f"and {len(answer.versions) - (MAX_BLOCKS - 3)} older versions"))
+    blocks.append(context("Admins: `/segments rollback &lt;version&gt;` serves another version"))
+    return _reply(text, blocks, visibility="in_channel", answer=answer)
+
+
+def chart(name: str, path: Path, version: str) -> Reply:
+    title = CHART_TITLES.get(name, name)
+    line = f"{title} (model {esc(version)})"
+    return Reply(
+        text=line,
+        blocks=[section(line)],
+        files=[
+            ReplyFile(filename=f"{name}-{version}.png", title=f"{title} ({version})", path=path)
+        ],
+        visibility="in_channel",
+        details={"kind": "chart", "chart": name, "version": version, "path": str(path)},
+    )
+
+
+def export(answer: Export) -> Reply:
+    line = (
+        f"{count(answer.rows)} customers of *{esc(answer.segment.name)}* "
+        f"(model {esc(answer.version)}) as {esc(answer.filename)}"
+    )
+    data = to_dict(answer)
+    data["csv"] = None  # the bytes travel as the file, not inside the JSON
+    return Reply(
+        text=line.replace("*", ""),
+        blocks=[section(line)],
+        files=[
+            ReplyFile(
+                filename=answer.filename,
+                title=f"{answer.segment.name} ({answer.version})",
+                content=answer.csv,
+            )
+        ],
+        visibility="ephemeral",
+        details=data,
+    )
+
+
+def rollback(answer: Rollback) -> Reply:
+    v = answer.version
+    line = (
+        f"Now serving *{esc(v.version)}* (trained {date(v.trained_at)}, k={v.k}, "
+        f"{quality_words(v.silhouette)})"
+        + (f"; was {esc(answer.previous)}" if answer.previous else "")
+        + "."
+    )
+    return _reply([line.replace("*", "")], [section(line)], visibility="in_channel", answer=answer)
+
+
+# ---- retrain --------------------------------------------------------------------------------
+def retrain_progress(stage: str, fraction: float) -> Reply:
+    line = f"Retraining… {esc(stage)} {bar(fraction)} {fraction:.0%}"
+    return Reply(text=line, blocks=[section(line)], visibility="in_channel", deferred=True)
+
+
+def _change_lines(result: RetrainResult) -> list[str]:
+    c = result.change
+    if c is None:
+        return []
+    lines = []
+    if c.previous:
+        k = f"k {c.k_before} → {c.k_after}" if c.k_before != c.k_after else f"k={c.k_after}"
+        lines.append(
+            f"{k} · silhouette {number(c.silhouette_before)} → "
+            f"{number(c.silhouette_after)} (against {esc(c.previous)})"
+        )
+    sizes = []
+    for s in c.sizes:
+        delta = ""
+        if s.get("before") is not None:
+            diff = s["size"] - s["before"]
+            delta = f" ({'+' if diff >= 0 else ''}{count(diff)})"
+        elif c.previous:
+            delta = " (new)"
+        sizes.append(f"{esc(s['name'])} {count(s['size'])}{delta}")
+    lines.append("Segments: " + ", ".join(sizes))
+    if c.removed:
+        lines.append("Gone: " + ", ".join(esc(n) for n in c.removed))
+    if c.moved is not None:
+        ari = f", ARI {c.ari:.2f}" if c.ari is not None else ""
+        lines.append(
+            f"Customers who changed segment: {count(c.moved)} ({share(c.moved_share)}){ari}"
+        )
+    return lines
+
+
+def retrain_result(result: RetrainResult, served_before: str | None = None) -> Reply:
+    v = result.version
+    if result.unchanged_data:
+        head = (
+            f"No new data since *{esc(v.version)}* (same content), so nothing was "
+            f"retrained; {esc(v.version)} is still served."
+        )
+        lines = []
+    elif result.served:
+        head = (
+            f"Retrained: *{esc(v.version)}* is now served ({count(v.rows)} customers, "
+            f"k={v.k}, {quality_words(v.silhouette)})."
+        )
+        lines = _change_lines(result)
+    else:
+        still = f"{esc(served_before)} is still served" if served_before else "nothing changed"
+        head = (
+            f"Trained *{esc(v.version)}* but held it back: "
+            f"{esc('; '.join(result.held_back))}. {still}. To serve it anyway, an admin "
+            f"can run `/segments rollback {esc(v.version)}`."
+        )
+        lines = _change_lines(result)
+    blocks = [section(head)]
+    if lines:
+        blocks.append(section("\n".join(lines)))
+    return _reply([head.replace("*", ""), *lines], blocks, visibility="in_channel", answer=result)
+
+
+def retrain_failed(exc: BaseException, still_served: str | None) -> Reply:
+    """A failed retrain, said where the progress was shown: why, and what is served now."""
+    if isinstance(exc, SegbotError) and str(exc).strip():
+        why = esc(str(exc).strip().splitlines()[0])
+    else:
+        why = "something went wrong on our side (the error is logged)"
+    served = f"{esc(still_served)} is still served" if still_served else "no model is served yet"
+    line = f"Retrain failed: {why}. {served}."
+    return _reply(
+        [line],
+        [section(line)],
+        visibility="in_channel",
+        ok=False,
+        data={
+            "kind": "error",
+            "error": type(exc).__name__,
+            "message": str(exc),
+            "served": still_served,
+        },
+    )
+
+
+# ---- help, usage, refusals, failures ---------------------------------------------------------
+def help_reply(command: str | None = None) -> Reply:
+    groups = [command] if command else list(commands.COMMANDS)
+    blocks, text = [], []
+    for group in groups:
+        lines = [f"`{esc(syntax)}`  {esc(about)}" for syntax, about in commands.help_lines(group)]
+        blocks.append(section(f"*{group}*\n" + "\n".join(lines)))
+        text.append(group)
+        text.extend(
+            "  " + esc(f"{syntax:<36} {about}") for syntax, about in commands.help_lines(group)
+        )
+    examples = [s.example for s in commands.specs(command) if s.example]
+    if examples:
+        blocks.append(context("Examples: " + " · ".join(f"`{esc(e)}`" for e in examples)))
+        text.append("Examples: " + " | ".join(esc(e) for e in examples))
+    return _reply(
+        [t.replace("`", "") for t in text],
+        blocks,
+        visibility="ephemeral",
+        data={"kind": "help", "command": command},
+    )
+
+
+def usage_hint(command: str | None) -> str:
+    """`/segments summary | elbow | …`: every form of one command, on one line."""
+    if command is None:
+        return "The commands are `/segment` and `/segments`; try `/segments help`."
+    forms = [syntax.removeprefix(command).strip() for syntax, _ in commands.help_lines(command)]
+    return f"Try `{command} {esc(' | '.join(forms))}`."
+
+
+def usage(problem: Usage) -> Reply:
+    line = f"Sorry, I didn't get that: {esc(problem.problem)}."
+    hint = usage_hint(problem.command)
+    return _reply(
+        [line, hint.replace("`", "")],
+        [section(line), context(hint)],
+        visibility="ephemeral",
+        ok=False,
+        data={"kind": "usage", "problem": problem.problem, "command": problem.command},
+    )
+
+
+def refusal(message: str) -> Reply:
+    return _reply(
+        [message.replace("*", "")],
+        [section(message)],
+        visibility="ephemeral",
+        ok=False,
+        data={"kind": "refused", "message": message},
+    )
+
+
+def not_admin(spec: Spec) -> Reply:
+    return refusal(
+        f"Sorry, only segbot admins can use `{esc(spec.syntax)}`; nothing was changed. "
+        "Ask an admin if it needs doing."
+    )
+
+
+def channel_not_allowed(allowed: Sequence[str]) -> Reply:
+    where = ", ".join(f"<#{esc(c)}>" for c in allowed)
+    return refusal(f"Sorry, segbot answers only in {where}.")
+
+
+def error(exc: BaseException) -> Reply:
+    """A failure as one line. Our own errors say what is wrong; for anything else the
+    user gets a generic line (the caller logs the trace), so no internals leak."""
+    if isinstance(exc, SegbotError) and str(exc).strip():
+        message = str(exc).strip().splitlines()[0]
+        message = message[0].upper() + message[1:]
+        if not message.endswith((".", "?", "!")):
+            message += "."
+        return _reply(
+            [esc(message)],
+            [section(esc(message))],
+            visibility="ephemeral",
+            ok=False,
+            data={"kind": "error", "error": type(exc).__name__, "message": str(exc)},
+        )
+    return _reply(
+        [GENERIC_FAILURE],
+        [section(GENERIC_FAILURE)],
+        visibility="ephemeral",
+        ok=False,
+        data={"kind": "error", "error": "internal", "message": None},
+    )
+
+
+def working(spec: Spec, arg: str | None = None) -> Reply:
+    """The immediate acknowledgement of slow work."""
+    what = {
+        "chart": f"Fetching the {esc(arg or 'chart')} chart…",
+        "retrain": "Retraining started; progress follows here.",
+        "export": f"Exporting {esc(arg or 'the segment')}…",
+    }.get(spec.verb, "Working on it…")
+    return Reply(
+        text=what,
+        blocks=[section(what)],
+        visibility="ephemeral",
+        deferred=True,
+        details={"kind": "working", "verb": spec.verb},
+    )

@@ -1,0 +1,197 @@
+"""`segbot serve`: Socket Mode, HTTP mode or the local shell (DESIGN.md §3).
+
+With no trained model yet, the first one is trained in the background once the
+bot is up, so HTTP mode's `/healthz` says 503 until it is ready and commands
+meanwhile get a "still training" line rather than silence.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import Any
+from urllib.error import URLError
+
+from slack_bolt.error import BoltError
+from slack_sdk.errors import SlackApiError
+
+from model.config import Settings
+from model.errors import SegbotError
+from model.service import SegmentService
+
+log = logging.getLogger(__name__)
+MODES = ("socket", "http", "shell")
+
+
+def choose_mode(settings: Settings, forced: str | None = None) -> str:
+    """Socket Mode with an app token, HTTP with a bot token and signing secret,
+    else the shell. A forced mode must have what it needs."""
+    bot, secret, app_token = (
+        settings.slack_bot_token,
+        settings.slack_signing_secret,
+        settings.slack_app_token,
+    )
+    if forced == "shell":
+        return "shell"
+    if forced == "socket" or (forced is None and app_token):
+        needs = (("SLACK_APP_TOKEN", app_token), ("SLACK_BOT_TOKEN", bot))
+        missing = [name for name, value in needs if not value]
+        if missing:
+            raise SegbotError(f"Socket Mode needs {' and '.join(missing)}")
+        return "socket"
+    if forced == "http" or (forced is None and bot and secret):
+        needs = (("SLACK_BOT_TOKEN", bot), ("SLACK_SIGNING_SECRET", secret))
+        missing = [name for name, value in needs if not value]
+        if missing:
+            raise SegbotError(f"HTTP mode needs {' and '.join(missing)}")
+        return "http"
+    if bot:
+        log.warning(
+            "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor "
+            "SLACK_SIGNING_SECRET (HTTP mode); starting the local shell"
+        )
+    return "shell"
+
+
+class Startup:
+    """Trains the first model in the background and says how that is going."""
+
+    def __init__(self, service: SegmentService):
+        self.service = service
+        self.status = "starting"
+        self.detail: str | None = None
+
+    def begin(self, wait_for: Any = None) -> None:
+        """Start training if there is no model. `wait_for`: a uvicorn server whose
+        socket should be listening first, so health checks see 503, not refusals."""
+        if self.service.ready:
+            self.status = "ok"
+            threading.Thread(target=self._warm, name="segbot-warm-up", daemon=True).start()
+            return
+        threading.Thread(
+            target=self._train, args=(wait_for,), name="segbot-first-training", daemon=True
+        ).start()
+
+    def _warm(self) -> None:
+        """Answer one prospect now, so the first real one does not wait seconds for
+        scikit-learn to import and the pipeline to load (Slack allows 3)."""
+        try:
+            segment = self.service.summary().segments[0]
+            feature, value = next((f, v) for f, v in segment.typical.items() if v is not None)
+            self.service.predict({feature: str(value)})
+        except Exception:
+            log.warning("warm-up failed; the first prospect will be slower", exc_info=True)
+
+    def _train(self, server: Any) -> None:
+        while server is not None and not server.started and not server.should_exit:
+            time.sleep(0.05)
+        self.status = "training"
+        source = self.service.settings.data or "the bundled sample data"
+        log.info("no trained model yet: training the first one on %s", source)
+        try:
+            self.service.ensure_model(_log_progress)
+        except SegbotError as exc:
+            self.status, self.detail = "failed", str(exc)
+            log.error("first training failed: %s", exc)
+            return
+        except Exception:
+            self.status, self.detail = "failed", "internal error; see the log"
+            log.exception("first training failed")
+            return
+        self.status = "ok"
+        log.info("ready: serving %s", self.service.served_version)
+        self._warm()
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        version = self.service.served_version
+        if version is not None:
+            return 200, {"status": "ok", "version": version}
+        body: dict[str, Any] = {"status": self.status if self.status != "ok" else "starting"}
+        if self.detail:
+            body["detail"] = self.detail
+        return 503, body
+
+
+def _log_progress(stage: str, fraction: float) -> None:
+    log.info("first training: %s (%.0f%%)", stage, fraction * 100)
+
+
+def _stop_event() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def run_serve(settings: Settings, mode: str | None = None) -> int:
+    mode = choose_mode(settings, mode)
+    if mode == "shell":
+        from bot.shell import run_shell
+
+        log.info("no Slack tokens for Socket Mode or HTTP mode: starting the local shell")
+        return run_shell(settings)
+
+    from bot.router import Router
+    from bot.slack.app import build_app
+    from bot.slack.work import SlowWork
+
+    service = SegmentService(settings)
+    slow = SlowWork()
+    try:
+        app = build_app(settings, Router(service, settings), slow)
+    except BoltError as exc:
+        raise SegbotError(f"Slack did not accept SLACK_BOT_TOKEN: {exc}") from None
+    except (URLError, OSError) as exc:
+        raise SegbotError(f"cannot reach Slack at {settings.slack_api_url}: {exc}") from None
+    startup = Startup(service)
+    try:
+        if mode == "http":
+            _run_http(app, settings, startup)
+        else:
+            _run_socket(app, settings, startup)
+    finally:
+        slow.shutdown(wait=False)
+    return 0
+
+
+def _run_http(app: Any, settings: Settings, startup: Startup) -> None:
+    import uvicorn
+
+    from bot.http import SegbotASGI
+
+    config = uvicorn.Config(
+        SegbotASGI(app, startup.health),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # log through our own handlers and format
+        access_log=False,  # one line per command comes from the listener instead
+        timeout_keep_alive=30,
+    )
+    server = uvicorn.Server(config)
+    startup.begin(wait_for=server)
+    server.run()
+
+
+def _run_socket(app: Any, settings: Settings, startup: Startup) -> None:
+    from bot.slack.socket import connect
+
+    stop = _stop_event()
+    try:
+        handler = connect(app, settings)
+    except SlackApiError as exc:
+        raise SegbotError(
+            f"Slack refused the Socket Mode connection: {exc.response.get('error')}"
+        ) from None
+    log.info("connected to Slack in Socket Mode")
+    startup.begin()
+    try:
+        stop.wait()
+    finally:
+        log.info("disconnecting")
+        handler.close()

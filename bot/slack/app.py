@@ -1,0 +1,67 @@
+"""The Bolt app: one Web API client (SLACK_API_URL, retries) and the listeners."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.router import Router
+from bot.slack.listeners import register_listeners
+from bot.slack.work import SlowWork
+from model.config import Settings
+from model.errors import SegbotError
+
+WEB_API_TIMEOUT = 30  # seconds per call; uploads of big exports need a while
+
+
+def web_client(settings: Settings) -> WebClient:
+    """Every Web API call goes to SLACK_API_URL and is retried on 429 (after the
+    Retry-After Slack asks for), 5xx and dropped connections."""
+    base_url = settings.slack_api_url
+    if not base_url.endswith("/"):
+        base_url += "/"  # slack_sdk appends method names to it as they are
+    return WebClient(
+        token=settings.slack_bot_token,
+        base_url=base_url,
+        timeout=WEB_API_TIMEOUT,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+class _ClientGivenOnPurpose(logging.Filter):
+    """Bolt warns that SLACK_BOT_TOKEN from the environment goes unused when it is given
+    a client; the client carries that very token, so the warning is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+def build_app(settings: Settings, router: Router, slow: SlowWork) -> App:
+    if not settings.slack_bot_token:
+        raise SegbotError("SLACK_BOT_TOKEN is not set")
+    bolt_log = logging.getLogger("bot.slack.bolt")
+    bolt_log.addFilter(_ClientGivenOnPurpose())
+    app = App(
+        name="segbot",
+        client=web_client(settings),
+        # Only HTTP mode checks signatures; Socket Mode connections are authenticated
+        # by the app-level token instead.
+        signing_secret=settings.slack_signing_secret or "",
+        # Listeners acknowledge with the answer itself and hand slow work to their own
+        # pool, so Bolt need not run them on a second thread and poll for the ack.
+        process_before_response=True,
+        logger=bolt_log,
+    )
+    register_listeners(app, router, slow)
+    return app
