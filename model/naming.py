@@ -203,12 +203,16 @@ def _nameable(traits: list[tuple[str, str, float]]) -> list[tuple[str, str, floa
 
 
 def _rfm_name(signs: dict[str, str]) -> tuple[str, str] | None:
-    """Purchase-log names when recency, frequency and spend are all present."""
+    """Purchase-log names (RFM and tenure) where a segment fits one."""
     r, f, m = signs.get("recency"), signs.get("frequency"), signs.get("spend")
     if r == "-" and f == "+" and m in ("+", None):
         return "Champions", ACTIONS[("champions", "+")]
     if r == "+" and (f == "+" or m == "+"):
         return "At Risk", ACTIONS[("at_risk", "+")]
+    if m == "+" and f != "+" and r != "+":
+        return "Big Spenders", ACTIONS[("spend", "+")]
+    if signs.get("tenure") == "-" and r != "+" and m != "+":
+        return "New Customers", ACTIONS[("tenure", "-")]
     return None
 
 

@@ -3,9 +3,9 @@
 Customers are drawn from latent groups that RFM features should find again:
 
 - champions: bought recently, often, for years;
-- at risk: used to buy often, nothing for 5 to 13 months;
+- at risk: used to buy often, nothing for 7 to 15 months;
 - big spenders: few purchases, big baskets;
-- new customers: first purchase in the last two months, one or two orders;
+- new customers: first purchase in the last seven weeks, one or two orders;
 - occasional: a few small purchases now and then.
 
 Columns: ``customer_id`` (text, digits zero-padded to at least 5: "00042"),
@@ -13,6 +13,8 @@ Columns: ``customer_id`` (text, digits zero-padded to at least 5: "00042"),
 rows are returns with a negative amount) and ``quantity`` (whole units,
 negative on returns). Rows come in random order, customers interleaved, as in a
 real export; the log ends on `END`.
+
+Write one: ``python -m model.sample_transactions --rows 100000 --out orders.csv``.
 
 Deterministic per seed: the customers (group, how many purchases, when) come
 from one generator seeded by ``(seed, customers)``; the rows are made in
@@ -40,11 +42,11 @@ COLUMNS = ["customer_id", "date", "amount", "quantity"]
 GROUPS = ("champions", "at_risk", "big_spenders", "new_customers", "occasional")
 _WEIGHTS = np.array([0.15, 0.15, 0.10, 0.20, 0.40])
 # purchases: (median, sigma of the log); basket: (median, sigma of the log)
-_PURCHASES = np.array([[26, 0.35], [14, 0.35], [4, 0.4], [1.4, 0.3], [3, 0.4]])
-_BASKET = np.array([[70, 0.35], [60, 0.35], [420, 0.3], [45, 0.35], [30, 0.35]])
+_PURCHASES = np.array([[30, 0.25], [12, 0.25], [3, 0.25], [1.3, 0.3], [3, 0.3]])
+_BASKET = np.array([[80, 0.25], [70, 0.25], [600, 0.25], [50, 0.25], [25, 0.25]])
 # days before END of the last purchase, and from the first to the last: (low, high)
-_LAST = np.array([[0, 14], [150, 400], [3, 60], [0, 20], [20, 200]])
-_SPAN = np.array([[500, 1500], [300, 1000], [150, 700], [0, 40], [60, 500]])
+_LAST = np.array([[0, 10], [220, 450], [5, 50], [0, 20], [70, 300]])
+_SPAN = np.array([[700, 1500], [400, 1200], [300, 1000], [0, 30], [150, 700]])
 _MEAN_ROWS = float(_WEIGHTS @ (_PURCHASES[:, 0] * np.exp(_PURCHASES[:, 1] ** 2 / 2)))
 
 
@@ -147,9 +149,7 @@ def customers_for(rows: int) -> int:
     return max(1, int(rows / _MEAN_ROWS))
 
 
-def write_transactions(
-    path: Path, rows: int, seed: int = 42, chunk_rows: int = 1 << 20
-) -> Path:
+def write_transactions(path: Path, rows: int, seed: int = 42, chunk_rows: int = 1 << 20) -> Path:
     """Write exactly `rows` purchases to `path` (.csv or .parquet), `chunk_rows`
     at a time (memory stays bounded); atomically, as `model.sample.write_sample`."""
     import pyarrow.csv as pacsv
@@ -187,3 +187,26 @@ def write_transactions(
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m model.sample_transactions",
+        description="Write a synthetic purchase log (csv or parquet by extension).",
+    )
+    parser.add_argument("--rows", type=int, default=100_000, help="purchases (rows)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", required=True, help="output file, .csv or .parquet")
+    args = parser.parse_args(argv)
+    try:
+        path = write_transactions(Path(args.out), rows=args.rows, seed=args.seed)
+    except DataError as exc:
+        parser.exit(2, f"{parser.prog}: {exc}\n")
+    print(f"wrote {args.rows:,} purchases to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -155,9 +155,10 @@ def customer_features(
     """One row per customer: the id column (text) and the features of the module doc.
 
     `table` has one row per purchase; `where` names a 0-based row position in
-    messages ("line 7" for a CSV file, "row 6" otherwise). Customers come in the
-    order of their first row. Things worth knowing (returns netted off, rows
-    after the as-of day left out) are listed in ``frame.attrs["notes"]``.
+    messages ("line 7" for a CSV file, "row 6" otherwise). Customers come sorted
+    by id for the usual id formats, else in order of appearance. Things worth
+    knowing (returns netted off, rows after the as-of day left out) are listed
+    in ``frame.attrs["notes"]``; the as-of day in ``frame.attrs["as_of"]``.
     """
     columns = [str(c) for c in table.columns]
     if list(table.columns) != columns:
@@ -194,6 +195,16 @@ def customer_features(
         as_of = int(days.max())
 
     features, counts = aggregate(codes, len(ids), days, amount, qty, as_of)
+    customers = len(ids) if "present" not in features else int(features["present"].sum())
+    if customers < 2:
+        raise DataError(
+            f"{source} has purchases of only {customers} customer; segmenting needs at least 2"
+        )
+    if settings.fixed_k is not None and customers < settings.fixed_k:
+        raise DataError(
+            f"{source} has purchases of {customers} customers but SEGBOT_K / --k asks for "
+            f"{settings.fixed_k} segments; lower --k (or set it to auto) or add customers"
+        )
     if counts["returns"]:
         r = counts["returns"]
         notes.append(
@@ -226,47 +237,57 @@ def aggregate(
     quantity: np.ndarray | None,
     as_of: int,
 ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    """Per-customer features from row arrays (customer code 0..k-1, int64 day
-    number, float amount, float quantity). Rules in the module doc.
+    """Per-customer features from row arrays (customer code 0..k-1, day number,
+    float amount, float quantity). Rules in the module doc.
 
     Returns the feature arrays (plus ``present``, a boolean mask, when some
     codes have no row) and counts of return rows and returns-only customers.
     """
     codes = np.asarray(codes, dtype=np.intp)
-    days = np.asarray(days, dtype=np.int64)
+    days = np.asarray(days)
     rows_per = np.bincount(codes, minlength=k)
     monetary = np.bincount(codes, weights=amount, minlength=k)
     np.maximum(monetary, 0.0, out=monetary)
 
     buy = amount >= 0
     returns = int(len(buy) - np.count_nonzero(buy))
-    buy_codes, buy_days = (codes, days) if not returns else (codes[buy], days[buy])
 
     first = np.zeros(k, dtype=np.int64)
     last = np.zeros(k, dtype=np.int64)
     frequency = np.zeros(k, dtype=np.int64)
-    if len(buy_codes):
-        low = int(buy_days.min())
-        span = int(buy_days.max()) - low + 1
-        # One sort gives distinct (customer, day) pairs, each customer's first and last day.
-        key = buy_codes.astype(np.int64)
-        key *= span
-        key += buy_days
-        key -= low
+    if returns < len(buy):
+        low = int(days.min())
+        span = int(days.max()) - low + 1
+        # One sort of (customer, day) keys of the purchases gives the distinct
+        # pairs, hence each customer's purchase days, first day and last day.
+        # uint32 keys sort faster and take half the memory: they fit up to about
+        # 4 billion customer-days (3 million customers over 4 years).
+        dtype = np.uint32 if k * span < 1 << 32 else np.int64
+        key = codes.astype(dtype)
+        key *= dtype(span)
+        np.add(key, days, out=key, casting="unsafe")
+        key -= dtype(low)
+        if returns:
+            key = key[buy]
         key.sort()
         fresh = np.empty(len(key), dtype=bool)
         fresh[0] = True
         np.not_equal(key[1:], key[:-1], out=fresh[1:])
         pairs = key[fresh]
         del key, fresh
-        owner = pairs // span
-        day = pairs - owner * span + low
+        owner = pairs // dtype(span)
+        new = np.empty(len(owner), dtype=bool)
+        new[0] = True
+        np.not_equal(owner[1:], owner[:-1], out=new[1:])
+        start = np.flatnonzero(new)
+        del new
+        end = np.append(start[1:] - 1, len(owner) - 1)
+        who = owner[start].astype(np.intp)
+        del owner
+        frequency[who] = np.diff(np.append(start, len(pairs)))
+        first[who] = pairs[start] % span + low
+        last[who] = pairs[end] % span + low
         del pairs
-        frequency = np.bincount(owner, minlength=k).astype(np.int64)
-        start = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-        end = np.r_[start[1:] - 1, len(owner) - 1]
-        first[owner[start]] = day[start]
-        last[owner[end]] = day[end]
 
     only_returns = (frequency == 0) & (rows_per > 0)
     returns_only = int(only_returns.sum())
@@ -288,10 +309,12 @@ def aggregate(
         "tenure_days": (as_of - first).astype(np.float64),
     }
     if quantity is not None:
-        signed = np.abs(quantity)
-        if returns:
-            np.negative(signed, out=signed, where=~buy)
-        items = np.bincount(codes, weights=signed, minlength=k)
+        # Purchases add |quantity|, returns take it off: sum the quantities as
+        # they are, then correct the (few) rows whose sign says otherwise.
+        items = np.bincount(codes, weights=quantity, minlength=k)
+        odd = np.flatnonzero((quantity < 0) == buy)
+        if len(odd):
+            items += np.bincount(codes[odd], weights=-2 * quantity[odd], minlength=k)
         features["items"] = np.maximum(items, 0.0, out=items)
     if (rows_per == 0).any():
         features["present"] = rows_per > 0
@@ -323,15 +346,33 @@ def _check_listed_features(settings: Settings, has_items: bool) -> None:
 def _factorize_ids(
     series: pd.Series, name: str, where: Callable[[int], str]
 ) -> tuple[np.ndarray, pd.Series]:
-    """Integer codes 0..k-1 (first-appearance order) and the k ids as text."""
+    """Integer codes 0..k-1 for each row and the k distinct ids as text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     from model.load import SHOW, _id_strings
 
     if not pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
         series = _id_strings(series)
-    codes, uniques = pd.factorize(series, sort=False, use_na_sentinel=True)
-    uniques = pd.Series(uniques, dtype="str")
-    blank = np.flatnonzero((uniques.str.strip() == "").to_numpy(dtype=bool, na_value=False))
+    text = pa.array(series, from_pandas=True)
+    if not isinstance(text, pa.ChunkedArray):
+        text = pa.chunked_array([text])
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+        text = pc.cast(text, pa.large_string())
+
+    keys = _integer_keys(text)
+    if keys is not None:
+        codes, first_rows = _dense_codes(keys)
+        del keys
+        uniques = text.take(pa.array(first_rows)).combine_chunks()
+    else:  # any text: Arrow's hash table (one dictionary shared by the chunks)
+        encoded = pc.dictionary_encode(text)
+        codes = np.concatenate(
+            [c.indices.fill_null(-1).to_numpy() for c in encoded.chunks] or [np.empty(0)]
+        ).astype(np.intp)
+        uniques = encoded.chunks[-1].dictionary if encoded.num_chunks else pa.array([], pa.string())
     missing = codes < 0
+    blank = np.flatnonzero(pc.equal(pc.utf8_trim_whitespace(uniques), "").to_numpy(False))
     if len(blank):
         missing |= np.isin(codes, blank)
     if missing.any():
@@ -341,11 +382,101 @@ def _factorize_ids(
             f"id column {name!r} is empty in {count:,} {_plural(count, 'row')} ({first}); "
             "every purchase needs a customer id"
         )
-    return codes, uniques
+    return codes, pd.Series(uniques.to_pandas(), dtype="str")
+
+
+def _integer_keys(text) -> np.ndarray | None:
+    """An int64 per id that is equal exactly when the ids are, for the usual id
+    formats, or None (then ids are hashed as text). Two cases, both exact:
+
+    - digits only, at most 18, all of one length or none with a leading zero
+      ("00042", "123456"): the number they write;
+    - all of one length, at most 8 positions that differ between ids
+      ("C00000042", "AB-1234"): those bytes (a decimal number when they are
+      digits, then up to 18 positions).
+
+    `text` is an Arrow ChunkedArray of strings; its buffers are read in place.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(text)
+    if n == 0 or text.null_count:
+        return None
+    parts = []  # (offsets from 0, bytes) of each chunk
+    for chunk in text.chunks:
+        if len(chunk) == 0:
+            continue
+        _, offsets_buffer, data_buffer = chunk.buffers()
+        wide = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(offsets_buffer, dtype=wide)[
+            chunk.offset : chunk.offset + len(chunk) + 1
+        ]
+        data = (
+            np.frombuffer(data_buffer, dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
+            if data_buffer is not None
+            else np.empty(0, dtype=np.uint8)
+        )
+        parts.append((offsets - offsets[0], data))
+    lengths = [np.diff(offsets) for offsets, _ in parts]
+    shortest = min(int(x.min()) for x in lengths)
+    longest = max(int(x.max()) for x in lengths)
+    del lengths
+    if shortest == 0:
+        return None
+    if longest <= 18 and all(d.min() >= 0x30 and d.max() <= 0x39 for _, d in parts):
+        same_length = shortest == longest
+        if same_length or not any(((d[o[:-1]] == 0x30) & (np.diff(o) > 1)).any() for o, d in parts):
+            return pc.cast(text, pa.int64()).to_numpy()
+    if shortest != longest or longest > 64:
+        return None
+    grids = [d.reshape(-1, longest) for _, d in parts]
+    low = np.min([g.min(axis=0) for g in grids], axis=0)
+    high = np.max([g.max(axis=0) for g in grids], axis=0)
+    varying = np.flatnonzero(low != high)
+    digits = bool((low[varying] >= 0x30).all() and (high[varying] <= 0x39).all())
+    if len(varying) > (18 if digits else 8):
+        return None
+    key = np.zeros(n, dtype=np.int64)
+    start = 0
+    for grid in grids:
+        part = key[start : start + len(grid)]
+        for j in varying:
+            if digits:
+                part *= 10
+                part += grid[:, j] - 0x30
+            else:
+                part <<= 8
+                part |= grid[:, j]
+        start += len(grid)
+    return key
+
+
+def _dense_codes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes 0..k-1 of int64 keys and the first row of each code. A lookup table
+    when the keys span a small range (ids then come sorted), else a hash table."""
+    n = len(keys)
+    low, high = int(keys.min()), int(keys.max())
+    span = high - low + 1
+    if span <= max(4 * n, 1 << 20) and span <= 1 << 28:
+        offset = keys - low
+        seen = np.zeros(span, dtype=bool)
+        seen[offset] = True
+        lookup = np.cumsum(seen, dtype=np.int32)
+        lookup -= 1
+        codes = lookup[offset].astype(np.intp)
+        del lookup, seen, offset
+    else:
+        codes, _ = pd.factorize(keys, sort=False)
+        codes = codes.astype(np.intp, copy=False)
+    k = int(codes.max()) + 1
+    first_rows = np.full(k, n, dtype=np.int64)
+    np.minimum.at(first_rows, codes, np.arange(n, dtype=np.int64))
+    return codes, first_rows
 
 
 def day_numbers(series: pd.Series, name: str, where: Callable[[int], str] = _row) -> np.ndarray:
-    """Days since 1970-01-01 (int64) of a date column: datetimes (naive or
+    """Days since 1970-01-01 (int32) of a date column: datetimes (naive or
     timezone-aware), dates, or ISO 8601 text. See the module doc for the rules."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -356,7 +487,9 @@ def day_numbers(series: pd.Series, name: str, where: Callable[[int], str] = _row
         values = None  # mixed Python objects: let pandas read them
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    if values is not None and (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
+    if values is not None and (
+        pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
+    ):
         shown = ", ".join(
             f"{where(i)}: {_value(series.iat[i])}" for i in range(min(len(series), 3))
         )
@@ -365,17 +498,21 @@ def day_numbers(series: pd.Series, name: str, where: Callable[[int], str] = _row
         )
     if values is not None and pa.types.is_dictionary(values.type):
         values = values.dictionary_decode()
-    if values is not None and (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+    if values is not None and (
+        pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    ):
         values = _parse_iso(values)
     if values is None or not (pa.types.is_timestamp(values.type) or pa.types.is_date(values.type)):
         values = _parse_slowly(series, name, where)
     if values.null_count:
-        _missing(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False)), name, "date", where)
+        _missing(
+            np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False)), name, "date", where
+        )
     if pa.types.is_date(values.type):
-        return pc.cast(pc.cast(values, pa.date32()), pa.int32()).to_numpy().astype(np.int64)
+        return pc.cast(pc.cast(values, pa.date32()), pa.int32()).to_numpy(zero_copy_only=False)
     # Timestamps are stored as UTC instants when timezone-aware, as written otherwise.
     ticks = pc.cast(values, pa.int64()).to_numpy()
-    return np.floor_divide(ticks, _UNITS_PER_DAY[values.type.unit])
+    return np.floor_divide(ticks, _UNITS_PER_DAY[values.type.unit]).astype(np.int32)
 
 
 def _parse_iso(text):
@@ -399,33 +536,27 @@ def _parse_slowly(series: pd.Series, name: str, where: Callable[[int], str]):
 
     from model.load import SHOW
 
-    text = series.astype("str")
-    stripped = text.str.strip()
+    stripped = series.astype("str").str.strip()
     blank = (stripped.isna() | (stripped == "")).to_numpy(dtype=bool, na_value=True)
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        parsed = series
-    else:
-        objects = series.astype(object).where(~blank, None)
-        parsed = pd.to_datetime(objects, format="ISO8601", utc=True, errors="coerce")
-        bad = ~blank & parsed.isna().to_numpy()
-        if bad.any():
-            count = int(bad.sum())
-            shown = ", ".join(
-                f"{where(int(i))}: {_value(series.iat[i])}" for i in np.flatnonzero(bad)[:SHOW]
-            )
-            raise DataError(
-                f"date column {name!r} has {count:,} {_plural(count, 'value')} that "
-                f"{'is not a date' if count == 1 else 'are not dates'} ({shown}); "
-                f"write dates as {ISO_HINT}"
-            )
+    objects = series.astype(object).where(~blank, None)
+    parsed = pd.to_datetime(objects, format="ISO8601", utc=True, errors="coerce")
+    bad = ~blank & parsed.isna().to_numpy()
+    if bad.any():
+        count = int(bad.sum())
+        shown = ", ".join(
+            f"{where(int(i))}: {_value(series.iat[i])}" for i in np.flatnonzero(bad)[:SHOW]
+        )
+        raise DataError(
+            f"date column {name!r} has {count:,} {_plural(count, 'value')} that "
+            f"{'is not a date' if count == 1 else 'are not dates'} ({shown}); "
+            f"write dates as {ISO_HINT}"
+        )
     if blank.any():
         _missing(np.flatnonzero(blank), name, "date", where)
     return pa.array(parsed, from_pandas=True)
 
 
-def _numbers(
-    series: pd.Series, name: str, role: str, where: Callable[[int], str]
-) -> np.ndarray:
+def _numbers(series: pd.Series, name: str, role: str, where: Callable[[int], str]) -> np.ndarray:
     """A float64 array of an amount or quantity column; a DataError for blanks,
     text and infinities, naming the rows."""
     import pyarrow as pa
@@ -436,7 +567,10 @@ def _numbers(
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_complex_dtype(dtype):
         raise DataError(f"{role} column {name!r} holds {dtype} values, not numbers")
-    if pd.api.types.is_numeric_dtype(dtype):
+    if dtype == np.float64:
+        values = series.to_numpy()  # no copy
+        text = None
+    elif pd.api.types.is_numeric_dtype(dtype):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         text = None
     else:
@@ -481,7 +615,7 @@ def _missing(positions: np.ndarray, name: str, role: str, where: Callable[[int],
 
 def _as_of_day(text: str) -> int:
     try:
-        stamp = pd.Timestamp(str(text).strip())
+        stamp = pd.to_datetime(str(text).strip(), format="ISO8601")
     except (ValueError, TypeError):
         stamp = pd.NaT
     if stamp is pd.NaT or pd.isna(stamp):
