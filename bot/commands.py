@@ -116,6 +116,15 @@ TABLE: tuple[Spec, ...] = (
     ),
     Spec(
         SEGMENTS,
+        "retrain",
+        "force",
+        "retrain even if the data has not changed (admins)",
+        words=("retrain",),
+        admin=True,
+        slow=True,
+    ),
+    Spec(
+        SEGMENTS,
         "rollback",
         "<version>",
         "serve an earlier version again (admins)",
@@ -323,6 +332,13 @@ def _parse_segments(word_l: str, tail: str) -> Command | Usage:
                 )
             return Command(spec, arg=CHART_WORDS[tail.lower()])
         return _no_tail(spec, tail) or Command(spec, arg=CHART_WORDS[word_l])
+    if spec.verb == "retrain" and tail:
+        if tail.lower() == "force":
+            return Command(next(s for s in specs(SEGMENTS) if s.usage == "force"), arg="force")
+        return Usage(
+            f"`{SEGMENTS} retrain` takes nothing after it but `force`, not '{_clip(tail)}'",
+            SEGMENTS,
+        )
     if spec.verb in ("rollback", "export"):
         arg = _unquote(tail) if tail else ""
         if arg is None:

@@ -64,7 +64,14 @@ def number(x: float | int | str | None) -> str:
     if not math.isfinite(x):
         return "—"
     sign, a = ("-" if x < 0 else ""), abs(x)
-    for limit, unit, suffix in ((999_500_000, 1e9, "B"), (999_500, 1e6, "M"), (1e4, 1e3, "k")):
+    if a >= 999_500_000_000_000:  # beyond trillions: no 300-digit "B" numbers
+        return f"{sign}{a:.2e}"
+    for limit, unit, suffix in (
+        (999_500_000_000, 1e12, "T"),
+        (999_500_000, 1e9, "B"),
+        (999_500, 1e6, "M"),
+        (1e4, 1e3, "k"),
+    ):
         if a >= limit:
             scaled = a / unit
             text = f"{scaled:.0f}" if scaled >= 100 else f"{scaled:.1f}".removesuffix(".0")
@@ -76,6 +83,11 @@ def number(x: float | int | str | None) -> str:
     if a < 0.01:
         return f"{sign}{a:.1g}"
     return f"{sign}{a:.2f}".rstrip("0").rstrip(".")
+
+
+def fixed(x: float, digits: int = 2) -> str:
+    """0.9134 -> '0.91'; never '-0.00' for a value that rounds to zero."""
+    return f"{round(x, digits) + 0.0:.{digits}f}"
 
 
 def count(n: int | None) -> str:
@@ -317,7 +329,7 @@ def history(answer: History) -> Reply:
         if v.moved is not None:
             moved = f" · moved {count(v.moved)} ({share(v.moved_share)})"
             if v.ari is not None:
-                moved += f", ARI {v.ari:.2f}"
+                moved += f", ARI {fixed(v.ari)}"
         line = (
             f"*{esc(v.version)}* ({status}) · {date(v.trained_at, with_time=True)} · "
             f"{count(v.rows)} rows · k={v.k} · {quality_words(v.silhouette)}{moved}"
@@ -412,7 +424,7 @@ def _change_lines(result: RetrainResult) -> list[str]:
     if c.removed:
         lines.append("Gone: " + ", ".join(esc(n) for n in c.removed))
     if c.moved is not None:
-        ari = f", ARI {c.ari:.2f}" if c.ari is not None else ""
+        ari = f", ARI {fixed(c.ari)}" if c.ari is not None else ""
         lines.append(
             f"Customers who changed segment: {count(c.moved)} ({share(c.moved_share)}){ari}"
         )
@@ -426,7 +438,7 @@ def retrain_result(result: RetrainResult, served_before: str | None = None) -> R
             f"No new data since *{esc(v.version)}* (same content), so nothing was "
             f"retrained; {esc(v.version)} is still served."
         )
-        lines = []
+        lines = ["`/segments retrain force` retrains anyway."]
     elif result.served:
         head = (
             f"Retrained: *{esc(v.version)}* is now served ({count(v.rows)} customers, "
@@ -447,14 +459,19 @@ def retrain_result(result: RetrainResult, served_before: str | None = None) -> R
     return _reply([head.replace("*", ""), *lines], blocks, visibility="in_channel", answer=result)
 
 
-def retrain_failed(exc: BaseException, still_served: str | None) -> Reply:
-    """A failed retrain, said where the progress was shown: why, and what is served now."""
+def _failure(exc: BaseException, still_served: str | None) -> str:
+    """Why a retrain failed and what is served now, in one line (no trailing stop)."""
     if isinstance(exc, SegbotError) and str(exc).strip():
-        why = esc(str(exc).strip().splitlines()[0])
+        why = esc(str(exc).strip().splitlines()[0].rstrip("."))
     else:
         why = "something went wrong on our side (the error is logged)"
     served = f"{esc(still_served)} is still served" if still_served else "no model is served yet"
-    line = f"Retrain failed: {why}. {served}."
+    return f"{why}. {served}"
+
+
+def retrain_failed(exc: BaseException, still_served: str | None) -> Reply:
+    """A failed retrain, said where the progress was shown: why, and what is served now."""
+    line = f"Retrain failed: {_failure(exc, still_served)}."
     return _reply(
         [line],
         [section(line)],
@@ -464,6 +481,169 @@ def retrain_failed(exc: BaseException, still_served: str | None) -> Reply:
             "kind": "error",
             "error": type(exc).__name__,
             "message": str(exc),
+            "served": still_served,
+        },
+    )
+
+
+# ---- announcements in SEGBOT_ANNOUNCE_CHANNEL -----------------------------------------------
+def announced_as(user: str | None) -> str:
+    """Who a retrain is announced as: the schedule (None), the local operator (""),
+    or the admin who asked in Slack (a user id, shown as a mention)."""
+    if user is None:
+        return "Scheduled retrain"
+    if not user:
+        return "Retrain"
+    return f"Retrain requested by <@{esc(user)}>"
+
+
+def signed(x: float, digits: int = 0) -> str:
+    """+1,200 · -35 · ±0 · +0.02."""
+    if round(x, digits) == 0:
+        return f"±{0:.{digits}f}"
+    return f"{x:+,.{digits}f}"
+
+
+def size_change(size: int, before: int | None) -> str:
+    """How one segment's size changed: 'new', 'unchanged' or '+20, +5.0%'."""
+    if before is None:
+        return "new"
+    if size == before:
+        return "unchanged"
+    pct = f", {(size - before) / before:+.1%}" if before else ""
+    return f"{signed(size - before)}{pct}"
+
+
+def _facts(result: RetrainResult) -> list[tuple[str, str]]:
+    """(label, value) for the announcement's numbers: customers, k, quality, movers."""
+    v, c = result.version, result.change
+    prev = esc(c.previous) if c is not None and c.previous else None
+    rows = count(v.rows)
+    if prev and c is not None and c.rows_before is not None:
+        rows += f" ({signed(v.rows - c.rows_before)} against {prev})"
+    k = f"k={v.k}"
+    if prev and c is not None and c.k_before is not None:
+        k += ", unchanged" if c.k_before == v.k else f", was {c.k_before}"
+    quality = quality_words(v.silhouette)
+    if prev and c is not None and v.silhouette is not None and c.silhouette_before is not None:
+        delta = signed(v.silhouette - c.silhouette_before, 2)
+        quality += (
+            f", same as {prev}"
+            if delta.startswith("±")
+            else f", {delta} from {c.silhouette_before:.2f}"
+        )
+    facts = [("Customers", rows), ("Segments", k), ("Quality", quality)]
+    if prev and c is not None and c.moved is not None:
+        among = f" of {count(c.common)}" if c.common is not None else ""
+        moved = f"{count(c.moved)}{among} customers ({share(c.moved_share)})"
+        if c.ari is not None:
+            moved += f"; adjusted Rand index {fixed(c.ari)}"
+        facts.append(("Moved segment", moved))
+    return facts
+
+
+def _sizes(result: RetrainResult) -> list[str]:
+    c = result.change
+    if c is None:
+        return []
+    lines = []
+    for s in c.sizes:
+        change = f" ({size_change(s['size'], s.get('before'))})" if c.previous else ""
+        lines.append(f"• {esc(s['name'])}: {count(s['size'])}{change}")
+    lines.extend(f"• {esc(name)}: gone (no segment matches it now)" for name in c.removed)
+    return lines
+
+
+def chart_files(charts: dict[str, str], version: str) -> list[ReplyFile]:
+    return [
+        ReplyFile(
+            filename=f"{name}-{version}.png",
+            title=f"{CHART_TITLES.get(name, name)} ({version})",
+            path=Path(path),
+        )
+        for name, path in charts.items()
+    ]
+
+
+def announcement(result: RetrainResult, by: str | None = None) -> Reply:
+    """What a retrain did, for the whole channel: the new version, its numbers against the
+    one served before, each segment's size change, the movers and the refreshed charts;
+    or why it was held back and how to serve it anyway; or that no data was new."""
+    who, v, c = announced_as(by), result.version, result.change
+    name = esc(v.version)
+    if result.unchanged_data:
+        line = (
+            f"{who}: no new data since *{name}* (the data's content is unchanged), "
+            f"so nothing was retrained; {name} is still served."
+        )
+        return _reply(
+            [line.replace("*", "")], [section(line)], visibility="in_channel", answer=result
+        )
+    prev = esc(c.previous) if c is not None and c.previous else None
+    if result.served:
+        was = f" (was {prev})" if prev else " (the first version)"
+        head, why = f"{who}: *{name}* is now served{was}.", []
+    else:
+        still = f"*{prev}* is still served" if prev else "no version is served"
+        head = f"{who}: trained *{name}* but held it back; {still}."
+        why = [
+            f"*Why:* {esc('; '.join(result.held_back))}.",
+            f"To serve {name} anyway, an admin can run `/segments rollback {name}`.",
+        ]
+    facts, sizes = _facts(result), _sizes(result)
+    files = chart_files(result.charts, v.version)
+    charts = f"Charts of {name} follow: {', '.join(esc(n) for n in result.charts)}" if files else ""
+    blocks = [section(head)]
+    if why:
+        blocks.append(section("\n".join(why)))
+    blocks.append(fields([f"*{label}*\n{value}" for label, value in facts]))
+    if sizes:
+        blocks.append(section("*Segment sizes*\n" + "\n".join(sizes)))
+    blocks.append(context(charts, "`/segments history` lists every version"))
+    text = [
+        head,
+        *why,
+        " · ".join(f"{label}: {value}" for label, value in facts[:3]),
+        *(f"{label}: {value}" for label, value in facts[3:]),
+        *(["Segment sizes:", *(f"  {line}" for line in sizes)] if sizes else []),
+        *([charts] if charts else []),
+    ]
+    return Reply(
+        text="\n".join(t.replace("*", "") for t in text),
+        blocks=_cap(blocks, "More than fits in one message; see `/segments history`."),
+        files=files,
+        visibility="in_channel",
+        answer=result,
+    )
+
+
+def announcement_rollback(answer: Rollback, by: str | None = None) -> Reply:
+    """A rollback for the whole channel: which version is served now, and who chose it."""
+    who = "Rollback" if not by else f"Rollback by <@{esc(by)}>"
+    v = answer.version
+    line = (
+        f"{who}: *{esc(v.version)}* is served again (trained {date(v.trained_at)}, "
+        f"k={v.k}, {quality_words(v.silhouette)})"
+        + (f"; {esc(answer.previous)} is no longer served" if answer.previous else "")
+        + "."
+    )
+    return _reply([line.replace("*", "")], [section(line)], visibility="in_channel", answer=answer)
+
+
+def announcement_failed(
+    exc: BaseException, still_served: str | None, by: str | None = None
+) -> Reply:
+    """A failed retrain for the whole channel: why, and which version is still served."""
+    line = f"{announced_as(by)} failed: {_failure(exc, still_served)}."
+    return _reply(
+        [line],
+        [section(line)],
+        visibility="in_channel",
+        ok=False,
+        data={
+            "kind": "retrain_failed",
+            "error": type(exc).__name__,
+            "message": str(exc) if isinstance(exc, SegbotError) else None,
             "served": still_served,
         },
     )

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot import render
 from bot.commands import Command, Usage, parse
@@ -19,6 +20,9 @@ from bot.reply import Reply
 from model.config import Settings
 from model.errors import NoModel, RetrainInProgress, SegbotError
 from model.service import SegmentService
+
+if TYPE_CHECKING:
+    from bot.announce import Announcer
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, float], None]
@@ -34,9 +38,16 @@ class Job:
 
 
 class Router:
-    def __init__(self, service: SegmentService, settings: Settings | None = None):
+    def __init__(
+        self,
+        service: SegmentService,
+        settings: Settings | None = None,
+        announcer: Announcer | None = None,
+    ):
         self.service = service
         self.settings = settings or service.settings
+        # Slack modes: a retrain's outcome is announced in SEGBOT_ANNOUNCE_CHANNEL too.
+        self.announcer = announcer
 
     # ---- entry points --------------------------------------------------------------------
     def handle(
@@ -74,14 +85,14 @@ class Router:
             log.info("refused %s %s for user %s in %s", parsed.command, parsed.verb, user, channel)
             return refused
         if not parsed.spec.slow:
-            return self.run(parsed)
+            return self.run(parsed, user=user)
         if parsed.verb == "retrain" and self.service.is_retraining:
             # Said now rather than after a queue wait; the service checks again anyway.
             return render.error(RetrainInProgress("a retrain is already running; wait for it"))
         return Job(
             command=parsed,
             ack=render.working(parsed.spec, parsed.arg),
-            run=lambda progress=None: self.run(parsed, progress),
+            run=lambda progress=None: self.run(parsed, progress, user=user),
         )
 
     def refusal(
@@ -97,11 +108,13 @@ class Router:
         return None
 
     # ---- running a parsed command ----------------------------------------------------------
-    def run(self, command: Command, progress: Progress | None = None) -> Reply:
+    def run(
+        self, command: Command, progress: Progress | None = None, *, user: str | None = None
+    ) -> Reply:
         """Call the service and render its answer; every failure becomes a one-line reply."""
         started = time.perf_counter()
         try:
-            reply = self._answer(command, progress)
+            reply = self._answer(command, progress, user)
         except NoModel as exc:
             training = NoModel("the first model is still training; try again in a minute")
             reply = render.error(training if self.service.is_retraining else exc)
@@ -110,6 +123,8 @@ class Router:
                 log.exception("%s %s failed", command.command, command.verb)
             if command.verb == "retrain" and not isinstance(exc, RetrainInProgress):
                 reply = render.retrain_failed(exc, self._served())
+                if self.announcer is not None:
+                    self.announcer.failed(exc, self._served(), by=user or "")
             else:
                 reply = render.error(exc)
         log.debug(
@@ -121,7 +136,7 @@ class Router:
         )
         return reply
 
-    def _answer(self, command: Command, progress: Progress | None) -> Reply:
+    def _answer(self, command: Command, progress: Progress | None, user: str | None) -> Reply:
         service, verb, arg = self.service, command.verb, command.arg
         if verb == "help":
             return render.help_reply()
@@ -139,10 +154,16 @@ class Router:
         if verb == "export":
             return render.export(service.export(arg or ""))
         if verb == "rollback":
-            return render.rollback(service.rollback(arg or ""))
+            rolled = service.rollback(arg or "")
+            if self.announcer is not None:
+                self.announcer.rolled_back(rolled, by=user or "")
+            return render.rollback(rolled)
         if verb == "retrain":
             before = service.served_version
-            return render.retrain_result(service.retrain(progress=progress), before)
+            result = service.retrain(progress=progress, force=arg == "force")
+            if self.announcer is not None:
+                self.announcer.retrained(result, by=user or "")
+            return render.retrain_result(result, before)
         raise AssertionError(f"no handler for {verb}")  # the table and this list disagree
 
     def _served(self) -> str | None:

@@ -3,6 +3,10 @@
 With no trained model yet, the first one is trained in the background once the
 bot is up, so HTTP mode's `/healthz` says 503 until it is ready and commands
 meanwhile get a "still training" line rather than silence.
+
+In every mode `bot.schedule.Schedule` runs alongside: retrains on
+SEGBOT_RETRAIN_CRON, announced in SEGBOT_ANNOUNCE_CHANNEL (the terminal in the
+shell), and a watch that picks up versions served by other processes.
 """
 
 from __future__ import annotations
@@ -130,32 +134,50 @@ def _stop_event() -> threading.Event:
 
 
 def run_serve(settings: Settings, mode: str | None = None) -> int:
+    from bot import announce
+    from bot.schedule import Schedule, retrain_trigger
+
     mode = choose_mode(settings, mode)
+    trigger = retrain_trigger(settings)  # a bad cron or timezone stops here, in one line
+    service = SegmentService(settings)
     if mode == "shell":
         from bot.shell import run_shell
 
         log.info("no Slack tokens for Socket Mode or HTTP mode: starting the local shell")
-        return run_shell(settings)
+        terminal = announce.Announcer.for_settings(
+            settings, announce.terminal(), where="the terminal"
+        )
+        schedule = Schedule(service, terminal, trigger)
+        schedule.start()
+        try:
+            return run_shell(settings, service=service)
+        finally:
+            schedule.stop()
 
     from bot.router import Router
     from bot.slack.app import build_app
     from bot.slack.work import SlowWork
 
-    service = SegmentService(settings)
     slow = SlowWork()
+    router = Router(service, settings)
     try:
-        app = build_app(settings, Router(service, settings), slow)
+        app = build_app(settings, router, slow)
     except BoltError as exc:
         raise SegbotError(f"Slack did not accept SLACK_BOT_TOKEN: {exc}") from None
     except (URLError, OSError) as exc:
         raise SegbotError(f"cannot reach Slack at {settings.slack_api_url}: {exc}") from None
+    # Scheduled and manual retrains (and rollbacks) are announced the same way.
+    router.announcer = announce.for_slack(settings, app.client)
+    schedule = Schedule(service, router.announcer, trigger)
     startup = Startup(service)
+    schedule.start()
     try:
         if mode == "http":
             _run_http(app, settings, startup)
         else:
             _run_socket(app, settings, startup)
     finally:
+        schedule.stop()
         slow.shutdown(wait=False)
     return 0
 

@@ -54,9 +54,12 @@ def run_shell(
     *,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
+    service: SegmentService | None = None,
 ) -> int:
+    """`service`: one shared with other work (`segbot serve --shell` runs its schedule
+    on the same one), else a new one."""
     stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
-    service = SegmentService(settings)
+    service = service or SegmentService(settings)
     router = Router(service, settings)
     train_first(service)
     interactive = stdin.isatty()

@@ -118,6 +118,8 @@ class Change:
     moved: int | None
     moved_share: float | None
     ari: float | None
+    common: int | None = None  # customers in both versions: what `moved_share` is a share of
+    rows_before: int | None = None  # customers in the previous version
 
 
 @dataclass(frozen=True)

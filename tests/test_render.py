@@ -352,7 +352,8 @@ def test_retrain_replies() -> None:
 
     same = render.retrain_result(retrain_answer(unchanged_data=True, change=None, summary=None))
     assert same.text == (
-        "No new data since v3 (same content), so nothing was retrained; v3 is still served."
+        "No new data since v3 (same content), so nothing was retrained; v3 is still served.\n"
+        "`/segments retrain force` retrains anyway."
     )
 
     failed = render.retrain_failed(DataError("column 'age' is missing\nmore detail"), "v2")
