@@ -37,9 +37,22 @@ def load_settings(args: argparse.Namespace) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = first.get("loc", ("?",))[-1]
-        raise SegbotError(f"setting {where}: {first['msg']}") from None
+        raise SegbotError(settings_error(exc)) from None
+
+
+def settings_error(exc: ValidationError) -> str:
+    """One line naming the variable (and flag) as a user writes them."""
+    first = exc.errors()[0]
+    loc = str(first.get("loc", ("?",))[-1])
+    by_alias = {info.alias: name for name, info in Settings.model_fields.items()}
+    field = by_alias.get(loc, loc)
+    info = Settings.model_fields.get(field)
+    name = info.alias if info is not None and info.alias else field
+    flags = [flag for flag, (f, _) in TRAIN_FLAGS.items() if f == field]
+    where = f"{name} / {flags[0]}" if flags else name
+    message = str(first["msg"]).removeprefix("Value error, ")
+    given = repr(first.get("input"))
+    return f"setting {where}: {message}" + ("" if given in message else f" (got {given})")
 
 
 def _add_data_flags(parser: argparse.ArgumentParser) -> None:

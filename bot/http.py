@@ -35,6 +35,15 @@ class _ThreadedSlackHandler(SlackRequestHandler):
         self._executor = executor
 
     async def dispatch(self, request: AsgiHttpRequest) -> BoltResponse:
+        try:
+            headers = request.get_headers()
+        except UnicodeDecodeError:  # Bolt decodes headers as UTF-8 and would fail with a 500
+            headers = None
+        if headers is None or not _well_formed(headers):
+            # slack_sdk's verifier raises on these too (int("soon"), compare_digest("é")):
+            # a 500 and a trace for requests that are simply not from Slack.
+            log.info("refused a request with malformed headers")
+            return BoltResponse(status=401, body='{"error": "invalid request"}')
         body = bytearray()
         while True:
             chunk = await request.receive()
@@ -48,10 +57,22 @@ class _ThreadedSlackHandler(SlackRequestHandler):
         bolt_request = BoltRequest(
             body=body.decode("utf-8", errors="replace"),
             query=request.query_string,
-            headers=request.get_headers(),
+            headers=headers,
         )
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.app.dispatch, bolt_request)
+
+
+def _well_formed(headers: dict[str, Any]) -> bool:
+    """The signature headers, when present, are what Slack sends: a timestamp of digits
+    and an ASCII signature. (Missing ones are Bolt's to refuse.)"""
+    stamp = headers.get("x-slack-request-timestamp")
+    signature = headers.get("x-slack-signature")
+    if stamp is not None and not (
+        isinstance(stamp, str) and stamp.isascii() and stamp.isdigit() and len(stamp) <= 12
+    ):
+        return False
+    return signature is None or (isinstance(signature, str) and signature.isascii())
 
 
 class SegbotASGI:

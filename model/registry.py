@@ -113,7 +113,10 @@ class Registry:
         write_atomic(self.pointer, (version + "\n").encode())
 
     def next_version(self) -> str:
-        numbers = [version_number(v) for v in self.versions()]
+        """One past every `v<N>` folder, complete or not: a folder without metadata.json
+        (an unfinished copy, say) is not a version, but its name is taken."""
+        taken = [p.name for p in self.root.iterdir()] if self.root.is_dir() else []
+        numbers = [int(m.group(1)) for m in map(VERSION_RE.match, taken) if m]
         return f"v{max(numbers, default=0) + 1}"
 
     @contextlib.contextmanager

@@ -42,6 +42,8 @@ Progress = Callable[[str, float], None]
 
 # Another process may switch CURRENT; look at most this often (seconds).
 POINTER_CHECK_INTERVAL = 1.0
+# A prospect's value beyond this is a typo or a test, not a customer, in any unit.
+MAX_PROSPECT_VALUE = 1e15
 
 
 def clarity(margin: float | None) -> str:
@@ -187,6 +189,7 @@ class SegmentService:
         v = self._version()
         numeric, categorical = v.meta["numeric"], v.meta["categorical"]
         known = {f.lower(): f for f in [*numeric, *categorical]}
+        logged = set(v.meta.get("log_columns", []))
         given: dict[str, float | str] = {}
         for key, raw in values.items():
             feature = known.get(key.strip().lower())
@@ -201,6 +204,14 @@ class SegmentService:
                     raise InputError(f"{feature} must be a number, not '{raw}'") from None
                 if not np.isfinite(number):
                     raise InputError(f"{feature} must be a finite number, not '{raw}'")
+                if abs(number) > MAX_PROSPECT_VALUE:
+                    raise InputError(f"{feature}={raw} is far outside any value in the data")
+                if number < 0 and feature in logged:
+                    # log1p of a negative is NaN (or -inf): no distance, no segment
+                    raise InputError(
+                        f"{feature} cannot be negative: the model learned it from values of 0 "
+                        "or more"
+                    )
                 given[feature] = number
             else:
                 given[feature] = str(raw)
@@ -212,9 +223,13 @@ class SegmentService:
 
         pipe = v.pipeline
         frame = prospect_frame(pipe.named_steps["features"], given)
-        x = pipe[:-1].transform(frame)
         centers = pipe.named_steps["kmeans"].cluster_centers_
-        d = np.sqrt(((centers - x) ** 2).sum(1))
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = pipe[:-1].transform(frame)
+            d = np.sqrt(((centers - x) ** 2).sum(1))
+        if not (np.isfinite(x).all() and np.isfinite(d).all()):
+            # float32 overflow: a value so far out that no distance can be measured
+            raise InputError("those values are too far outside the data to place a prospect")
         order = np.argsort(d)
         seg = v.segment_of_cluster(int(order[0]))
         runner = v.segment_of_cluster(int(order[1]))["id"] if len(order) > 1 else -1
@@ -361,7 +376,6 @@ class SegmentService:
 
     def _retrain_locked(self, progress: Progress | None, force: bool) -> RetrainResult:
         from model.load import load_dataset
-        from model.training import train_version
 
         report = progress or (lambda stage, fraction: None)
         report("loading data", 0.02)
@@ -381,6 +395,9 @@ class SegmentService:
                 change=None,
                 summary=None,
             )
+        # Imported only now (scikit-learn takes a second): bad data is reported at once.
+        from model.training import train_version
+
         name = self.registry.next_version()
         with self.registry.staging(name) as tmp:
             meta = train_version(dataset, self.settings, previous, tmp, name, report)
@@ -395,13 +412,13 @@ class SegmentService:
             served=not held,
             unchanged_data=False,
             held_back=held,
-            change=self._change(meta),
+            change=self._change(meta, previous.meta["rows"] if previous else None),
             summary=self.summary(name),
             charts={c: str(self.registry.path(name) / f) for c, f in meta["charts"].items()},
         )
 
     @staticmethod
-    def _change(meta: dict[str, Any]) -> Change:
+    def _change(meta: dict[str, Any], rows_before: int | None = None) -> Change:
         comp = meta["comparison"]
         return Change(
             previous=comp.get("previous"),
@@ -422,6 +439,8 @@ class SegmentService:
             moved=comp.get("moved"),
             moved_share=comp.get("moved_share"),
             ari=comp.get("ari"),
+            common=comp.get("common"),
+            rows_before=rows_before,
         )
 
     def rollback(self, version: str) -> Rollback:
