@@ -27,6 +27,7 @@ from model.answers import (
     Rollback,
     SegmentInfo,
     Summary,
+    VersionInfo,
     to_dict,
 )
 from model.errors import SegbotError
@@ -386,12 +387,16 @@ def export(answer: Export) -> Reply:
 def rollback(answer: Rollback) -> Reply:
     v = answer.version
     line = (
-        f"Now serving *{esc(v.version)}* (trained {date(v.trained_at)}, k={v.k}, "
-        f"{quality_words(v.silhouette)})"
+        f"Now serving *{esc(v.version)}* ({_version_facts(v)})"
         + (f"; was {esc(answer.previous)}" if answer.previous else "")
         + "."
     )
     return _reply([line.replace("*", "")], [section(line)], visibility="in_channel", answer=answer)
+
+
+def _version_facts(v: VersionInfo) -> str:
+    """A version in brief, as a rollback names it: when trained, k, and how well separated."""
+    return f"trained {date(v.trained_at)}, k={v.k}, {quality_words(v.silhouette)}"
 
 
 # ---- retrain --------------------------------------------------------------------------------
@@ -472,15 +477,23 @@ def _failure(exc: BaseException, still_served: str | None) -> str:
 def retrain_failed(exc: BaseException, still_served: str | None) -> Reply:
     """A failed retrain, said where the progress was shown: why, and what is served now."""
     line = f"Retrain failed: {_failure(exc, still_served)}."
+    return _failure_reply(line, "error", exc, str(exc), still_served)
+
+
+def _failure_reply(
+    line: str, kind: str, exc: BaseException, message: str | None, still_served: str | None
+) -> Reply:
+    """A failed retrain as one line in the channel, `data` saying what failed and what
+    is served now."""
     return _reply(
         [line],
         [section(line)],
         visibility="in_channel",
         ok=False,
         data={
-            "kind": "error",
+            "kind": kind,
             "error": type(exc).__name__,
-            "message": str(exc),
+            "message": message,
             "served": still_served,
         },
     )
@@ -622,8 +635,7 @@ def announcement_rollback(answer: Rollback, by: str | None = None) -> Reply:
     who = "Rollback" if not by else f"Rollback by <@{esc(by)}>"
     v = answer.version
     line = (
-        f"{who}: *{esc(v.version)}* is served again (trained {date(v.trained_at)}, "
-        f"k={v.k}, {quality_words(v.silhouette)})"
+        f"{who}: *{esc(v.version)}* is served again ({_version_facts(v)})"
         + (f"; {esc(answer.previous)} is no longer served" if answer.previous else "")
         + "."
     )
@@ -635,18 +647,9 @@ def announcement_failed(
 ) -> Reply:
     """A failed retrain for the whole channel: why, and which version is still served."""
     line = f"{announced_as(by)} failed: {_failure(exc, still_served)}."
-    return _reply(
-        [line],
-        [section(line)],
-        visibility="in_channel",
-        ok=False,
-        data={
-            "kind": "retrain_failed",
-            "error": type(exc).__name__,
-            "message": str(exc) if isinstance(exc, SegbotError) else None,
-            "served": still_served,
-        },
-    )
+    # Only a SegbotError's message is written for people; others stay in the log.
+    message = str(exc) if isinstance(exc, SegbotError) else None
+    return _failure_reply(line, "retrain_failed", exc, message, still_served)
 
 
 # ---- help, usage, refusals, failures ---------------------------------------------------------

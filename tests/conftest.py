@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import shutil
 import socket
@@ -14,11 +15,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
+from model.answers import Change, VersionInfo
 from model.config import Settings
 from tests.slack_fake import SlackFake
 
@@ -56,6 +60,28 @@ def make_settings(model_dir: Path, data: Path | None = None, **extra: object) ->
     return IsolatedSettings(**values)
 
 
+@pytest.fixture
+def no_segbot_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Only what a test passes counts: no SEGBOT_* variables, no .env file (it runs in
+    `tmp_path`)."""
+    for name in list(os.environ):
+        if name.startswith("SEGBOT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def data_error(settings: Settings) -> str:
+    """The message of the DataError that loading `settings` raises; one line."""
+    from model.errors import DataError
+    from model.load import load_dataset
+
+    with pytest.raises(DataError) as caught:
+        load_dataset(settings)
+    message = str(caught.value)
+    assert message and "\n" not in message and message == message.strip()
+    return message
+
+
 @pytest.fixture(scope="session")
 def trained_model_dir(tmp_path_factory: pytest.TempPathFactory, sample_csv: Path) -> Path:
     """A model directory with one trained version (v1) of `sample_csv`. Read-only:
@@ -75,6 +101,21 @@ def model_dir(trained_model_dir: Path, tmp_path: Path) -> Path:
     return target
 
 
+def copy_served(trained_model_dir: Path, sample_csv: Path, tmp: Path) -> tuple[Path, Path]:
+    """Private copies of the trained model directory and its data in `tmp`, for a
+    process that serves (and may retrain) them."""
+    model_dir, data = tmp / "models", tmp / "customers.csv"
+    shutil.copytree(trained_model_dir, model_dir)
+    shutil.copy(sample_csv, data)
+    return model_dir, data
+
+
+@pytest.fixture
+def served_copy(tmp_path: Path, trained_model_dir: Path, sample_csv: Path) -> tuple[Path, Path]:
+    """`copy_served` into this test's `tmp_path`: a model directory serving v1, and its data."""
+    return copy_served(trained_model_dir, sample_csv, tmp_path)
+
+
 @pytest.fixture(scope="session")
 def customer_ids(sample_csv: Path) -> list[str]:
     """The first 50 customer ids of `sample_csv`, as written in the data."""
@@ -83,6 +124,49 @@ def customer_ids(sample_csv: Path) -> list[str]:
     with sample_csv.open(newline="") as fh:
         rows = csv.DictReader(fh)
         return [row["customer_id"] for _, row in zip(range(50), rows, strict=False)]
+
+
+# ---- hand-made answers, for rendering ----------------------------------------------------
+def version_info(name: str = "v3", **kw: object) -> VersionInfo:
+    base: dict[str, object] = dict(
+        version=name,
+        trained_at="2025-11-27T08:13:11+00:00",
+        rows=2000,
+        k=4,
+        silhouette=0.46,
+        sizes={"A": 1200, "B": 800},
+        served=True,
+        status="served",
+        moved=120,
+        moved_share=0.06,
+        ari=0.91,
+    )
+    base.update(kw)
+    return VersionInfo(**base)  # type: ignore[arg-type]
+
+
+def change(**kw: object) -> Change:
+    """v3 against v2: one segment grew, one stayed, one is new, one is gone."""
+    base: dict[str, object] = dict(
+        previous="v2",
+        k_before=4,
+        k_after=4,
+        silhouette_before=0.44,
+        silhouette_after=0.46,
+        sizes=[
+            {"id": 1, "name": "A", "size": 1200, "before": 1100},
+            {"id": 2, "name": "Steady", "size": 500, "before": 500},
+            {"id": 5, "name": "New Ones", "size": 300, "before": None},
+        ],
+        removed=["Old Ones"],
+        moved=120,
+        moved_share=0.0649,
+        ari=0.91,
+        common=1850,
+        rows_before=1850,
+    )
+    base.update(kw)
+    return Change(**base)  # type: ignore[arg-type]
 
 
 # ---- the Slack fake ----------------------------------------------------------------------
@@ -162,31 +246,144 @@ def wait_http(
     raise AssertionError(f"{url} did not answer {status} within {timeout}s")
 
 
+def stop_process(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# ---- `segbot serve --http` against the Slack fake ----------------------------------------
+@dataclass
+class Bot:
+    url: str
+    proc: subprocess.Popen
+    fake: SlackFake
+    model_dir: Path
+    data: Path
+    log: Path
+
+    def post(self, body: str, headers: dict[str, str]) -> tuple[int, str]:
+        req = urllib.request.Request(
+            f"{self.url}/slack/events", data=body.encode(), headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def slash(
+        self,
+        command: str,
+        text: str,
+        *,
+        user: str = USER,
+        channel: str = CHANNEL,
+        sink: str = "sink",
+    ) -> dict[str, Any]:
+        """A correctly signed slash command; returns the acknowledgement's JSON."""
+        body = slash_body(
+            command, text, user=user, channel=channel, response_url=self.fake.response_url(sink)
+        )
+        started = time.monotonic()
+        status, payload = self.post(body, signed_headers(body))
+        assert time.monotonic() - started < 3, "Slack needs the acknowledgement within 3 s"
+        assert status == 200, payload
+        return json.loads(payload)
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=5) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def wait_ready(self, *, warm: bool = False) -> None:
+        """Wait until `/healthz` says 200. With `warm`, also send one predict, untimed: the
+        bot warms up the predict path in the background after start (importing
+        scikit-learn takes seconds), so that later timed acknowledgements measure
+        answers, not a cold start."""
+        wait_http(f"{self.url}/healthz", 200, timeout=60, proc=self.proc)
+        if warm:
+            body = slash_body("/segment", "predict age=30")
+            assert self.post(body, signed_headers(body))[0] == 200
+
+
+def start_http_bot(
+    tmp: Path,
+    fake: SlackFake,
+    model_dir: Path,
+    data: Path,
+    *,
+    command: list[str] | None = None,
+    **extra_env: object,
+) -> Bot:
+    """Start `<command> serve --http` (`segbot` by default) on a free loopback port, its
+    Web API calls going to `fake` and its stderr to `tmp/serve-<port>.log`. `extra_env`
+    adds settings or replaces the defaults. Does not wait: see `Bot.wait_ready`."""
+    port = free_port()
+    values: dict[str, object] = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "PORT": port,
+        "SEGBOT_HOST": "127.0.0.1",
+        "SEGBOT_MODEL_DIR": model_dir,
+        "SEGBOT_DATA": data,
+        "SEGBOT_ADMINS": ADMIN,
+        **extra_env,
+    }
+    log = tmp / f"serve-{port}.log"
+    proc = subprocess.Popen(
+        [*(command or segbot_command()), "serve", "--http"],
+        env=segbot_env(**values),
+        cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+    )
+    return Bot(f"http://127.0.0.1:{port}", proc, fake, model_dir, data, log)
+
+
+def stop_bot(bot: Bot) -> None:
+    stop_process(bot.proc)
+
+
 # ---- signed slash commands ---------------------------------------------------------------
 def slack_signature(secret: str, timestamp: str, body: str) -> str:
     base = f"v0:{timestamp}:{body}".encode()
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
+def slash_payload(
+    command: str, text: str, *, user: str = USER, channel: str = CHANNEL, response_url: str = ""
+) -> dict[str, str]:
+    """A slash command's fields as Slack sends them: a form body over HTTP, the payload
+    of an envelope in Socket Mode."""
+    return {
+        "token": "legacy-verification-token",
+        "team_id": "T0FAKE",
+        "team_domain": "fake",
+        "channel_id": channel,
+        "channel_name": "general",
+        "user_id": user,
+        "user_name": "someone",
+        "command": command,
+        "text": text,
+        "api_app_id": "A0SEGBOT",
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": "1.2.3",
+    }
+
+
 def slash_body(
     command: str, text: str, *, user: str = USER, channel: str = CHANNEL, response_url: str = ""
 ) -> str:
     return urlencode(
-        {
-            "token": "legacy-verification-token",
-            "team_id": "T0FAKE",
-            "team_domain": "fake",
-            "channel_id": channel,
-            "channel_name": "general",
-            "user_id": user,
-            "user_name": "someone",
-            "command": command,
-            "text": text,
-            "api_app_id": "A0SEGBOT",
-            "is_enterprise_install": "false",
-            "response_url": response_url,
-            "trigger_id": "1.2.3",
-        }
+        slash_payload(command, text, user=user, channel=channel, response_url=response_url)
     )
 
 

@@ -14,51 +14,10 @@ from bot import render
 from bot.announce import Announcer, SlackChannel, for_slack
 from bot.reply import Reply
 from bot.slack.app import web_client
-from model.answers import Change, RetrainResult, Rollback, VersionInfo
+from model.answers import RetrainResult, Rollback
 from model.errors import DataError
-from tests.conftest import BOT_TOKEN, make_settings
+from tests.conftest import BOT_TOKEN, change, make_settings, version_info
 from tests.slack_fake import SlackFake
-
-
-def version_info(name: str = "v3", **kw: object) -> VersionInfo:
-    base: dict[str, object] = dict(
-        version=name,
-        trained_at="2026-11-27T08:13:11+00:00",
-        rows=2000,
-        k=4,
-        silhouette=0.46,
-        sizes={"A": 1200, "New Ones": 800},
-        served=True,
-        status="served",
-        moved=120,
-        moved_share=0.0649,
-        ari=0.91,
-    )
-    base.update(kw)
-    return VersionInfo(**base)  # type: ignore[arg-type]
-
-
-def change(**kw: object) -> Change:
-    base: dict[str, object] = dict(
-        previous="v2",
-        k_before=4,
-        k_after=4,
-        silhouette_before=0.44,
-        silhouette_after=0.46,
-        sizes=[
-            {"id": 1, "name": "A", "size": 1200, "before": 1100},
-            {"id": 2, "name": "Steady", "size": 500, "before": 500},
-            {"id": 5, "name": "New Ones", "size": 300, "before": None},
-        ],
-        removed=["Old Ones"],
-        moved=120,
-        moved_share=0.0649,
-        ari=0.91,
-        common=1850,
-        rows_before=1850,
-    )
-    base.update(kw)
-    return Change(**base)  # type: ignore[arg-type]
 
 
 def result(tmp_path: Path | None = None, **kw: object) -> RetrainResult:

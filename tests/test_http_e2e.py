@@ -4,13 +4,10 @@ slash commands over loopback, and a local fake of Slack's Web API (tests/slack_f
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,92 +22,15 @@ from tests.conftest import (
     CHANNEL,
     SIGNING_SECRET,
     USER,
-    free_port,
+    Bot,
+    copy_served,
     make_settings,
-    segbot_command,
-    segbot_env,
     signed_headers,
     slash_body,
-    wait_http,
+    start_http_bot,
+    stop_bot,
 )
 from tests.slack_fake import SlackFake
-
-
-@dataclass
-class Bot:
-    url: str
-    proc: subprocess.Popen
-    fake: SlackFake
-    model_dir: Path
-    data: Path
-    log: Path
-
-    def post(self, body: str, headers: dict[str, str]) -> tuple[int, str]:
-        req = urllib.request.Request(
-            f"{self.url}/slack/events", data=body.encode(), headers=headers, method="POST"
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                return resp.status, resp.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-
-    def slash(
-        self,
-        command: str,
-        text: str,
-        *,
-        user: str = USER,
-        channel: str = CHANNEL,
-        sink: str = "sink",
-    ) -> dict[str, Any]:
-        """A correctly signed slash command; returns the acknowledgement's JSON."""
-        body = slash_body(
-            command, text, user=user, channel=channel, response_url=self.fake.response_url(sink)
-        )
-        started = time.monotonic()
-        status, payload = self.post(body, signed_headers(body))
-        assert time.monotonic() - started < 3, "Slack needs the acknowledgement within 3 s"
-        assert status == 200, payload
-        return json.loads(payload)
-
-    def health(self) -> tuple[int, dict[str, Any]]:
-        try:
-            with urllib.request.urlopen(f"{self.url}/healthz", timeout=5) as resp:
-                return resp.status, json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read())
-
-
-def start_bot(tmp: Path, fake: SlackFake, model_dir: Path, data: Path) -> Bot:
-    port = free_port()
-    env = segbot_env(
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=fake.api_url,
-        PORT=port,
-        SEGBOT_HOST="127.0.0.1",
-        SEGBOT_MODEL_DIR=model_dir,
-        SEGBOT_DATA=data,
-        SEGBOT_ADMINS=ADMIN,
-    )
-    log = tmp / f"serve-{port}.log"
-    proc = subprocess.Popen(
-        [*segbot_command(), "serve", "--http"],
-        env=env,
-        cwd=tmp,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-    )
-    return Bot(f"http://127.0.0.1:{port}", proc, fake, model_dir, data, log)
-
-
-def stop_bot(bot: Bot) -> None:
-    bot.proc.terminate()
-    try:
-        bot.proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        bot.proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -121,17 +41,10 @@ def bot(
     module_slack_fake: SlackFake,
 ) -> Iterator[Bot]:
     tmp = tmp_path_factory.mktemp("http")
-    model_dir, data = tmp / "models", tmp / "customers.csv"
-    shutil.copytree(trained_model_dir, model_dir)
-    shutil.copy(sample_csv, data)
-    bot = start_bot(tmp, module_slack_fake, model_dir, data)
+    model_dir, data = copy_served(trained_model_dir, sample_csv, tmp)
+    bot = start_http_bot(tmp, module_slack_fake, model_dir, data)
     try:
-        wait_http(f"{bot.url}/healthz", 200, timeout=60, proc=bot.proc)
-        # The bot warms up the predict path in the background after start (importing
-        # scikit-learn takes seconds); wait for that once, untimed, so the timed
-        # acknowledgements below measure answers, not a cold start.
-        body = slash_body("/segment", "predict age=30")
-        assert bot.post(body, signed_headers(body))[0] == 200
+        bot.wait_ready(warm=True)  # so the timed acknowledgements below measure answers
         yield bot
     finally:
         stop_bot(bot)
@@ -383,7 +296,7 @@ def test_secrets_never_reach_the_log(bot: Bot) -> None:
 def test_serve_trains_first_and_health_says_503_meanwhile(
     tmp_path: Path, sample_csv: Path, slack_fake: SlackFake
 ) -> None:
-    bot = start_bot(tmp_path, slack_fake, tmp_path / "models", sample_csv)
+    bot = start_http_bot(tmp_path, slack_fake, tmp_path / "models", sample_csv)
     try:
         seen: list[tuple[int, dict[str, Any]]] = []
         deadline = time.monotonic() + 90

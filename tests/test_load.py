@@ -10,23 +10,15 @@ import pandas as pd
 import pytest
 
 from model.config import Settings
-from model.errors import DataError
 from model.load import SAMPLE_SOURCE, describe_source, load_dataset, read_source
 from model.sample import generate, write_sample
+from tests.conftest import data_error
 
 MALL = Path(__file__).parent / "data" / "mall_customers.csv"
 MALL_NUMERIC = ["Age", "Annual Income (k$)", "Spending Score (1-100)"]
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch, tmp_path):
-    """Only what a test passes counts: no SEGBOT_* variables, no .env file."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("SEGBOT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("no_segbot_environment")
 
 
 def settings(**values) -> Settings:
@@ -40,11 +32,7 @@ def write_csv(path: Path, text: str) -> str:
 
 def error(**values) -> str:
     """The message of the DataError that loading these settings raises; one line."""
-    with pytest.raises(DataError) as caught:
-        load_dataset(settings(**values))
-    message = str(caught.value)
-    assert message and "\n" not in message and message == message.strip()
-    return message
+    return data_error(settings(**values))
 
 
 # --------------------------------------------------------------------------- sources

@@ -7,32 +7,19 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 from bot.schedule import TEST_EVERY_ENV
 from model.registry import Registry
-from tests.conftest import run_segbot, segbot_env
+from tests.conftest import run_segbot, segbot_env, stop_bot
 from tests.slack_fake import SlackFake
-from tests.test_http_e2e import stop_bot
 from tests.test_schedule import start_serve
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def shared(tmp_path: Path, trained_model_dir: Path, sample_csv: Path) -> tuple[Path, Path]:
-    """A model directory serving v1 and its data, for several processes to share."""
-    model_dir, data = tmp_path / "models", tmp_path / "customers.csv"
-    shutil.copytree(trained_model_dir, model_dir)
-    shutil.copy(sample_csv, data)
-    return model_dir, data
 
 
 def python(code: str, **popen: object) -> subprocess.Popen:
@@ -69,9 +56,9 @@ def release(proc: subprocess.Popen) -> None:
 
 
 def test_a_second_process_cannot_train_while_one_does(
-    tmp_path: Path, shared: tuple[Path, Path]
+    tmp_path: Path, served_copy: tuple[Path, Path]
 ) -> None:
-    model_dir, data = shared
+    model_dir, data = served_copy
     env = segbot_env(SEGBOT_MODEL_DIR=model_dir, SEGBOT_DATA=data)
     holder = hold_train_lock(model_dir)
     try:
@@ -118,8 +105,8 @@ print(json.dumps({"spans": spans, "refused": refused}))
 """
 
 
-def test_processes_racing_to_train_take_turns(shared: tuple[Path, Path]) -> None:
-    model_dir, data = shared
+def test_processes_racing_to_train_take_turns(served_copy: tuple[Path, Path]) -> None:
+    model_dir, data = served_copy
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", TRAINER, str(model_dir), str(data)],
@@ -150,9 +137,9 @@ def test_processes_racing_to_train_take_turns(shared: tuple[Path, Path]) -> None
 
 
 def test_serve_notices_another_process_switch_without_any_query(
-    tmp_path: Path, shared: tuple[Path, Path], slack_fake: SlackFake
+    tmp_path: Path, served_copy: tuple[Path, Path], slack_fake: SlackFake
 ) -> None:
-    model_dir, data = shared
+    model_dir, data = served_copy
     bot = start_serve(tmp_path, slack_fake, model_dir, data)  # waits for /healthz: v1
     try:
         env = segbot_env(SEGBOT_MODEL_DIR=model_dir, SEGBOT_DATA=data)
@@ -177,9 +164,9 @@ def test_serve_notices_another_process_switch_without_any_query(
 
 
 def test_a_scheduled_run_while_another_process_trains_is_skipped(
-    tmp_path: Path, shared: tuple[Path, Path], slack_fake: SlackFake
+    tmp_path: Path, served_copy: tuple[Path, Path], slack_fake: SlackFake
 ) -> None:
-    model_dir, data = shared
+    model_dir, data = served_copy
     holder = hold_train_lock(model_dir)
     try:
         bot = start_serve(tmp_path, slack_fake, model_dir, data, **{TEST_EVERY_ENV: 1})

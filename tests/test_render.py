@@ -13,7 +13,6 @@ from bot import render
 from bot.commands import TABLE, Usage
 from bot.reply import Reply
 from model.answers import (
-    Change,
     CustomerAnswer,
     Export,
     FeatureValue,
@@ -24,9 +23,9 @@ from model.answers import (
     Rollback,
     SegmentInfo,
     Summary,
-    VersionInfo,
 )
 from model.errors import DataError, NotFound
+from tests.conftest import change, version_info
 
 HOSTILE = "<!channel> & <@U123> <https://evil.example|click>"
 
@@ -92,46 +91,17 @@ def summary_answer(k: int = 2, name: str = "High-Income Shoppers", **kw) -> Summ
     return Summary(**base)
 
 
-def version_info(name: str = "v3", **kw) -> VersionInfo:
-    base = dict(
-        version=name,
-        trained_at="2025-11-27T08:13:11+00:00",
-        rows=2000,
-        k=4,
-        silhouette=0.46,
-        sizes={"A": 1200, "B": 800},
-        served=True,
-        status="served",
-        moved=120,
-        moved_share=0.06,
-        ari=0.91,
-    )
-    base.update(kw)
-    return VersionInfo(**base)
-
-
 def retrain_answer(**kw) -> RetrainResult:
-    change = Change(
-        previous="v2",
-        k_before=4,
-        k_after=4,
-        silhouette_before=0.44,
-        silhouette_after=0.46,
-        sizes=[
-            {"id": 1, "name": "A", "size": 1200, "before": 1100},
-            {"id": 5, "name": "New Ones", "size": 800, "before": None},
-        ],
-        removed=["Old Ones"],
-        moved=120,
-        moved_share=0.06,
-        ari=0.91,
-    )
+    sizes = [
+        {"id": 1, "name": "A", "size": 1200, "before": 1100},
+        {"id": 5, "name": "New Ones", "size": 800, "before": None},
+    ]
     base = dict(
         version=version_info(),
         served=True,
         unchanged_data=False,
         held_back=[],
-        change=change,
+        change=change(sizes=sizes, moved_share=0.06, common=None, rows_before=None),
         summary=summary_answer(),
     )
     base.update(kw)

@@ -22,13 +22,11 @@ import json
 import re
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from websockets.sync.server import serve
 
 from bot.render import unescape
 from model.service import SegmentService
@@ -39,18 +37,20 @@ from tests.conftest import (
     CHANNEL,
     SIGNING_SECRET,
     USER,
-    free_port,
+    Bot,
+    copy_served,
     make_settings,
     segbot_command,
     segbot_env,
     signed_headers,
     slack_signature,
     slash_body,
-    wait_http,
+    start_http_bot,
+    stop_bot,
+    stop_process,
 )
 from tests.slack_fake import SlackFake
-from tests.test_http_e2e import Bot
-from tests.test_socket_mode import SocketModeServer, slash_envelope
+from tests.test_socket_mode import SocketModeServer, slash_envelope, socket_mode_server
 
 ANNOUNCE = "C0ANNOUNCE"
 SECRETS = {
@@ -79,40 +79,17 @@ def fake() -> Iterator[SlackFake]:
     fake.stop()
 
 
-def launch(
-    tmp: Path, fake: SlackFake, model_dir: Path, data: Path, *args: str, **env: object
-) -> Bot:
-    port = free_port()
-    values = {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake.api_url,
-        "PORT": port,
-        "SEGBOT_HOST": "127.0.0.1",
-        "SEGBOT_MODEL_DIR": model_dir,
-        "SEGBOT_DATA": data,
-        "SEGBOT_ADMINS": ADMIN,
-        "SEGBOT_ANNOUNCE_CHANNEL": ANNOUNCE,
+def launch(tmp: Path, fake: SlackFake, model_dir: Path, data: Path, **env: object) -> Bot:
+    """`segbot -v serve --http`: DEBUG, the most the log ever says."""
+    return start_http_bot(
+        tmp,
+        fake,
+        model_dir,
+        data,
+        command=[*segbot_command(), "-v"],
+        SEGBOT_ANNOUNCE_CHANNEL=ANNOUNCE,
         **env,
-    }
-    log = tmp / f"serve-{port}.log"
-    proc = subprocess.Popen(
-        [*segbot_command(), *args, "serve", "--http"],
-        env=segbot_env(**values),
-        cwd=tmp,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
     )
-    return Bot(f"http://127.0.0.1:{port}", proc, fake, model_dir, data, log)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -123,23 +100,19 @@ def bot(
     fake: SlackFake,
 ) -> Iterator[Bot]:
     tmp = tmp_path_factory.mktemp("security")
-    model_dir, data = tmp / "models", tmp / "customers.csv"
-    shutil.copytree(trained_model_dir, model_dir)
+    model_dir, data = copy_served(trained_model_dir, sample_csv, tmp)
     # a second version, so that a forged rollback would have somewhere to go
     shutil.copytree(trained_model_dir / "v1", model_dir / "v2")
     meta = json.loads((model_dir / "v2" / "metadata.json").read_text())
     meta["version"] = "v2"
     (model_dir / "v2" / "metadata.json").write_text(json.dumps(meta))
     (model_dir / "CURRENT").write_text("v2\n")
-    shutil.copy(sample_csv, data)
-    bot = launch(tmp, fake, model_dir, data, "-v")  # DEBUG: the most the log ever says
+    bot = launch(tmp, fake, model_dir, data)
     try:
-        wait_http(f"{bot.url}/healthz", 200, timeout=60, proc=bot.proc)
-        body = slash_body("/segment", "predict age=30")
-        assert bot.post(body, signed_headers(body))[0] == 200
+        bot.wait_ready(warm=True)
         yield bot
     finally:
-        stop(bot.proc)
+        stop_bot(bot)
 
 
 @pytest.fixture
@@ -256,31 +229,26 @@ def test_the_admin_list_is_exact(bot: Bot, slack: SlackFake) -> None:
 def socket_bot(
     tmp_path: Path, model_dir: Path, slack_fake: SlackFake
 ) -> Iterator[tuple[SocketModeServer, subprocess.Popen, Path, Path]]:
-    state = SocketModeServer()
-    server = serve(state.handler, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    slack_fake.socket_url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/link"
-    log = tmp_path / "socket.log"
-    proc = subprocess.Popen(
-        [*segbot_command(), "-v", "serve"],
-        env=segbot_env(
-            SLACK_APP_TOKEN=APP_TOKEN,
-            SLACK_BOT_TOKEN=BOT_TOKEN,
-            SLACK_API_URL=slack_fake.api_url,
-            SEGBOT_MODEL_DIR=model_dir,
-            SEGBOT_ADMINS=ADMIN,
-        ),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-    )
-    try:
-        assert state.connected.wait(30), log.read_text()
-        yield state, proc, model_dir, log
-    finally:
-        stop(proc)
-        state.outgoing.put(None)
-        server.shutdown()
+    with socket_mode_server(slack_fake) as state:
+        log = tmp_path / "socket.log"
+        proc = subprocess.Popen(
+            [*segbot_command(), "-v", "serve"],
+            env=segbot_env(
+                SLACK_APP_TOKEN=APP_TOKEN,
+                SLACK_BOT_TOKEN=BOT_TOKEN,
+                SLACK_API_URL=slack_fake.api_url,
+                SEGBOT_MODEL_DIR=model_dir,
+                SEGBOT_ADMINS=ADMIN,
+            ),
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("w"),
+        )
+        try:
+            assert state.connected.wait(30), log.read_text()
+            yield state, proc, model_dir, log
+        finally:
+            stop_process(proc)
 
 
 def test_admin_commands_are_refused_to_others_in_socket_mode(
@@ -305,7 +273,7 @@ def test_admin_commands_are_refused_to_others_in_socket_mode(
     assert "Exporting" in state.ack_for("adm-ok")["payload"]["text"]
     [done] = slack_fake.wait_for(lambda: slack_fake.called("files.completeUploadExternal"))
     assert done.params["channel_id"] == CHANNEL
-    stop(proc)
+    stop_process(proc)
     assert_no_secrets(log.read_text(), "the Socket Mode log at DEBUG")
 
 
@@ -389,12 +357,12 @@ def test_no_secret_in_the_log_when_slack_refuses_the_token(
     tmp_path: Path, model_dir: Path, sample_csv: Path, fake: SlackFake
 ) -> None:
     wrong = "xoxb-wrong-1111-revoked-token-value"
-    bot = launch(tmp_path, fake, model_dir, sample_csv, "-v", SLACK_BOT_TOKEN=wrong)
+    bot = launch(tmp_path, fake, model_dir, sample_csv, SLACK_BOT_TOKEN=wrong)
     try:
         code = bot.proc.wait(timeout=60)
     finally:
         if bot.proc.poll() is None:
-            stop(bot.proc)
+            stop_bot(bot)
     text = bot.log.read_text()
     assert code != 0
     assert "SLACK_BOT_TOKEN" in text.splitlines()[-1]  # says which setting, not its value

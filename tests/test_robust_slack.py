@@ -21,8 +21,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -38,14 +36,12 @@ from tests.conftest import (
     BOT_TOKEN,
     CHANNEL,
     SIGNING_SECRET,
-    free_port,
-    segbot_env,
-    signed_headers,
-    slash_body,
-    wait_http,
+    Bot,
+    copy_served,
+    start_http_bot,
+    stop_bot,
 )
 from tests.slack_fake import SlackFake
-from tests.test_http_e2e import Bot
 
 CLIENT_TIMEOUT = 1.0
 SLOW = 2.5  # longer than CLIENT_TIMEOUT
@@ -122,38 +118,6 @@ def fake() -> Iterator[SlowSlackFake]:
     fake.stop()
 
 
-def launch(tmp: Path, fake: SlackFake, model_dir: Path, data: Path, *args: str) -> Bot:
-    port = free_port()
-    env = segbot_env(
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=fake.api_url,
-        PORT=port,
-        SEGBOT_HOST="127.0.0.1",
-        SEGBOT_MODEL_DIR=model_dir,
-        SEGBOT_DATA=data,
-        SEGBOT_ADMINS=ADMIN,
-    )
-    log = tmp / f"serve-{port}.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", LAUNCH, *args, "serve", "--http"],
-        env=env,
-        cwd=tmp,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-    )
-    return Bot(f"http://127.0.0.1:{port}", proc, fake, model_dir, data, log)
-
-
-def stop(bot: Bot) -> None:
-    bot.proc.terminate()
-    try:
-        bot.proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        bot.proc.kill()
-        bot.proc.wait()
-
-
 @pytest.fixture(scope="module")
 def bot(
     tmp_path_factory: pytest.TempPathFactory,
@@ -162,17 +126,13 @@ def bot(
     fake: SlowSlackFake,
 ) -> Iterator[Bot]:
     tmp = tmp_path_factory.mktemp("slack-failures")
-    model_dir, data = tmp / "models", tmp / "customers.csv"
-    shutil.copytree(trained_model_dir, model_dir)
-    shutil.copy(sample_csv, data)
-    bot = launch(tmp, fake, model_dir, data)
+    model_dir, data = copy_served(trained_model_dir, sample_csv, tmp)
+    bot = start_http_bot(tmp, fake, model_dir, data, command=[sys.executable, "-c", LAUNCH])
     try:
-        wait_http(f"{bot.url}/healthz", 200, timeout=60, proc=bot.proc)
-        body = slash_body("/segment", "predict age=30")  # warm up, untimed
-        assert bot.post(body, signed_headers(body))[0] == 200
+        bot.wait_ready(warm=True)
         yield bot
     finally:
-        stop(bot)
+        stop_bot(bot)
 
 
 @pytest.fixture

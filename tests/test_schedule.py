@@ -44,17 +44,17 @@ from tests.conftest import (
     BOT_TOKEN,
     CHANNEL,
     SIGNING_SECRET,
-    free_port,
+    Bot,
     make_settings,
     run_segbot,
     segbot_command,
     segbot_env,
     signed_headers,
     slash_body,
-    wait_http,
+    start_http_bot,
+    stop_bot,
 )
 from tests.slack_fake import SlackFake
-from tests.test_http_e2e import Bot, stop_bot
 
 ANNOUNCE = "C0ANNOUNCE"
 UTC_TZ = ZoneInfo("UTC")
@@ -493,29 +493,9 @@ def test_history_shows_every_version_and_retention_keeps_the_served_one(
 
 # ---- `segbot serve` end to end -------------------------------------------------------------------
 def start_serve(tmp: Path, fake: SlackFake, model_dir: Path, data: Path, **env: object) -> Bot:
-    port = free_port()
-    values = dict(
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=fake.api_url,
-        PORT=port,
-        SEGBOT_HOST="127.0.0.1",
-        SEGBOT_MODEL_DIR=model_dir,
-        SEGBOT_DATA=data,
-        SEGBOT_ADMINS=ADMIN,
-        SEGBOT_ANNOUNCE_CHANNEL=ANNOUNCE,
-    )
-    values.update(env)
-    log = tmp / f"serve-{port}.log"
-    proc = subprocess.Popen(
-        [*segbot_command(), "serve", "--http"],
-        env=segbot_env(**values),
-        cwd=tmp,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-    )
-    bot = Bot(f"http://127.0.0.1:{port}", proc, fake, model_dir, data, log)
-    wait_http(f"{bot.url}/healthz", 200, timeout=60, proc=proc)
+    """`segbot serve --http` announcing in ANNOUNCE, once `/healthz` says 200."""
+    bot = start_http_bot(tmp, fake, model_dir, data, SEGBOT_ANNOUNCE_CHANNEL=ANNOUNCE, **env)
+    bot.wait_ready()
     return bot
 
 
@@ -547,14 +527,6 @@ def assert_charts_uploaded(fake: SlackFake, model_dir: Path, version: str) -> No
     assert done[0].params["channel_id"] == ANNOUNCE
     ids = [f["id"] for f in json.loads(done[0].params["files"])]
     assert sorted(fake.uploads[i] for i in ids) == expected
-
-
-@pytest.fixture
-def served_copy(tmp_path: Path, trained_model_dir: Path, sample_csv: Path) -> tuple[Path, Path]:
-    model_dir, data = tmp_path / "models", tmp_path / "customers.csv"
-    shutil.copytree(trained_model_dir, model_dir)
-    shutil.copy(sample_csv, data)
-    return model_dir, data
 
 
 def test_serve_retrains_on_schedule_and_announces_in_the_channel(
@@ -675,15 +647,9 @@ def test_serve_in_the_shell_runs_the_schedule_too(
 def test_serve_in_socket_mode_runs_the_schedule_too(
     tmp_path: Path, served_copy: tuple[Path, Path], slack_fake: SlackFake
 ) -> None:
-    from websockets.sync.server import serve
-
-    from tests.test_socket_mode import SocketModeServer
+    from tests.test_socket_mode import socket_mode_server
 
     model_dir, data = served_copy
-    state = SocketModeServer()
-    server = serve(state.handler, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    slack_fake.socket_url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/link"
     env = segbot_env(
         SLACK_APP_TOKEN=APP_TOKEN,
         SLACK_BOT_TOKEN=BOT_TOKEN,
@@ -693,22 +659,21 @@ def test_serve_in_socket_mode_runs_the_schedule_too(
         SEGBOT_ANNOUNCE_CHANNEL=ANNOUNCE,
         **{TEST_EVERY_ENV: 1},
     )
-    proc = subprocess.Popen(
-        [*segbot_command(), "serve", "--socket"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert state.connected.wait(30)
-        text = announced(slack_fake, lambda t: "no new data" in t)
-        assert text.startswith("Scheduled retrain: no new data since v1")
-    finally:
-        proc.terminate()
-        proc.wait(15)
-        state.outgoing.put(None)
-        server.shutdown()
+    with socket_mode_server(slack_fake) as state:
+        proc = subprocess.Popen(
+            [*segbot_command(), "serve", "--socket"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert state.connected.wait(30)
+            text = announced(slack_fake, lambda t: "no new data" in t)
+            assert text.startswith("Scheduled retrain: no new data since v1")
+        finally:
+            proc.terminate()
+            proc.wait(15)
 
 
 @pytest.mark.slow

@@ -9,13 +9,14 @@ import queue
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.server import Server, ServerConnection, serve
+from websockets.sync.server import ServerConnection, serve
 
 from bot.router import Router
 from model.service import SegmentService
@@ -23,10 +24,10 @@ from tests.conftest import (
     APP_TOKEN,
     BOT_TOKEN,
     CHANNEL,
-    USER,
     make_settings,
     segbot_command,
     segbot_env,
+    slash_payload,
 )
 from tests.slack_fake import SlackFake
 
@@ -81,41 +82,35 @@ def slash_envelope(envelope_id: str, command: str, text: str, response_url: str)
         "envelope_id": envelope_id,
         "type": "slash_commands",
         "accepts_response_payload": True,
-        "payload": {
-            "token": "legacy",
-            "team_id": "T0FAKE",
-            "team_domain": "fake",
-            "channel_id": CHANNEL,
-            "channel_name": "general",
-            "user_id": USER,
-            "user_name": "someone",
-            "command": command,
-            "text": text,
-            "api_app_id": "A0SEGBOT",
-            "is_enterprise_install": "false",
-            "response_url": response_url,
-            "trigger_id": "1.2.3",
-        },
+        "payload": slash_payload(command, text, response_url=response_url),
     }
 
 
-@pytest.fixture
-def socket_server() -> Iterator[tuple[SocketModeServer, Server]]:
+@contextmanager
+def socket_mode_server(fake: SlackFake, path: str = "/link") -> Iterator[SocketModeServer]:
+    """A Socket Mode server on a free loopback port, whose URL (ending in `path`) the
+    Slack fake's `apps.connections.open` hands out."""
     state = SocketModeServer()
     server = serve(state.handler, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state, server
-    state.outgoing.put(None)
-    server.shutdown()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    fake.socket_url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}{path}"
+    try:
+        yield state
+    finally:
+        state.outgoing.put(None)
+        server.shutdown()
+
+
+@pytest.fixture
+def socket_server(slack_fake: SlackFake) -> Iterator[SocketModeServer]:
+    with socket_mode_server(slack_fake, "/link/?ticket=t1") as state:
+        yield state
 
 
 def test_socket_mode_acknowledges_envelopes_and_answers(
     tmp_path: Path, model_dir: Path, slack_fake: SlackFake, socket_server, customer_ids
 ) -> None:
-    state, server = socket_server
-    port = server.socket.getsockname()[1]
-    slack_fake.socket_url = f"ws://127.0.0.1:{port}/link/?ticket=t1"
+    state = socket_server
     env = segbot_env(
         SLACK_APP_TOKEN=APP_TOKEN,
         SLACK_BOT_TOKEN=BOT_TOKEN,

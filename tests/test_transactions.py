@@ -5,7 +5,6 @@ the whole path from `segbot train --kind transactions` to `/segment customer 000
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,6 @@ import pandas as pd
 import pytest
 
 from model.config import Settings
-from model.errors import DataError
 from model.load import load_dataset
 from model.sample_transactions import (
     COLUMNS,
@@ -22,7 +20,7 @@ from model.sample_transactions import (
     write_transactions,
 )
 from model.transactions import DEFAULT_FEATURES, FEATURES, customer_features, day_numbers
-from tests.conftest import run_segbot, segbot_env
+from tests.conftest import data_error, run_segbot, segbot_env
 
 # A small log, worked out by hand below. The as-of day is its latest date, 2024-03-10.
 LOG = """\
@@ -53,13 +51,7 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch, tmp_path):
-    """Only what a test passes counts: no SEGBOT_* variables, no .env file."""
-    for name in list(os.environ):
-        if name.startswith("SEGBOT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("no_segbot_environment")
 
 
 def settings(**values) -> Settings:
@@ -73,11 +65,7 @@ def write(path: Path, text: str) -> str:
 
 def error(**values) -> str:
     """The one-line message of the DataError that loading these settings raises."""
-    with pytest.raises(DataError) as caught:
-        load_dataset(settings(**values))
-    message = str(caught.value)
-    assert message and "\n" not in message and message == message.strip()
-    return message
+    return data_error(settings(**values))
 
 
 def by_id(frame: pd.DataFrame, id_column: str = "customer_id") -> dict[str, tuple]:

@@ -70,6 +70,10 @@ def build_app(settings: Settings, router: Router, slow: SlowWork) -> App:
         raise SegbotError("SLACK_BOT_TOKEN is not set")
     bolt_log = logging.getLogger("bot.slack.bolt")
     bolt_log.addFilter(_ClientGivenOnPurpose())
+    # At DEBUG, Bolt and the Socket Mode client log whole payloads, which carry Slack's
+    # verification token and response_urls; `segbot -v` must not put those in a log.
+    for name in ("bot.slack.bolt", "slack_bolt", "slack_sdk.socket_mode"):
+        logging.getLogger(name).setLevel(logging.INFO)
     _quiet_refusals()
     app = App(
         name="segbot",

@@ -24,6 +24,7 @@ BUSY = "I'm busy with other charts and exports right now; please try again in a 
 
 
 def register(app: App, router: Router, slow: SlowWork) -> None:
+    # Bolt passes listener arguments by parameter name, hence this exact signature.
     def slash_command(
         ack: Ack,
         command: dict[str, Any],
@@ -32,7 +33,35 @@ def register(app: App, router: Router, slow: SlowWork) -> None:
         logger: Logger,
         request: BoltRequest,
     ) -> None:
-        handle_command(router, slow, ack, command, respond, client, logger, request)
+        started = time.perf_counter()
+        user, channel = command.get("user_id", ""), command.get("channel_id", "")
+        # Slack sends &, < and > escaped; the router wants what the user typed.
+        text = render.unescape(command.get("text", ""))
+        planned = router.plan(command["command"], text=text, user=user, channel=channel, slack=True)
+        if isinstance(planned, Reply):
+            _ack(ack, planned)
+            outcome = "answered" if planned.ok else "refused or failed"
+        elif request.headers.get("x-slack-retry-num"):
+            # The first delivery is already being worked on; never start the work twice.
+            ack()
+            outcome = "ignored a Slack retry"
+        elif not slow.reserve():
+            _ack(ack, render.refusal(BUSY))
+            outcome = "busy"
+        else:
+            _ack(ack, planned.ack)
+            dest = Destination(client=client, respond=respond, channel=channel, user=user)
+            slow.submit(lambda: run_job(planned, dest))
+            outcome = "queued"
+        logger.info(
+            "%s %s from %s in %s: %s in %.0f ms",
+            command["command"],
+            text.split(" ", 1)[0][:20] if text else "",
+            user,
+            channel,
+            outcome,
+            (time.perf_counter() - started) * 1000,
+        )
 
     app.command("/segment")(slash_command)
     app.command("/segments")(slash_command)
@@ -40,47 +69,6 @@ def register(app: App, router: Router, slow: SlowWork) -> None:
 
 def _ack(ack: Ack, reply: Reply) -> None:
     ack(text=reply.text, blocks=reply.blocks, response_type=reply.visibility)
-
-
-def handle_command(
-    router: Router,
-    slow: SlowWork,
-    ack: Ack,
-    command: dict[str, Any],
-    respond: Respond,
-    client: WebClient,
-    logger: Logger,
-    request: BoltRequest,
-) -> None:
-    started = time.perf_counter()
-    user, channel = command.get("user_id", ""), command.get("channel_id", "")
-    # Slack sends &, < and > escaped; the router wants what the user typed.
-    text = render.unescape(command.get("text", ""))
-    planned = router.plan(command["command"], text=text, user=user, channel=channel, slack=True)
-    if isinstance(planned, Reply):
-        _ack(ack, planned)
-        outcome = "answered" if planned.ok else "refused or failed"
-    elif request.headers.get("x-slack-retry-num"):
-        # The first delivery is already being worked on; never start the work twice.
-        ack()
-        outcome = "ignored a Slack retry"
-    elif not slow.reserve():
-        _ack(ack, render.refusal(BUSY))
-        outcome = "busy"
-    else:
-        _ack(ack, planned.ack)
-        dest = Destination(client=client, respond=respond, channel=channel, user=user)
-        slow.submit(lambda: run_job(planned, dest))
-        outcome = "queued"
-    logger.info(
-        "%s %s from %s in %s: %s in %.0f ms",
-        command["command"],
-        text.split(" ", 1)[0][:20] if text else "",
-        user,
-        channel,
-        outcome,
-        (time.perf_counter() - started) * 1000,
-    )
 
 
 def run_job(job: Job, dest: Destination) -> None:
