@@ -34,7 +34,8 @@ def skewed_columns(frame: pd.DataFrame, numeric: list[str]) -> list[str]:
         std = values.std()
         if std == 0:
             continue
-        skew = float(np.mean(((values - values.mean()) / std) ** 3))
+        z = (values - values.mean()) / std
+        skew = float(np.mean(z * z * z))  # not z**3: pow is ~5x slower per value
         if skew > SKEW_THRESHOLD:
             out.append(col)
     return out
@@ -110,7 +111,90 @@ def fit_transformer(
 
 
 def transform(transformer: ColumnTransformer, frame: pd.DataFrame) -> np.ndarray:
-    """Transform in chunks into one float32 matrix (KMeans runs in float32)."""
+    """Transform in chunks into one float32 matrix (KMeans runs in float32).
+
+    The numeric parts (impute, log1p, scale) are applied here column by column
+    with the fitted statistics, the same float64 operations in the same order
+    as sklearn's, so the result is identical to `transformer.transform` (a test
+    checks it) at a fraction of the cost: no DataFrame per chunk, no (n, f)
+    float64 copies. Categorical columns still go through their sklearn pipeline.
+    """
+    plan = _numeric_plan(transformer)
+    if plan is None:  # a transformer not built by build_transformer: sklearn all the way
+        return _transform_sklearn(transformer, frame)
+    n_out = len(transformer.get_feature_names_out())
+    out = np.empty((len(frame), n_out), dtype=np.float32)
+    col = 0
+    for name, pipe, columns in transformer.transformers_:
+        if name in ("num", "log"):
+            impute, scale = pipe.named_steps["impute"], pipe.named_steps["scale"]
+            for j, c in enumerate(columns):
+                values = frame[c].to_numpy(dtype=np.float64, na_value=np.nan, copy=False)
+                stats = (
+                    float(impute.statistics_[j]),
+                    float(scale.mean_[j]),
+                    float(scale.scale_[j]),
+                )
+                for start in range(0, len(frame), TRANSFORM_CHUNK):
+                    v = _scaled(values[start : start + TRANSFORM_CHUNK], name == "log", *stats)
+                    out[start : start + len(v), col] = v
+                col += 1
+        elif name == "cat":
+            width = sum(len(c) for c in pipe.named_steps["onehot"].categories_)
+            for start in range(0, len(frame), TRANSFORM_CHUNK):
+                chunk = frame.iloc[start : start + TRANSFORM_CHUNK]
+                out[start : start + len(chunk), col : col + width] = pipe.transform(
+                    _prepared(chunk, [], list(columns))
+                )
+            col += width
+    if col != n_out:  # cannot happen for a plan that passed the checks; be safe
+        return _transform_sklearn(transformer, frame)
+    return out
+
+
+def _scaled(v: np.ndarray, log: bool, fill: float, mean: float, scale: float) -> np.ndarray:
+    """SimpleImputer, log1p (for "log"), StandardScaler on one column, in float64."""
+    v = np.where(np.isnan(v), fill, v)
+    if log:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.log1p(v, out=v)
+    v -= mean
+    v /= scale
+    return v
+
+
+def _numeric_plan(transformer: ColumnTransformer) -> bool | None:
+    """True when every part is one `build_transformer` makes with statistics the
+    fast path reproduces exactly; None otherwise."""
+    for name, pipe, columns in transformer.transformers_:
+        if name == "remainder":
+            if pipe != "drop" and len(columns):
+                return None
+            continue
+        if name not in ("num", "log", "cat") or not isinstance(pipe, Pipeline):
+            return None
+        steps = pipe.named_steps
+        impute = steps.get("impute")
+        if not isinstance(impute, SimpleImputer) or impute.add_indicator:
+            return None
+        if name == "cat":
+            continue
+        scale = steps.get("scale")
+        expected = ["impute", "log", "scale"] if name == "log" else ["impute", "scale"]
+        if list(steps) != expected or not isinstance(scale, StandardScaler):
+            return None
+        if name == "log" and steps["log"].func is not np.log1p:
+            return None
+        stats = np.asarray(impute.statistics_, dtype=np.float64)
+        # A column all missing in the fit sample is dropped by sklearn: not here.
+        if len(stats) != len(columns) or not np.isfinite(stats).all():
+            return None
+        if not (scale.with_mean and scale.with_std) or len(scale.mean_) != len(columns):
+            return None
+    return True
+
+
+def _transform_sklearn(transformer: ColumnTransformer, frame: pd.DataFrame) -> np.ndarray:
     numeric, categorical = numeric_order(transformer), categorical_columns(transformer)
     n_out = len(transformer.get_feature_names_out())
     out = np.empty((len(frame), n_out), dtype=np.float32)

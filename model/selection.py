@@ -17,6 +17,7 @@ SELECT_SAMPLE = 30_000  # rows used to try each k
 SILHOUETTE_SAMPLE = 3_000  # silhouette is O(n²): a sample keeps it ~0.05 s per k
 ELBOW_N_INIT = 3
 FINAL_N_INIT = 10
+LLOYD_TOL = 1e-4  # KMeans' default tol: relative to the mean variance of the columns
 
 
 @dataclass
@@ -61,27 +62,66 @@ def silhouette(
     """Mean silhouette on a random sample, as `sklearn.metrics.silhouette_score` with
     `sample_size` defines it, but with one float32 matrix product per block instead of
     sklearn's float64 row loop: ~10x faster, which matters when it runs for every k."""
-    rows = sample_rows(len(x), sample, seed)
-    xs = np.asarray(x[rows], dtype=np.float32)
-    codes, lab = np.unique(labels[rows], return_inverse=True)
-    k = len(codes)
-    if k < 2 or k >= len(xs):
-        return None
-    onehot = np.zeros((len(xs), k), dtype=np.float32)
-    onehot[np.arange(len(xs)), lab] = 1.0
-    counts = onehot.sum(0)
-    sq = (xs * xs).sum(1)
-    sums = np.empty((len(xs), k), dtype=np.float64)
-    for start in range(0, len(xs), 2048):
-        block = xs[start : start + 2048]
-        d = sq[start : start + len(block), None] + sq[None, :] - 2.0 * (block @ xs.T)
-        np.sqrt(np.maximum(d, 0, out=d), out=d)
-        sums[start : start + len(block)] = d @ onehot
+    return SampledSilhouette(x, sample, seed, keep=False).score(labels)
+
+
+class SampledSilhouette:
+    """`silhouette` for many labelings of the same rows (one per k while choosing k).
+
+    The sample's pairwise distances do not depend on the labels: with `keep` they
+    are computed once (36 MB for 3,000 rows) and each further k costs one
+    matrix product instead of recomputing every distance."""
+
+    BLOCK = 1024
+
+    def __init__(self, x: np.ndarray, sample: int = SILHOUETTE_SAMPLE, seed: int = 0, keep=True):
+        self.rows = sample_rows(len(x), sample, seed)
+        self.xs = np.asarray(x[self.rows], dtype=np.float32)
+        self.sq = (self.xs * self.xs).sum(1)
+        self.keep = keep
+        self._blocks: list[np.ndarray] = []
+
+    def _distance_blocks(self):
+        if self._blocks:
+            yield from self._blocks
+            return
+        xs, sq = self.xs, self.sq
+        for start in range(0, len(xs), self.BLOCK):
+            block = xs[start : start + self.BLOCK]
+            d = block @ xs.T  # then |a|² + |b|² - 2ab in place: one (block, n) array
+            d *= -2.0
+            d += sq[start : start + len(block), None]
+            d += sq[None, :]
+            np.sqrt(np.maximum(d, 0, out=d), out=d)
+            if self.keep:
+                self._blocks.append(d)
+            yield d
+
+    def score(self, labels: np.ndarray) -> float | None:
+        xs = self.xs
+        codes, lab = np.unique(np.asarray(labels)[self.rows], return_inverse=True)
+        k = len(codes)
+        if k < 2 or k >= len(xs):
+            return None
+        onehot = np.zeros((len(xs), k), dtype=np.float32)
+        onehot[np.arange(len(xs)), lab] = 1.0
+        counts = onehot.sum(0)
+        sums = np.empty((len(xs), k), dtype=np.float64)
+        start = 0
+        for d in self._distance_blocks():
+            sums[start : start + len(d)] = d @ onehot
+            start += len(d)
+        return _silhouette_mean(sums, counts, lab)
+
+
+def _silhouette_mean(sums: np.ndarray, counts: np.ndarray, lab: np.ndarray) -> float:
+    """Mean silhouette from each point's summed distance to every cluster."""
     own = counts[lab]
+    rows = np.arange(len(sums))
     with np.errstate(invalid="ignore", divide="ignore"):
-        a = sums[np.arange(len(xs)), lab] / np.maximum(own - 1, 1)
+        a = sums[rows, lab] / np.maximum(own - 1, 1)
         mean_other = sums / counts[None, :]
-        mean_other[np.arange(len(xs)), lab] = np.inf
+        mean_other[rows, lab] = np.inf
         b = mean_other.min(1)
         score = (b - a) / np.maximum(a, b)
     score = np.where(own > 1, np.nan_to_num(score), 0.0)
@@ -89,29 +129,60 @@ def silhouette(
 
 
 def find_knee(ks: list[int], inertias: list[float]) -> int | None:
+    """The knee of a decreasing, convex inertia curve: Kneedle (Satopää et al. 2011)
+    as `kneed.KneeLocator(ks, inertias, curve="convex", direction="decreasing")`
+    computes it with its defaults (S=1, no smoothing, first knee), in a few lines of
+    numpy: importing kneed pulls in scipy.signal, ~1 s of every `segbot train`.
+    A test checks both give the same knee."""
     if len(ks) < 3:
         return None
-    from kneed import KneeLocator
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        knee = KneeLocator(ks, inertias, curve="convex", direction="decreasing").knee
-    return int(knee) if knee is not None else None
+    x = np.array(ks)
+    y = np.array(inertias, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x_norm = (x - x.min()) / (x.max() - x.min())
+        y_norm = (y - y.min()) / (y.max() - y.min())
+        y_norm = y_norm.max() - y_norm  # convex & decreasing -> concave & increasing
+        diff = y_norm - x_norm
+        # local extrema as scipy.signal.argrelextrema(order=1, mode="clip") finds them
+        before = np.concatenate([diff[:1], diff[:-1]])
+        after = np.concatenate([diff[1:], diff[-1:]])
+        maxima = np.flatnonzero((diff >= before) & (diff >= after))
+        minima = np.flatnonzero((diff <= before) & (diff <= after))
+        if not maxima.size:
+            return None
+        thresholds = diff[maxima] - np.abs(np.diff(x_norm).mean())
+    max_seen = 0
+    threshold, threshold_index = 0.0, 0
+    detecting = True
+    for i in range(maxima[0], len(diff) - 1):
+        if i in maxima:
+            threshold, threshold_index = thresholds[max_seen], i
+            max_seen += 1
+            detecting = True
+        if i in minima:
+            threshold = 0.0
+            detecting = False
+        if detecting and diff[i + 1] < threshold:
+            return int(x[threshold_index])
+    return None
 
 
 def choose_k(x: np.ndarray, k_max: int, fixed_k: int | None, seed: int = 0) -> KChoice:
     """Elbow (inertia for k = 1..k_max) and silhouette on a sample; knee first."""
     rows = sample_rows(len(x), SELECT_SAMPLE, seed)
-    xs = x[rows]
+    # float64: sklearn's k-means++ measures float32 distances by upcasting them in
+    # small chunks, a third of the time of these fits; on 30k rows the cast is free
+    xs = np.asarray(x[rows], dtype=np.float64)
     k_max = max(1, min(k_max, len(xs) - 1))
     ks = [fixed_k] if fixed_k else list(range(1, k_max + 1))
     inertias, silhouettes, centers = [], {}, {}
+    scorer = SampledSilhouette(xs, SILHOUETTE_SAMPLE, seed)
     for k in ks:
         km = _fit(_kmeans(k, FINAL_N_INIT if fixed_k else ELBOW_N_INIT, seed), xs)
         inertias.append(float(km.inertia_))
         centers[k] = km.cluster_centers_
         if k >= 2:
-            score = silhouette(xs, km.labels_, seed=seed)
+            score = scorer.score(km.labels_)
             if score is not None:
                 silhouettes[k] = score
     if fixed_k:
@@ -142,42 +213,117 @@ def choose_k(x: np.ndarray, k_max: int, fixed_k: int | None, seed: int = 0) -> K
 def fit_final(x: np.ndarray, k: int, seed: int = 0) -> KMeans:
     """Small data: KMeans(n_init=10) on all rows. Large data: best of n_init=10 on
     a sample, then Lloyd on every row from those centres."""
+    return fit_final_with_distances(x, k, seed)[0]
+
+
+def fit_final_with_distances(x: np.ndarray, k: int, seed: int = 0):
+    """`fit_final` and `distances` of every row to its result, sharing the last pass."""
     if len(x) <= SELECT_SAMPLE:
-        return _fit(_kmeans(k, FINAL_N_INIT, seed), x)
+        km = _fit(_kmeans(k, FINAL_N_INIT, seed), x)
+        return km, distances(km, x)
     rows = sample_rows(len(x), SELECT_SAMPLE, seed + 1)
-    start = _fit(_kmeans(k, FINAL_N_INIT, seed), x[rows]).cluster_centers_
-    return _fit(_kmeans(k, 1, seed, init=start), x)
+    xs = np.asarray(x[rows], dtype=np.float64)  # float64: see choose_k
+    start = _fit(_kmeans(k, FINAL_N_INIT, seed), xs).cluster_centers_
+    # sklearn's stopping rule: centres moved less than tol x the mean variance
+    # (estimated on the sample rather than another pass over every row)
+    tol = LLOYD_TOL * float(np.mean(np.var(xs, axis=0, dtype=np.float64)))
+    centers, n_iter = lloyd(x, start, tol)
+    label, d1, second, d2 = distances_to(centers, x)
+    inertia = float(np.dot(d1.astype(np.float64), d1.astype(np.float64)))
+    km = _fitted_kmeans(centers, seed)
+    km.labels_, km.inertia_, km.n_iter_ = label.astype(np.int32), inertia, n_iter
+    return km, (label, d1, second, d2)
 
 
-def distances(km: KMeans, x: np.ndarray, chunk: int = 1_000_000):
+def lloyd(
+    x: np.ndarray, centers: np.ndarray, tol: float, max_iter: int = 300, chunk: int = 131_072
+) -> tuple[np.ndarray, int]:
+    """Lloyd's iterations on every row of x from `centers`, as sklearn's
+    `KMeans(init=centers, n_init=1)` runs them (stop when no row changes cluster or
+    the centres move less than `tol`), without its per-fit overhead on big data: a
+    full copy of x, the mean subtracted and added back, the variance of every
+    column. Each pass is one float32 product per chunk of rows; the new centres
+    are summed per chunk and accumulated in float64. An empty cluster keeps its
+    centre (sklearn would move it to a far point; from a good start on millions of
+    rows this does not happen)."""
+    centers = np.asarray(centers, dtype=np.float64)
+    k, _ = centers.shape
+    n = len(x)
+    previous = np.full(n, -1, dtype=np.int16)
+    eye = np.eye(k, dtype=np.float32)
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is returned)
+        c32 = centers.astype(np.float32)
+        minus_two_ct = np.ascontiguousarray(-2.0 * c32.T)
+        cc = (c32 * c32).sum(1)
+        sums = np.zeros_like(centers)
+        counts = np.zeros(k, dtype=np.int64)
+        changed = 0
+        for start in range(0, n, chunk):
+            block = x[start : start + chunk]
+            d = block @ minus_two_ct  # |x|² is the same for every centre: not needed
+            d += cc
+            lab = d.argmin(1)
+            before = previous[start : start + len(block)]
+            changed += int(np.count_nonzero(lab != before))
+            before[:] = lab
+            counts += np.bincount(lab, minlength=k)
+            sums += eye[lab].T @ block
+        moved = centers.copy()
+        filled = counts > 0
+        moved[filled] = sums[filled] / counts[filled, None]
+        shift = float(((moved - centers) ** 2).sum())
+        centers = moved
+        if changed == 0 or shift <= tol:
+            break
+    return centers.astype(np.float32), n_iter
+
+
+def _fitted_kmeans(centers: np.ndarray, seed: int) -> KMeans:
+    """A fitted `KMeans` whose centres are `centers`: fitted on the centres
+    themselves (each its own cluster), then given them exactly, so predict and
+    transform behave as for any KMeans fitted by scikit-learn."""
+    centers = np.asarray(centers, dtype=np.float32)
+    km = _fit(_kmeans(len(centers), 1, seed, init=centers), centers)
+    km.cluster_centers_ = centers.copy()
+    return km
+
+
+def distances(km: KMeans, x: np.ndarray, chunk: int = 262_144):
     """Own segment label, distance to it, and the runner-up's label and distance."""
+    return distances_to(km.cluster_centers_, x, chunk)
+
+
+def distances_to(centers: np.ndarray, x: np.ndarray, chunk: int = 262_144):
+    """`distances` to given centres. Squared distances by one float32 matrix product
+    per chunk (256k rows: the (chunk, k) block stays small), then two argmins:
+    cheaper than a partial sort of every row."""
     n = len(x)
     label = np.empty(n, dtype=np.int16)
     second = np.empty(n, dtype=np.int16)
     d1 = np.empty(n, dtype=np.float32)
     d2 = np.empty(n, dtype=np.float32)
-    centers = km.cluster_centers_.astype(np.float32)
+    centers = np.asarray(centers, dtype=np.float32)
+    k = centers.shape[0]
+    cc = (centers * centers).sum(1)
+    minus_two_ct = np.ascontiguousarray(-2.0 * centers.T, dtype=np.float32)
     for start in range(0, n, chunk):
         block = x[start : start + chunk]
-        d = _sq_dist(block, centers)
-        if centers.shape[0] == 1:
-            order = np.zeros((len(block), 1), dtype=np.intp)
-        else:
-            order = np.argpartition(d, 1, axis=1)[:, :2]
-            swap = np.take_along_axis(d, order[:, :1], 1) > np.take_along_axis(d, order[:, 1:], 1)
-            order = np.where(swap, order[:, ::-1], order)
         end = start + len(block)
-        label[start:end] = order[:, 0]
-        d1[start:end] = np.sqrt(np.take_along_axis(d, order[:, :1], 1)[:, 0])
-        if centers.shape[0] > 1:
-            second[start:end] = order[:, 1]
-            d2[start:end] = np.sqrt(np.take_along_axis(d, order[:, 1:2], 1)[:, 0])
+        rows = np.arange(len(block))
+        d = block @ minus_two_ct
+        d += np.einsum("ij,ij->i", block, block)[:, None]
+        d += cc[None, :]
+        np.maximum(d, 0, out=d)
+        own = d.argmin(1)
+        label[start:end] = own
+        d1[start:end] = np.sqrt(d[rows, own])
+        if k > 1:
+            d[rows, own] = np.inf
+            runner = d.argmin(1)
+            second[start:end] = runner
+            d2[start:end] = np.sqrt(d[rows, runner])
         else:
             second[start:end] = -1
             d2[start:end] = np.nan
     return label, d1, second, d2
-
-
-def _sq_dist(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    d = (x * x).sum(1)[:, None] - 2 * x @ centers.T + (centers * centers).sum(1)[None, :]
-    return np.maximum(d, 0, out=d)

@@ -6,6 +6,7 @@ it into place. Nothing here decides what is served.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ import joblib
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
@@ -25,7 +26,7 @@ from model import features as feat
 from model import selection
 from model.config import Settings
 from model.naming import apply_overrides, load_overrides, name_segments
-from model.version import LoadedVersion, save_assignments
+from model.version import LoadedVersion, fixed_width_ids, save_assignments
 
 if TYPE_CHECKING:
     from model.load import Dataset
@@ -41,17 +42,37 @@ def _noop(stage: str, fraction: float) -> None:
     pass
 
 
-def _nanmeans(values: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Per-label means ignoring NaN, without a copy per segment."""
-    out = np.full((k, values.shape[1]), np.nan)
-    for j in range(values.shape[1]):
-        col = values[:, j]
-        ok = ~np.isnan(col)
-        sums = np.bincount(labels[ok], weights=col[ok], minlength=k)
-        counts = np.bincount(labels[ok], minlength=k)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[:, j] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    return out
+def _label_sums(
+    columns: list[np.ndarray], labels: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per label and column: the sum and the count of the non-NaN values.
+
+    One column at a time, straight from the frame's float64 arrays: no (n, f)
+    float64 matrix is ever built (560 MB at 10M customers and 7 features). A
+    missing value adds 0.0 to its label's sum, which leaves every sum exactly as
+    skipping it would."""
+    sums = np.zeros((k, len(columns)))
+    counts = np.zeros((k, len(columns)), dtype=np.int64)
+    sizes = np.bincount(labels, minlength=k)
+    for j, col in enumerate(columns):
+        nan = np.isnan(col)
+        if nan.any():
+            sums[:, j] = np.bincount(labels, weights=np.where(nan, 0.0, col), minlength=k)
+            counts[:, j] = sizes - np.bincount(labels[nan], minlength=k)
+        else:
+            sums[:, j] = np.bincount(labels, weights=col, minlength=k)
+            counts[:, j] = sizes
+    return sums, counts
+
+
+def _ratio(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def _float_column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A numeric feature as float64 with NaN for missing; no copy when it already is."""
+    return frame[name].to_numpy(dtype=np.float64, na_value=np.nan, copy=False)
 
 
 def _clean(x: float | None, digits: int = 6) -> float | None:
@@ -92,23 +113,74 @@ def match_segments(
     return out, next_id, before
 
 
-def _compare(previous: LoadedVersion | None, ids: np.ndarray, segs: np.ndarray) -> dict:
-    """Movers and ARI on the customers present in both versions."""
+def _common_rows(p_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of two sorted, duplicate-free id arrays that hold the same id.
+
+    A binary search of each new id among the previous ones: O(n log n) compares
+    with no concatenation and re-sort of both arrays, as `np.intersect1d` does."""
+    if len(p_keys) == 0 or len(keys) == 0:
+        empty = np.zeros(0, dtype=np.intp)
+        return empty, empty
+    width = max(p_keys.dtype.itemsize, keys.dtype.itemsize)
+    wide = np.dtype(f"S{width}")
+    p_keys = p_keys if p_keys.dtype == wide else p_keys.astype(wide)
+    keys = keys if keys.dtype == wide else keys.astype(wide)
+    pos = np.minimum(np.searchsorted(p_keys, keys), len(p_keys) - 1)
+    hit = p_keys[pos] == keys
+    return pos[hit], np.flatnonzero(hit)
+
+
+def _as_keys(ids: np.ndarray) -> np.ndarray:
+    """Stored ids as UTF-8 bytes, also for versions saved with numpy str ids."""
+    if ids.dtype.kind == "S":
+        return ids
+    import pyarrow as pa
+
+    return fixed_width_ids(pa.array(np.asarray(ids), type=pa.large_string()))
+
+
+def _ari(a: np.ndarray, b: np.ndarray) -> float:
+    """Adjusted Rand index of two labelings by small non-negative ints (segment ids).
+
+    sklearn's `adjusted_rand_score` formula on the same pair counts, but the
+    contingency table is one `bincount` (its `np.unique` sorts cost ~2 s at 10M)."""
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    if len(a) == 0:
+        return 1.0
+    if min(a.min(), b.min()) < 0:  # not ids: fall back to ranks
+        a, b = np.unique(a, return_inverse=True)[1], np.unique(b, return_inverse=True)[1]
+    width = int(b.max()) + 1
+    table = np.bincount(a * width + b, minlength=(int(a.max()) + 1) * width).reshape(-1, width)
+    n = len(a)
+    sum_squares = int((table * table).sum())
+    n_c, n_k = table.sum(1), table.sum(0)
+    tp = sum_squares - n
+    fp = int((table @ n_k).sum()) - sum_squares
+    fn = int((table.T @ n_c).sum()) - sum_squares
+    tn = n * n - fp - fn - sum_squares
+    if fn == 0 and fp == 0:
+        return 1.0
+    return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
+
+
+def _compare(previous: LoadedVersion | None, keys: np.ndarray, segs: np.ndarray) -> dict:
+    """Movers and ARI on the customers present in both versions (`keys`: the new
+    version's sorted ids as stored)."""
     if previous is None:
         return {"previous": None, "moved": None, "moved_share": None, "ari": None, "common": 0}
-    p_ids, p_segs = previous.ids, previous.segments
-    if len(p_ids) == len(ids) and np.array_equal(p_ids, ids):
-        a, b = np.asarray(p_segs), segs
+    p_keys, p_segs = _as_keys(previous.keys), np.asarray(previous.segments)
+    if len(p_keys) == len(keys) and p_keys.dtype == keys.dtype and np.array_equal(p_keys, keys):
+        a, b = p_segs, segs
     else:
-        _, ia, ib = np.intersect1d(p_ids, ids, assume_unique=True, return_indices=True)
-        a, b = np.asarray(p_segs)[ia], segs[ib]
+        ia, ib = _common_rows(p_keys, keys)
+        a, b = p_segs[ia], segs[ib]
     moved = int((a != b).sum())
     return {
         "previous": previous.name,
         "common": len(a),
         "moved": moved,
         "moved_share": _clean(moved / len(a)) if len(a) else None,
-        "ari": _clean(adjusted_rand_score(a, b)) if len(a) else None,
+        "ari": _clean(_ari(a, b)) if len(a) else None,
     }
 
 
@@ -142,6 +214,24 @@ def train_version(
     version: str,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS thread: our matrix products are small or memory-bound, and
+    # OpenBLAS threads spin while they wait, so on 2 shared cores a second
+    # thread made distances() 5x and the silhouette 2x slower, never faster.
+    # (KMeans parallelises with OpenMP, which this leaves alone.)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _train_version(dataset, settings, previous, out_dir, version, progress)
+
+
+def _train_version(
+    dataset: Dataset,
+    settings: Settings,
+    previous: LoadedVersion | None,
+    out_dir: Path,
+    version: str,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     progress = progress or _noop
     seed = settings.seed
     timings: dict[str, float] = {}
@@ -163,16 +253,17 @@ def train_version(
     lap("choose_k")
 
     progress(f"fitting {choice.k} segments on {len(x):,} customers", 0.55)
-    km = selection.fit_final(x, choice.k, seed)
-    label, d1, second, d2 = selection.distances(km, x)
+    km, (label, d1, second, d2) = selection.fit_final_with_distances(x, choice.k, seed)
     lap("fit")
 
     progress("naming segments", 0.75)
     k = choice.k
     seg_ids, next_id, before = match_segments(previous, transformer, km.cluster_centers_)
     label_to_segment = np.array(seg_ids, dtype=np.int16)
-    values = dataset.frame[dataset.numeric].to_numpy(dtype=np.float64, na_value=np.nan)
-    means = _nanmeans(values, label.astype(np.intp), k)
+    columns = [_float_column(dataset.frame, c) for c in dataset.numeric]
+    sums, counts = _label_sums(columns, label.astype(np.intp), k)
+    means = _ratio(sums, counts)
+    overall = _ratio(sums.sum(0), counts.sum(0))  # population mean of each feature
     sizes = np.bincount(label, minlength=k)
     med_rows = selection.sample_rows(len(x), MEDIAN_SAMPLE, seed)
     med_frame = dataset.frame.iloc[med_rows].assign(_label=label[med_rows])
@@ -236,9 +327,15 @@ def train_version(
         "inertia": _clean(km.inertia_, 2),
     }
     seg_of_row = label_to_segment[label]
-    sort = _argsort_ids(dataset.ids)
-    sorted_ids = np.asarray(dataset.ids[sort], dtype=str)
-    comparison = _compare(previous, sorted_ids, seg_of_row[sort])
+    # Assignments are stored in id order; customer files are often sorted already.
+    sort = _id_order(dataset.id_array)
+
+    def in_id_order(a: np.ndarray) -> np.ndarray:
+        return a if sort is None else a[sort]
+
+    keys = fixed_width_ids(dataset.id_array if sort is None else dataset.id_array.take(sort))
+    sorted_segments = in_id_order(seg_of_row)
+    comparison = _compare(previous, keys, sorted_segments)
     comparison.update(
         k_before=previous.meta["k"] if previous else None,
         silhouette_before=previous.meta["quality"].get("silhouette") if previous else None,
@@ -251,21 +348,28 @@ def train_version(
     lap("compare")
 
     progress("saving", 0.88)
+    runner_up = np.where(second >= 0, label_to_segment[np.maximum(second, 0)], -1)
+    dist = np.empty((len(x), 2), dtype=np.float32)
+    dist[:, 0], dist[:, 1] = in_id_order(d1), in_id_order(d2)
+    values = np.empty((len(x), len(columns)), dtype=np.float32)
+    for j, col in enumerate(columns):
+        values[:, j] = in_id_order(col)
     save_assignments(
         out_dir,
-        ids=sorted_ids,
-        segments=seg_of_row[sort],
-        runner_up=np.where(second >= 0, label_to_segment[np.maximum(second, 0)], -1)[sort].astype(
-            np.int16
-        ),
-        distances=np.column_stack([d1, d2])[sort].astype(np.float32),
-        values=values[sort].astype(np.float32),
+        ids=keys,
+        segments=sorted_segments,
+        runner_up=in_id_order(runner_up.astype(np.int16)),
+        distances=dist,
+        values=values,
     )
+    del dist, values
+    stored = copy.copy(km)
+    del stored.labels_  # one label per training row: 40 MB at 10M that predict never reads
     pipeline = Pipeline(
         [
             ("features", transformer),
             ("float32", FunctionTransformer(feat.as_float32)),
-            ("kmeans", km),
+            ("kmeans", stored),
         ]
     )
     joblib.dump(pipeline, out_dir / "pipeline.joblib")
@@ -305,7 +409,7 @@ def train_version(
 
     progress("drawing charts", 0.92)
     meta["charts"] = _render_charts(
-        meta, x, label, label_to_segment, km, transformer, z, means, dataset, out_dir, seed
+        meta, seg_of_row, x, km, transformer, z, means, overall, dataset, out_dir, seed
     )
     lap("charts")
     meta["timings"] = timings
@@ -322,19 +426,21 @@ def _names_file(settings: Settings) -> Path | None:
     return default if default.exists() else None
 
 
-def _argsort_ids(ids: np.ndarray) -> np.ndarray:
-    import pyarrow as pa
+def _id_order(ids) -> np.ndarray | None:
+    """The permutation that sorts the ids (Arrow strings, bytewise), or None when
+    they are in order already (a check 20x cheaper than the sort)."""
     import pyarrow.compute as pc
 
-    return pc.sort_indices(pa.array(ids, type=pa.string())).to_numpy()
+    if len(ids) < 2 or pc.all(pc.greater(ids[1:], ids[:-1])).as_py():
+        return None
+    return pc.sort_indices(ids).to_numpy()
 
 
 def _render_charts(
-    meta, x, label, label_to_segment, km, transformer, z, means, dataset, out_dir, seed
+    meta, seg_of_row, x, km, transformer, z, means, overall, dataset, out_dir, seed
 ) -> dict[str, str]:
     from model import charts
 
-    seg_of_row = label_to_segment[label]
     rows = charts.chart_sample(seg_of_row, seed=seed)
     by_cluster = {s["cluster"]: s for s in meta["segments"]}
     order = [s["cluster"] for s in meta["segments"]]
@@ -359,10 +465,6 @@ def _render_charts(
         profile_features=list(dataset.numeric),
         profile_z=z[order],
         profile_means=means[order],
-        profile_overall=np.nanmean(
-            dataset.frame[dataset.numeric].to_numpy(np.float64, na_value=np.nan), axis=0
-        )
-        if dataset.numeric
-        else None,
+        profile_overall=overall if dataset.numeric else None,
     )
     return {name: path.name for name, path in charts.render_all(out_dir, inp).items()}

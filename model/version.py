@@ -3,6 +3,11 @@
 Assignments are plain `.npy` arrays sorted by customer id and memory-mapped, so
 loading a 1M-customer version costs milliseconds and a lookup is a binary
 search, with no dict of a million Python objects to unpickle.
+
+Customer ids are stored as fixed-width UTF-8 bytes (numpy ``S<width>``, NUL
+padded): a quarter of the size of numpy's ``U`` strings (4 bytes a character),
+and bytewise order is the order Arrow sorts them in. Versions written with
+``U`` ids still load and answer lookups.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import joblib
 import numpy as np
 
 ARRAYS = ("ids", "segments", "runner_up", "distances", "values")
+_DECODE_CHUNK = 1 << 20
 
 
 def save_assignments(out_dir: Path, **arrays: np.ndarray) -> None:
@@ -23,12 +29,66 @@ def save_assignments(out_dir: Path, **arrays: np.ndarray) -> None:
         np.save(out_dir / f"{name}.npy", arrays[name], allow_pickle=False)
 
 
+def fixed_width_ids(ids) -> np.ndarray:
+    """Arrow strings (no nulls) -> numpy ``S<width>`` holding each id's UTF-8 bytes.
+
+    Copies straight from Arrow's buffers: no Python string per id. Ids of one
+    width (zero-padded numbers, UUIDs) are a single reshape; otherwise bytes are
+    scattered into place a million rows at a time.
+    """
+    import pyarrow as pa
+
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
+        ids = ids.cast(pa.large_string())
+    n = len(ids)
+    offsets_dtype = np.int64 if pa.types.is_large_string(ids.type) else np.int32
+    _, offsets_buffer, data_buffer = ids.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=offsets_dtype)[ids.offset : ids.offset + n + 1]
+    offsets = offsets.astype(np.int64)
+    data = (
+        np.frombuffer(data_buffer, dtype=np.uint8)
+        if data_buffer is not None
+        else np.zeros(0, np.uint8)
+    )
+    lengths = np.diff(offsets)
+    width = max(int(lengths.max()) if n else 1, 1)
+    if n and (lengths == width).all():
+        return data[offsets[0] : offsets[-1]].view(f"S{width}").copy()
+    out = np.zeros(n, dtype=f"S{width}")
+    flat = out.view(np.uint8)
+    for start in range(0, n, _DECODE_CHUNK):
+        stop = min(start + _DECODE_CHUNK, n)
+        lens = lengths[start:stop]
+        first, last = offsets[start], offsets[stop]
+        # destination of each byte: its row's slot start, plus its place in the id
+        row_start = np.arange(start, stop, dtype=np.int64) * width - (offsets[start:stop] - first)
+        dest = np.repeat(row_start, lens) + np.arange(last - first, dtype=np.int64)
+        flat[dest] = data[first:last]
+    return out
+
+
+def decode_ids(keys: np.ndarray) -> np.ndarray:
+    """Stored ids as numpy ``str`` (``U``), whichever way they were stored."""
+    keys = np.asarray(keys)
+    if keys.dtype.kind == "U":
+        return keys
+    try:
+        return keys.astype(f"U{max(keys.dtype.itemsize, 1)}")  # ASCII: one C loop
+    except UnicodeDecodeError:
+        import pyarrow as pa
+
+        text = pa.array(keys, type=pa.binary()).cast(pa.string())
+        return np.asarray(text.to_numpy(zero_copy_only=False), dtype=str)
+
+
 @dataclass
 class LoadedVersion:
     name: str
     path: Path
     meta: dict[str, Any]
-    ids: np.ndarray  # sorted customer ids (str)
+    keys: np.ndarray  # sorted customer ids as stored: UTF-8 bytes ("S"), or "U" (older)
     segments: np.ndarray  # stable segment id per customer
     runner_up: np.ndarray
     distances: np.ndarray  # (n, 2): own centre, runner-up centre
@@ -39,12 +99,28 @@ class LoadedVersion:
     @classmethod
     def load(cls, path: Path) -> LoadedVersion:
         meta = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
+        # Memory-mapped, but held as plain ndarray views of the maps: indexing a
+        # np.memmap runs Python code per access (__getitem__, __array_finalize__),
+        # ~1 µs each, and a lookup reads a dozen values.
         arrays = {
-            name: np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+            name: np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False).view(
+                np.ndarray
+            )
             for name in ARRAYS
         }
+        arrays["keys"] = arrays.pop("ids")
         by_id = {s["id"]: s for s in meta["segments"]}
         return cls(name=meta["version"], path=path, meta=meta, by_id=by_id, **arrays)
+
+    @property
+    def ids(self) -> np.ndarray:
+        """All sorted customer ids as numpy ``str``, decoded on each call (not kept:
+        10M ids are 400 MB as ``U``); `id_strings` decodes only the rows asked for."""
+        return decode_ids(self.keys)
+
+    def id_strings(self, rows: np.ndarray) -> np.ndarray:
+        """The ids of some rows (indices or a boolean mask) as numpy ``str``."""
+        return decode_ids(np.asarray(self.keys)[rows])
 
     @property
     def pipeline(self):
@@ -54,8 +130,18 @@ class LoadedVersion:
         return self._pipeline
 
     def row_of(self, customer_id: str) -> int | None:
-        i = int(np.searchsorted(self.ids, customer_id))
-        if i < len(self.ids) and self.ids[i] == customer_id:
+        keys = self.keys
+        if keys.dtype.kind == "S":
+            try:
+                key: str | bytes = customer_id.encode("utf-8")
+            except UnicodeEncodeError:
+                return None
+            if len(key) > keys.dtype.itemsize or key.endswith(b"\x00"):
+                return None  # longer than every stored id (numpy would truncate it)
+        else:
+            key = customer_id
+        i = int(np.searchsorted(keys, key))
+        if i < len(keys) and keys[i] == key:
             return i
         return None
 
