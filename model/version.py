@@ -103,9 +103,7 @@ class LoadedVersion:
         # np.memmap runs Python code per access (__getitem__, __array_finalize__),
         # ~1 µs each, and a lookup reads a dozen values.
         arrays = {
-            name: np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False).view(
-                np.ndarray
-            )
+            name: np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False).view(np.ndarray)
             for name in ARRAYS
         }
         arrays["keys"] = arrays.pop("ids")
