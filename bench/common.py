@@ -12,6 +12,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -71,7 +72,7 @@ class Run:
 
     cmd: list[str]
     wall_s: float
-    peak_mb: float | None
+    peak_mb: float | None  # max(GNU time's peak of the process, sampled sum over its tree)
     cpu_s: float | None
     returncode: int
     timed_out: bool
@@ -112,6 +113,8 @@ def measure(
         text=True,
         start_new_session=True,  # a timeout stops the whole group, children included
     )
+    sampler = _TreeRss(proc.pid)
+    sampler.start()
     timed_out = False
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -126,6 +129,7 @@ def measure(
             os.killpg(proc.pid, signal.SIGKILL)
             out, err = proc.communicate()
     wall = time.perf_counter() - started
+    sampler.stop()
     peak = cpu = None
     try:
         fields = Path(stats_path).read_text().split()
@@ -137,7 +141,42 @@ def measure(
         pass
     finally:
         Path(stats_path).unlink(missing_ok=True)
+    if sampler.peak_mb and (peak is None or sampler.peak_mb > peak):
+        peak = sampler.peak_mb
     return Run(full[-len(cmd) :], wall, peak, cpu, proc.returncode, timed_out, load, out, err)
+
+
+class _TreeRss(threading.Thread):
+    """Samples the summed RSS of every process in a session (the measured command and
+    any helper it starts, such as segbot's chart worker) every 50 ms. GNU time only
+    reports the largest single process."""
+
+    def __init__(self, session: int) -> None:
+        super().__init__(daemon=True)
+        self.session = session
+        self.peak_mb = 0.0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
+        while not self._done.wait(0.05):
+            total = 0
+            for entry in os.scandir("/proc"):
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    stat = Path(entry.path, "stat").read_text()
+                    fields = stat[stat.rindex(")") + 2 :].split()
+                    if int(fields[3]) != self.session:  # field 6 of stat: session id
+                        continue
+                    total += int(Path(entry.path, "statm").read_text().split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+            self.peak_mb = max(self.peak_mb, total * page_mb)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join(timeout=1)
 
 
 def _children(pid: int) -> list[int]:

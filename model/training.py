@@ -6,8 +6,19 @@ it into place. Nothing here decides what is served.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import copy
+import gc
 import json
+import logging
+import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -32,7 +43,14 @@ if TYPE_CHECKING:
     from model.load import Dataset
 
 Progress = Callable[[str, float], None]
+log = logging.getLogger(__name__)
 
+# At exit, CPython's last garbage collections walk every object the imports made:
+# 0.3-0.4 s of every `segbot train` with scikit-learn loaded. Nothing left then
+# needs the cyclic GC (open files are closed by refcounting or the OS), so skip it.
+atexit.register(gc.freeze)
+
+CHART_WORKER = True  # draw charts in a second process (False: in this one)
 MATCH_MAX = 1.5  # scaled units: farther than this, a cluster is a new segment
 QUALITY_SAMPLE = 30_000
 MEDIAN_SAMPLE = 200_000
@@ -220,8 +238,15 @@ def train_version(
     # OpenBLAS threads spin while they wait, so on 2 shared cores a second
     # thread made distances() 5x and the silhouette 2x slower, never faster.
     # (KMeans parallelises with OpenMP, which this leaves alone.)
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _train_version(dataset, settings, previous, out_dir, version, progress)
+    # gc.freeze: the ~200k objects made by importing scikit-learn, SciPy and pandas
+    # are not garbage; while training, the cyclic GC's full collections skip them
+    # (0.1 s at 1M customers). Unfrozen afterwards, so nothing is kept for good.
+    gc.freeze()
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _train_version(dataset, settings, previous, out_dir, version, progress)
+    finally:
+        gc.unfreeze()
 
 
 def _train_version(
@@ -233,6 +258,25 @@ def _train_version(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     progress = progress or _noop
+    # Charts are drawn by a second process, started now so that importing
+    # matplotlib and drawing overlap the training (see _ChartWorker).
+    worker = _ChartWorker.start()
+    try:
+        return _train(dataset, settings, previous, out_dir, version, progress, worker)
+    finally:
+        if worker is not None:
+            worker.close()
+
+
+def _train(
+    dataset: Dataset,
+    settings: Settings,
+    previous: LoadedVersion | None,
+    out_dir: Path,
+    version: str,
+    progress: Progress,
+    worker: _ChartWorker | None,
+) -> dict[str, Any]:
     seed = settings.seed
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -260,6 +304,9 @@ def _train_version(
     k = choice.k
     seg_ids, next_id, before = match_segments(previous, transformer, km.cluster_centers_)
     label_to_segment = np.array(seg_ids, dtype=np.int16)
+    seg_of_row = label_to_segment[label]
+    if worker is not None:
+        worker.request_sample(seg_of_row, seed)  # drawn while the segments are named
     columns = [_float_column(dataset.frame, c) for c in dataset.numeric]
     sums, counts = _label_sums(columns, label.astype(np.intp), k)
     means = _ratio(sums, counts)
@@ -314,6 +361,25 @@ def _train_version(
                 "size_before": before.get(seg_ids[i]),
             }
         )
+    k_selection = {
+        "method": "fixed" if settings.fixed_k else "auto",
+        "k_max": settings.k_max,
+        "ks": choice.ks,
+        "inertias": [_clean(v, 2) for v in choice.inertias],
+        "silhouettes": {str(kk): _clean(v, 4) for kk, v in choice.silhouettes.items()},
+        "knee": choice.knee,
+        "reason": choice.reason,
+        "sample_rows": choice.sample_rows,
+    }
+    trained_at = datetime.now(UTC).replace(microsecond=0).isoformat()
+
+    def chart_input(rows: np.ndarray) -> dict[str, Any]:
+        return _chart_input(
+            version, trained_at, segments, k_selection, k, rows, seg_of_row, x, km,
+            transformer, z, means, overall, dataset,
+        )  # fmt: skip
+
+    rendering = worker is not None and worker.request_render(out_dir, chart_input)
     lap("naming")
 
     progress("scoring and comparing", 0.82)
@@ -326,7 +392,6 @@ def _train_version(
         "davies_bouldin": _clean(davies_bouldin_score(xq, lq), 4) if multi else None,
         "inertia": _clean(km.inertia_, 2),
     }
-    seg_of_row = label_to_segment[label]
     # Assignments are stored in id order; customer files are often sorted already.
     sort = _id_order(dataset.id_array)
 
@@ -373,7 +438,6 @@ def _train_version(
         ]
     )
     joblib.dump(pipeline, out_dir / "pipeline.joblib")
-    trained_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     meta: dict[str, Any] = {
         "version": version,
         "trained_at": trained_at,
@@ -386,16 +450,7 @@ def _train_version(
         "categorical": dataset.categorical,
         "log_columns": feat.log_columns(transformer),
         "k": k,
-        "k_selection": {
-            "method": "fixed" if settings.fixed_k else "auto",
-            "k_max": settings.k_max,
-            "ks": choice.ks,
-            "inertias": [_clean(v, 2) for v in choice.inertias],
-            "silhouettes": {str(kk): _clean(v, 4) for kk, v in choice.silhouettes.items()},
-            "knee": choice.knee,
-            "reason": choice.reason,
-            "sample_rows": choice.sample_rows,
-        },
+        "k_selection": k_selection,
         "quality": quality,
         "segments": segments,
         "next_segment_id": next_id,
@@ -408,9 +463,11 @@ def _train_version(
     lap("save")
 
     progress("drawing charts", 0.92)
-    meta["charts"] = _render_charts(
-        meta, seg_of_row, x, km, transformer, z, means, overall, dataset, out_dir, seed
-    )
+    drawn = worker.result() if rendering else None
+    if drawn is None:  # no worker, or it failed: draw here
+        started = time.perf_counter()
+        drawn = _render_here(out_dir, chart_input, seg_of_row, seed), time.perf_counter() - started
+    meta["charts"], timings["charts_render"] = drawn[0], round(drawn[1], 3)
     lap("charts")
     meta["timings"] = timings
     # metadata.json last: a folder without it is not a version.
@@ -436,35 +493,209 @@ def _id_order(ids) -> np.ndarray | None:
     return pc.sort_indices(ids).to_numpy()
 
 
-def _render_charts(
-    meta, seg_of_row, x, km, transformer, z, means, overall, dataset, out_dir, seed
-) -> dict[str, str]:
+def _chart_input(
+    version, trained_at, segments, k_selection, k, rows, seg_of_row, x, km, transformer, z,
+    means, overall, dataset,
+) -> dict[str, Any]:  # fmt: skip
+    """`model.charts.ChartInput` fields as plain values (segments as (id, name, size)),
+    so they can be built without importing matplotlib and sent to the chart worker."""
+    by_cluster = {s["cluster"]: s for s in segments}
+    order = [s["cluster"] for s in segments]
+    return {
+        "version": version,
+        "trained_at": trained_at,
+        "segments": [
+            (by_cluster[i]["id"], by_cluster[i]["name"], by_cluster[i]["size"]) for i in order
+        ],
+        "ks": k_selection["ks"],
+        "inertias": k_selection["inertias"],
+        "silhouettes": {
+            int(kk): v for kk, v in k_selection["silhouettes"].items() if v is not None
+        },
+        "chosen_k": k,
+        "k_reason": k_selection["reason"],
+        "points": x[rows],
+        "point_segments": seg_of_row[rows],
+        "centroids": km.cluster_centers_[order],
+        "feature_names": [str(n) for n in transformer.get_feature_names_out()],
+        "profile_features": list(dataset.numeric),
+        "profile_z": z[order],
+        "profile_means": means[order],
+        "profile_overall": overall if dataset.numeric else None,
+    }
+
+
+def _render_here(out_dir: Path, chart_input, seg_of_row: np.ndarray, seed: int) -> dict[str, str]:
+    """Draw the charts in this process (no worker, or the worker failed)."""
     from model import charts
 
-    rows = charts.chart_sample(seg_of_row, seed=seed)
-    by_cluster = {s["cluster"]: s for s in meta["segments"]}
-    order = [s["cluster"] for s in meta["segments"]]
-    inp = charts.ChartInput(
-        version=meta["version"],
-        trained_at=meta["trained_at"],
-        segments=[
-            charts.ChartSegment(by_cluster[i]["id"], by_cluster[i]["name"], by_cluster[i]["size"])
-            for i in order
-        ],
-        ks=meta["k_selection"]["ks"],
-        inertias=meta["k_selection"]["inertias"],
-        silhouettes={
-            int(kk): v for kk, v in meta["k_selection"]["silhouettes"].items() if v is not None
-        },
-        chosen_k=meta["k"],
-        k_reason=meta["k_selection"]["reason"],
-        points=x[rows],
-        point_segments=seg_of_row[rows],
-        centroids=km.cluster_centers_[order],
-        feature_names=[str(n) for n in transformer.get_feature_names_out()],
-        profile_features=list(dataset.numeric),
-        profile_z=z[order],
-        profile_means=means[order],
-        profile_overall=overall if dataset.numeric else None,
-    )
-    return {name: path.name for name, path in charts.render_all(out_dir, inp).items()}
+    fields = chart_input(charts.chart_sample(seg_of_row, seed=seed))
+    fields["segments"] = [charts.ChartSegment(*s) for s in fields["segments"]]
+    paths = charts.render_all(out_dir, charts.ChartInput(**fields))
+    return {name: path.name for name, path in paths.items()}
+
+
+# The chart worker's program: import matplotlib and model.charts at once (while the
+# trainer is busy), then answer two requests on stdin: "sample" (which rows the
+# cluster chart draws) and "render" (write the PNGs). Messages are pickles with an
+# 8-byte length in front.
+_WORKER_PROGRAM = """
+import os, pickle, struct, sys, time
+import numpy as np
+from model import charts
+
+def send(obj):
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    sys.stdout.buffer.write(struct.pack("<Q", len(data)) + data)
+    sys.stdout.buffer.flush()
+
+def receive():
+    head = sys.stdin.buffer.read(8)
+    if len(head) < 8:
+        sys.exit(0)
+    return pickle.loads(sys.stdin.buffer.read(struct.unpack("<Q", head)[0]))
+
+while True:
+    job = receive()
+    if os.getppid() != int(sys.argv[1]):  # the trainer is gone: draw nothing
+        sys.exit(0)
+    if job[0] == "sample":
+        labels = np.load(job[1])
+        os.unlink(job[1])
+        send(charts.chart_sample(labels, seed=job[2]))
+    else:
+        started = time.perf_counter()
+        fields = job[2]
+        fields["segments"] = [charts.ChartSegment(*s) for s in fields["segments"]]
+        paths = charts.render_all(job[1], charts.ChartInput(**fields))
+        send(({name: p.name for name, p in paths.items()}, time.perf_counter() - started))
+        break
+"""
+
+
+class _ChartWorker:
+    """Draws a version's charts in a second Python process.
+
+    Charts were a third of `segbot train` at 1M customers, and most of that was
+    importing matplotlib and drawing, which need nothing from training but the
+    final numbers. The worker starts with training and imports matplotlib while
+    the trainer computes (on the other core); it picks the points of the cluster
+    chart while segments are named, and draws while the trainer scores, sorts and
+    saves. Any failure (no process, a crash, a timeout) makes the trainer draw the
+    charts itself, as before: the result is the same files either way.
+    """
+
+    TIMEOUT = 600.0  # seconds for any one answer; drawing takes about one
+
+    def __init__(self, proc: subprocess.Popen, log_file) -> None:
+        self.proc = proc
+        self.log_file = log_file
+        self.labels_path: str | None = None
+        self.broken = False
+
+    @classmethod
+    def start(cls) -> _ChartWorker | None:
+        if not CHART_WORKER or os.name != "posix":
+            return None
+        root = str(Path(__file__).resolve().parents[1])  # where `model` is imported from
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        log_file = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _WORKER_PROGRAM, str(os.getpid())],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+                env=env,
+            )
+        except OSError as exc:
+            log_file.close()
+            log.warning("cannot start the chart worker (%s); charts are drawn in process", exc)
+            return None
+        return cls(proc, log_file)
+
+    def request_sample(self, seg_of_row: np.ndarray, seed: int) -> None:
+        """Ask for the rows of the cluster chart (`chart_sample` over every row)."""
+        try:
+            fd, self.labels_path = tempfile.mkstemp(prefix="segbot-chart-", suffix=".npy")
+            with os.fdopen(fd, "wb") as handle:
+                np.save(handle, seg_of_row, allow_pickle=False)
+            self._send(("sample", self.labels_path, seed))
+        except (OSError, ValueError) as exc:
+            self._fail(f"sending the labels: {exc}")
+
+    def request_render(self, out_dir: Path, chart_input) -> bool:
+        """Send the chart input (with the sampled rows); False if the worker failed."""
+        if self.broken:
+            return False
+        try:
+            rows = self._receive()
+            self._send(("render", str(out_dir), chart_input(rows)))
+            return True
+        except (OSError, EOFError, TimeoutError, pickle.PickleError, ValueError) as exc:
+            self._fail(f"sampling the points: {exc}")
+            return False
+
+    def result(self) -> tuple[dict[str, str], float] | None:
+        """(chart name -> file name, seconds spent drawing), or None if it failed."""
+        try:
+            charts, seconds = self._receive()
+            return charts, seconds
+        except (OSError, EOFError, TimeoutError, pickle.PickleError, ValueError) as exc:
+            self._fail(f"drawing: {exc}")
+            return None
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+        self.log_file.close()
+        if self.labels_path:
+            with contextlib.suppress(OSError):
+                os.unlink(self.labels_path)
+
+    def _send(self, obj: object) -> None:
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        self.proc.stdin.write(struct.pack("<Q", len(data)) + data)
+        self.proc.stdin.flush()
+
+    def _receive(self) -> Any:
+        (size,) = struct.unpack("<Q", self._read(8))
+        return pickle.loads(self._read(size))
+
+    def _read(self, n: int) -> bytes:
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + self.TIMEOUT
+        chunks, got = [], 0
+        while got < n:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError(f"no answer in {self.TIMEOUT:.0f} s")
+            chunk = os.read(fd, min(n - got, 1 << 20))
+            if not chunk:
+                raise EOFError("the chart worker exited")
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    def _fail(self, what: str) -> None:
+        self.broken = True
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log_file.seek(0)
+        tail = self.log_file.read()[-2000:].decode("utf-8", "replace").strip()
+        log.warning(
+            "the chart worker failed while %s; drawing the charts in this process%s",
+            what,
+            f": {tail}" if tail else "",
+        )

@@ -165,3 +165,55 @@ def test_dataset_ids_are_python_strings_on_demand(tmp_path):
     assert data._ids is None  # nothing made until asked
     assert data.ids.dtype == object and data.ids[0] == "C00000001"
     assert data.ids.tolist() == data.id_array.to_pylist()
+
+
+def _train_small(tmp_path, name):
+    from model import training
+    from model.config import Settings
+    from model.load import load_dataset
+
+    settings = Settings(_env_file=None, SEGBOT_MODEL_DIR=str(tmp_path / "models"))
+    data = load_dataset(settings)  # the bundled 5,000-customer sample
+    out = tmp_path / name
+    out.mkdir()
+    return training.train_version(data, settings, None, out, "v1"), out
+
+
+@pytest.mark.parametrize("mode", ["worker", "in process", "worker fails"])
+def test_charts_are_drawn_by_the_worker_or_in_process(mode, tmp_path, monkeypatch, caplog):
+    from model import training
+
+    if mode == "in process":
+        monkeypatch.setattr(training, "CHART_WORKER", False)
+    if mode == "worker fails":
+        monkeypatch.setattr(training, "_WORKER_PROGRAM", "import sys; sys.exit(3)")
+    meta, out = _train_small(tmp_path, mode.replace(" ", "-"))
+    assert meta["charts"] == {n: f"{n}.png" for n in ("elbow", "clusters", "profiles")}
+    for file in meta["charts"].values():
+        assert (out / file).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert meta["timings"]["charts_render"] > 0
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files
+    if mode == "worker fails":
+        assert "chart worker failed" in caplog.text
+
+
+def test_worker_and_in_process_charts_are_the_same_pictures(tmp_path, monkeypatch):
+    from datetime import UTC, datetime
+
+    from PIL import Image
+
+    from model import training
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
+
+    monkeypatch.setattr(training, "datetime", Frozen)  # the charts show the minute
+    _, a = _train_small(tmp_path, "worker")
+    monkeypatch.setattr(training, "CHART_WORKER", False)
+    _, b = _train_small(tmp_path, "here")
+    for name in ("elbow", "clusters", "profiles"):
+        with Image.open(a / f"{name}.png") as x, Image.open(b / f"{name}.png") as y:
+            assert x.size == y.size
+            assert np.array_equal(np.asarray(x.convert("RGB")), np.asarray(y.convert("RGB")))
