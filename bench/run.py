@@ -634,12 +634,14 @@ def plot(res: dict, path: Path) -> None:
     xs = [t["rows"] for t in ours]
 
     def annotate(ax, x, y, text, color, below=False):
+        # segbot's values below and left of their points, the baseline's above and
+        # right, so the two never overlap where the lines cross
         ax.annotate(
             text,
             (x, y),
             textcoords="offset points",
-            xytext=(0, -14 if below else 7),
-            ha="center",
+            xytext=(-5, -13) if below else (5, 5),
+            ha="right" if below else "left",
             fontsize=8,
             color=color,
         )

@@ -341,7 +341,7 @@ class SegmentService:
         v = self._version()
         seg = self.find_segment(segment, v)
         mask = np.asarray(v.segments) == seg["id"]
-        ids = np.asarray(v.ids)[mask]
+        ids = v.id_strings(mask)  # decode only this segment's ids
         buf = io.StringIO()
         buf.write(f"{v.meta.get('id_column', 'customer_id')},segment_id,segment\n")
         name = seg["name"].replace('"', '""')
