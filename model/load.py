@@ -690,9 +690,7 @@ def _feature(
         bad = present & np.isnan(numbers)
         if bad.any():
             count = int(bad.sum())
-            shown = ", ".join(
-                f"{where(int(i))}: {_quote(text.iat[i])}" for i in np.flatnonzero(bad)[:SHOW]
-            )
+            shown = first_values(where, text, np.flatnonzero(bad))
             raise DataError(
                 f"column {name!r} has text where numbers are expected in {count:,} "
                 f"{_rows(count)} ({shown})"
@@ -789,6 +787,11 @@ def _digest(
 def _one_line(exc: object) -> str:
     text = str(exc).strip() or type(exc).__name__
     return " ".join(text.split())
+
+
+def first_values(where: Callable[[int], str], values: pd.Series, positions) -> str:
+    """ "line 5: 'abc', line 9: 'n/a'": the first SHOW offending rows, for one-line messages."""
+    return ", ".join(f"{where(int(i))}: {_quote(values.iat[int(i)])}" for i in positions[:SHOW])
 
 
 def _quote(value: object, width: int = 40) -> str:

@@ -60,6 +60,7 @@ import pandas as pd
 
 from model.config import Settings
 from model.errors import DataError
+from model.load import SHOW, _id_strings, _list, _plural, first_values
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,6 @@ def quantity_column(available: list[str], settings: Settings) -> str | None:
 def transaction_columns(available: list[str], settings: Settings, source: str) -> list[str]:
     """The columns a transaction log needs, in the order id, date, amount[, quantity];
     a `DataError` naming the first one missing and listing the columns there are."""
-    from model.load import _list
 
     roles = [
         ("id", settings.id_column, "SEGBOT_ID_COLUMN or --id-column"),
@@ -350,8 +350,6 @@ def _factorize_ids(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from model.load import SHOW, _id_strings
-
     if not pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
         series = _id_strings(series)
     text = pa.array(series, from_pandas=True)
@@ -490,9 +488,7 @@ def day_numbers(series: pd.Series, name: str, where: Callable[[int], str] = _row
     if values is not None and (
         pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
     ):
-        shown = ", ".join(
-            f"{where(i)}: {_value(series.iat[i])}" for i in range(min(len(series), 3))
-        )
+        shown = first_values(where, series, range(len(series)))
         raise DataError(
             f"date column {name!r} holds numbers, not dates ({shown}); write dates as {ISO_HINT}"
         )
@@ -534,8 +530,6 @@ def _parse_slowly(series: pd.Series, name: str, where: Callable[[int], str]):
     that are blank or not ISO dates."""
     import pyarrow as pa
 
-    from model.load import SHOW
-
     stripped = series.astype("str").str.strip()
     blank = (stripped.isna() | (stripped == "")).to_numpy(dtype=bool, na_value=True)
     objects = series.astype(object).where(~blank, None)
@@ -543,9 +537,7 @@ def _parse_slowly(series: pd.Series, name: str, where: Callable[[int], str]):
     bad = ~blank & parsed.isna().to_numpy()
     if bad.any():
         count = int(bad.sum())
-        shown = ", ".join(
-            f"{where(int(i))}: {_value(series.iat[i])}" for i in np.flatnonzero(bad)[:SHOW]
-        )
+        shown = first_values(where, series, np.flatnonzero(bad))
         raise DataError(
             f"date column {name!r} has {count:,} {_plural(count, 'value')} that "
             f"{'is not a date' if count == 1 else 'are not dates'} ({shown}); "
@@ -561,8 +553,6 @@ def _numbers(series: pd.Series, name: str, role: str, where: Callable[[int], str
     text and infinities, naming the rows."""
     import pyarrow as pa
     import pyarrow.compute as pc
-
-    from model.load import SHOW
 
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_complex_dtype(dtype):
@@ -591,9 +581,7 @@ def _numbers(series: pd.Series, name: str, role: str, where: Callable[[int], str
     bad = ~finite & ~blank
     if bad.any():
         count = int(bad.sum())
-        shown = ", ".join(
-            f"{where(int(i))}: {_value(series.iat[i])}" for i in np.flatnonzero(bad)[:SHOW]
-        )
+        shown = first_values(where, series, np.flatnonzero(bad))
         raise DataError(
             f"{role} column {name!r} has text where numbers are expected in {count:,} "
             f"{_plural(count, 'row')} ({shown})"
@@ -603,7 +591,6 @@ def _numbers(series: pd.Series, name: str, role: str, where: Callable[[int], str
 
 
 def _missing(positions: np.ndarray, name: str, role: str, where: Callable[[int], str]) -> None:
-    from model.load import SHOW
 
     count = len(positions)
     first = ", ".join(where(int(i)) for i in positions[:SHOW])
@@ -627,13 +614,3 @@ def _as_of_day(text: str) -> int:
 
 def _iso(day: int) -> str:
     return str(np.datetime64(int(day), "D"))
-
-
-def _value(value: object) -> str:
-    from model.load import _quote
-
-    return _quote(value)
-
-
-def _plural(count: int, word: str) -> str:
-    return word if count == 1 else word + "s"
