@@ -197,44 +197,27 @@ def inertia_check(data: Path, model_dir: str, cap: float) -> dict:
 # --------------------------------------------------------------------------- serving
 
 
-def lookups(model_dir: str, calls: int) -> dict:
-    out = DATA / "lookup.json"
-    run = measure(
-        [
-            PY,
-            str(ROOT / "bench" / "bench_lookup.py"),
-            "--model-dir",
-            model_dir,
-            "--calls",
-            str(calls),
-            "--json",
-            str(out),
-        ]
-    )
+def bench_json(script: str, what: str, *args: str) -> dict:
+    """Run one bench/ script in its own process and read the JSON it writes."""
+    out = DATA / f"{Path(script).stem}.json"
+    run = measure([PY, str(ROOT / "bench" / script), *args, "--json", str(out)])
     if not run.ok():
-        raise SystemExit(f"lookup bench failed:\n{run.stderr[-3000:]}")
-    result = json.loads(out.read_text())
+        raise SystemExit(f"{what} bench failed:\n{run.stderr[-3000:]}")
+    return json.loads(out.read_text())
+
+
+def lookups(model_dir: str, calls: int) -> dict:
+    result = bench_json(
+        "bench_lookup.py", "lookup", "--model-dir", model_dir, "--calls", str(calls)
+    )
     print(f"  lookup p50 {result['segbot']['p50_ms']} ms, p99 {result['segbot']['p99_ms']} ms")
     return result
 
 
 def startup(model_dir: str, repeats: int) -> dict:
-    out = DATA / "startup.json"
-    run = measure(
-        [
-            PY,
-            str(ROOT / "bench" / "bench_startup.py"),
-            "--model-dir",
-            model_dir,
-            "--repeats",
-            str(repeats),
-            "--json",
-            str(out),
-        ]
+    result = bench_json(
+        "bench_startup.py", "start-up", "--model-dir", model_dir, "--repeats", str(repeats)
     )
-    if not run.ok():
-        raise SystemExit(f"start-up bench failed:\n{run.stderr[-3000:]}")
-    result = json.loads(out.read_text())
     print(f"  serve --http -> /healthz 200: {result['segbot']['median_s']} s")
     return result
 
