@@ -17,11 +17,12 @@ TRAIN_FLAGS: dict[str, tuple[str, str]] = {
     "--data": ("data", "a .csv/.parquet path or a SQLAlchemy URL"),
     "--query": ("data_query", "SQL query or table name, with a URL source"),
     "--kind": ("data_kind", "customers (one row per customer) or transactions"),
-    "--id-column": ("id_column", "customer id column"),
+    "--id-column": ("id_column", "customer id column; @row: no id column, row numbers are the ids"),
     "--features": ("features", "comma-separated feature columns"),
     "--date-column": ("date_column", "transaction date column"),
     "--amount-column": ("amount_column", "transaction amount column"),
     "--k": ("k", "'auto' or a number of segments"),
+    "--k-min": ("k_min", "smallest k tried by auto (2 allows a high/low split)"),
     "--k-max": ("k_max", "largest k tried by auto"),
     "--model-dir": ("model_dir", "where versions are kept"),
 }
@@ -43,7 +44,9 @@ def load_settings(args: argparse.Namespace) -> Settings:
 def settings_error(exc: ValidationError) -> str:
     """One line naming the variable (and flag) as a user writes them."""
     first = exc.errors()[0]
-    loc = str(first.get("loc", ("?",))[-1])
+    if not first.get("loc"):  # a rule across settings: its message names them
+        return "settings: " + str(first["msg"]).removeprefix("Value error, ")
+    loc = str(first["loc"][-1])
     by_alias = {info.alias: name for name, info in Settings.model_fields.items()}
     field = by_alias.get(loc, loc)
     info = Settings.model_fields.get(field)

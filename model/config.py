@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -44,6 +44,7 @@ class Settings(BaseSettings):
 
     # Model
     k: str = Field("auto", alias="SEGBOT_K")
+    k_min: int = Field(3, alias="SEGBOT_K_MIN", ge=1, le=30)
     k_max: int = Field(10, alias="SEGBOT_K_MAX", ge=2, le=30)
     model_dir: Path = Field(Path("./models"), alias="SEGBOT_MODEL_DIR")
     names_file: Path | None = Field(None, alias="SEGBOT_NAMES_FILE")
@@ -88,6 +89,15 @@ class Settings(BaseSettings):
         if not text.isdigit() or int(text) < 1:
             raise ValueError(f"must be 'auto' or a whole number of segments ≥ 1, not {value!r}")
         return text
+
+    @model_validator(mode="after")
+    def _k_range(self) -> Settings:
+        if self.k_min > self.k_max:
+            raise ValueError(
+                f"SEGBOT_K_MIN / --k-min ({self.k_min}) is larger than "
+                f"SEGBOT_K_MAX / --k-max ({self.k_max}); auto needs k_min ≤ k_max"
+            )
+        return self
 
     @property
     def fixed_k(self) -> int | None:
