@@ -127,6 +127,17 @@ DEFAULT_ACTION = "Keep them engaged with the regular newsletter and seasonal off
 
 
 @dataclass(frozen=True)
+class TextTrait:
+    """A value of a text feature that is over-represented in a segment
+    ("Student = Yes: 31% of the segment vs 10% overall")."""
+
+    feature: str  # column as in the data, e.g. "Student"
+    value: str  # trimmed value, e.g. "Yes"
+    share: float  # of the segment's customers, 0..1
+    overall: float  # of all customers, 0..1
+
+
+@dataclass(frozen=True)
 class Naming:
     name: str
     action: str
