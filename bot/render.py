@@ -27,6 +27,7 @@ from model.answers import (
     Rollback,
     SegmentInfo,
     Summary,
+    TextShare,
     VersionInfo,
     to_dict,
 )
@@ -34,6 +35,7 @@ from model.errors import SegbotError
 
 KEY_VALUES = 8  # features shown for one customer; fields beyond ~10 stop reading well
 PROFILE_VALUES = 6  # features per segment in the summary
+TEXT_VALUES = 3  # distinctive text values per segment in the summary
 MAX_BLOCKS = 50  # Slack's limit per message
 SECTION_LIMIT = 2900  # Slack allows 3000 characters in a section's text
 GENERIC_FAILURE = "Something went wrong on our side; the error is logged."
@@ -183,8 +185,10 @@ def _trait_features(segment: SegmentInfo) -> list[str]:
 def key_values(
     values: list[FeatureValue], segment: SegmentInfo, limit: int = KEY_VALUES
 ) -> list[FeatureValue]:
-    """The features behind the segment's name first, then the rest in data order."""
+    """The features behind the segment's name first, then the text features the
+    segment stands out on, then the rest in data order."""
     first = _trait_features(segment)
+    first += [t.feature for t in distinct_text(segment) if t.feature not in first]
     ranked = sorted(
         values, key=lambda v: first.index(v.feature) if v.feature in first else len(first)
     )
@@ -195,6 +199,29 @@ def _value(v: FeatureValue) -> str:
     if v.value is None:
         return "filled in" if v.imputed else "missing"
     return number(v.value)
+
+
+def distinct_text(segment: SegmentInfo) -> list[TextShare]:
+    """The text values that set the segment apart, largest gain over everyone first."""
+    return sorted(
+        (t for t in segment.text if t.distinct and t.share is not None),
+        key=lambda t: -(t.share - t.overall),
+    )
+
+
+def text_share(t: TextShare) -> str:
+    """'Student = Yes 31% vs 10% overall'."""
+    return f"{esc(t.feature)} = {esc(t.value)} {share(t.share)} vs {share(t.overall)} overall"
+
+
+def _text_here(v: FeatureValue, segment: SegmentInfo) -> str:
+    """For a customer's text value: how common it is in the segment and overall."""
+    if not isinstance(v.value, str):
+        return ""
+    for t in segment.text:
+        if t.feature == v.feature and t.value == v.value and t.share is not None:
+            return f" · {share(t.share)} of segment, {share(t.overall)} overall"
+    return ""
 
 
 def _segment_line(segment: SegmentInfo) -> str:
@@ -218,7 +245,7 @@ def _member(
 ) -> Reply:
     """One customer or prospect: the same parts as blocks and as text, formatted once."""
     rows = [
-        (esc(v.feature), _value(v), number(v.typical))
+        (esc(v.feature), _value(v), number(v.typical) + _text_here(v, answer.segment))
         for v in key_values(answer.values, answer.segment)
     ]
     clarity = _clarity(answer.membership)
@@ -275,6 +302,39 @@ def _profile(segment: SegmentInfo) -> str:
     return " · ".join(f"{esc(f)} {number(segment.profile[f])}" for f in names[:PROFILE_VALUES])
 
 
+def _text_profile(segment: SegmentInfo) -> str:
+    """'Student = Yes 31% vs 10% overall · ...': what its text values stand out on."""
+    parts = []
+    for t in distinct_text(segment)[:TEXT_VALUES]:
+        known = 1 - t.missing / segment.size if segment.size else 1.0
+        # Shares count customers with a value; say so when many have none.
+        parts.append(
+            text_share(t) + (f" (of the {share(known)} with a value)" if known < 0.95 else "")
+        )
+    return " · ".join(parts)
+
+
+def _alike_text(segments: list[SegmentInfo]) -> str:
+    """Text features on which no segment stands out, with everyone's mix, so a listed
+    feature is never silently absent: 'Gender: no segment differs much from the
+    overall mix (Female 56%, Male 44%).'"""
+    overall: dict[str, dict[str, float]] = {}
+    stands_out: set[str] = set()
+    for s in segments:
+        for t in s.text:
+            overall.setdefault(t.feature, {})[t.value] = t.overall
+            if t.distinct:
+                stands_out.add(t.feature)
+    parts = []
+    for feature, mix in overall.items():
+        if feature in stands_out:
+            continue
+        top = sorted(mix.items(), key=lambda item: -item[1])[:TEXT_VALUES]
+        shown = ", ".join(f"{esc(value)} {share(p)}" for value, p in top)
+        parts.append(f"{esc(feature)}: no segment differs much from the overall mix ({shown})")
+    return "; ".join(parts) + "." if parts else ""
+
+
 def summary(answer: Summary) -> Reply:
     q = answer.quality
     quality = quality_words(q.get("silhouette"))
@@ -287,11 +347,22 @@ def summary(answer: Summary) -> Reply:
     why = f"Why {answer.k}: {esc(answer.k_reason)}. Quality: {quality}."
     blocks = [section(head), context(why)]
     text = [head.replace("*", ""), why]
+    if answer.id_column == "@row":  # model.load.ROW_IDS: trained with no id column
+        ids = "Ids are row numbers of the data (no id column): customer 7 is the 7th row."
+        blocks.append(context(ids))
+        text.append(ids)
     for s in answer.segments:
         line = f"*{s.id}. {esc(s.name)}*: {count(s.size)} customers ({share(s.share)})"
         profile = _profile(s)
+        words = _text_profile(s)
+        profile += f"\n{words}" if profile and words else words
         blocks.append(section(f"{line}\n{profile}\n_{esc(s.action)}_"))
-        text.append(f"{line.replace('*', '')}\n    {profile}\n    Action: {esc(s.action)}")
+        profile_text = profile.replace("\n", "\n    ")
+        text.append(f"{line.replace('*', '')}\n    {profile_text}\n    Action: {esc(s.action)}")
+    alike = _alike_text(answer.segments)
+    if alike:
+        blocks.append(context(alike))
+        text.append(alike)
     blocks.append(
         context(
             f"Source: {esc(answer.source)} · `/segment customer &lt;id&gt;` for one "

@@ -11,6 +11,19 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class TextShare:
+    """One value of a text feature in a segment: "Student = Yes: 31% of the segment,
+    10% of all customers". Shares count only customers with a value for the feature."""
+
+    feature: str
+    value: str
+    share: float | None  # of the segment's customers, 0..1 (None: none has a value)
+    overall: float  # of all customers, 0..1
+    distinct: bool = False  # one of the values that set the segment apart
+    missing: int = 0  # the segment's customers with no value for the feature
+
+
+@dataclass(frozen=True)
 class SegmentInfo:
     id: int  # stable across versions
     name: str
@@ -22,6 +35,9 @@ class SegmentInfo:
     distinct: list[str] = field(
         default_factory=list
     )  # traits behind the name, e.g. "annual_income high"
+    # Text features: the values stored per feature (most common first), those that
+    # set the segment apart marked `distinct`. Empty for versions trained before.
+    text: list[TextShare] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,7 @@ class Summary:
     quality: dict[str, float | None]  # silhouette, calinski_harabasz, davies_bouldin, inertia
     segments: list[SegmentInfo]
     source: str
+    id_column: str = "customer_id"  # "@row": no id column, ids are the data's row numbers
     kind: str = "summary"
 
 

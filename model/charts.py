@@ -117,6 +117,14 @@ class ChartInput:
     profile_overall: np.ndarray | None = None
     # Optional: customers in the version when `segments` sizes do not add up to it.
     total_customers: int | None = None
+    # Optional: smallest k `auto` could choose; the elbow greys out the ks below it.
+    k_min: int = 1
+    # Optional share columns for text features, drawn after the numeric ones: per
+    # column (feature, value), each segment's share of customers with that value
+    # (k, t) and everyone's share (t,), 0..1 (model.text_shares.chart_columns).
+    profile_text: list[tuple[str, str]] | None = None
+    profile_text_shares: np.ndarray | None = None
+    profile_text_overall: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         k = len(self.segments)
@@ -166,6 +174,24 @@ class ChartInput:
             if overall.shape != (f,):
                 raise ValueError(f"profile_overall has {overall.shape[0]} values for {f} features")
             self.profile_overall = overall
+        self.profile_text = [(str(a), str(b)) for a, b in (self.profile_text or [])]
+        t = len(self.profile_text)
+        text_shares = np.asarray(
+            self.profile_text_shares if self.profile_text_shares is not None else [], dtype=float
+        )
+        if text_shares.size == 0:
+            text_shares = np.empty((k, t))
+        if text_shares.shape != (k, t):
+            raise ValueError(
+                f"profile_text_shares has shape {text_shares.shape}, expected ({k}, {t})"
+            )
+        text_overall = np.asarray(
+            self.profile_text_overall if self.profile_text_overall is not None else [],
+            dtype=float,
+        ).reshape(-1)
+        if text_overall.shape != (t,):
+            raise ValueError(f"profile_text_overall has {text_overall.shape[0]} values for {t}")
+        self.profile_text_shares, self.profile_text_overall = text_shares, text_overall
 
 
 # ---------------------------------------------------------------------------
@@ -531,6 +557,21 @@ def build_elbow(inp: ChartInput) -> Figure:
             # From 0: a cropped axis would make every drop look like an elbow.
             ax.set_ylim(0.0 if lo >= 0 else lo - pad, hi + pad * 2.2)
             ax.set_xlim(ks[0] - 0.4, ks[-1] + 0.4)
+            if ks[0] < inp.k_min <= ks[-1]:
+                # The curve starts at k=1 (the knee needs it) but auto only chose from
+                # k_min up: grey out the rest so a knee at 2 that was passed over reads so.
+                ax.axvspan(ks[0] - 0.4, inp.k_min - 0.5, color="#DDDDDD", alpha=0.6, zorder=0, lw=0)
+                ax.text(
+                    (ks[0] - 0.4 + inp.k_min - 0.5) / 2,
+                    0.03,
+                    f"not tried by auto:\nk < {inp.k_min}",
+                    transform=ax.get_xaxis_transform(),
+                    ha="center",
+                    va="bottom",
+                    fontsize=_FS_LEGEND,
+                    color=_MUTED_INK,
+                    zorder=2,
+                )
 
         sil = sorted((k, v) for k, v in inp.silhouettes.items() if math.isfinite(v) and k >= 2)
         if sil:
@@ -831,15 +872,29 @@ def build_clusters(inp: ChartInput) -> Figure:
 # --- profiles --------------------------------------------------------------
 
 
+def _percent(x: float) -> str:
+    """0.314 -> "31%", 0.004 -> "0.4%", NaN -> "–"."""
+    if not math.isfinite(x):
+        return "\u2013"
+    pct = 100 * x
+    return f"{pct:.1f}%" if 0 < pct < 1 else f"{pct:.0f}%"
+
+
 def build_profiles(inp: ChartInput) -> Figure:
-    """Heat map of standardised segment means, annotated with original-unit means."""
+    """Heat map of standardised segment means, annotated with original-unit means,
+    then one column per text value with each segment's share of it."""
     with _LOCK:
         fig = _new_figure()
-        k, f = inp.profile_z.shape
+        k, f_num = inp.profile_z.shape
+        t = len(inp.profile_text)
+        f = f_num + t  # numeric columns, then one share column per text value
         title = f"What sets each segment apart · {inp.version}"
         subtitle = (
             "Numbers are segment averages. Colour: how far above (red) or below (blue) "
             "the average of all customers."
+            if t == 0
+            else "Numbers are segment averages; % the share with that value. Colour: above "
+            "(red) or below (blue) all customers."
         )
         if k == 0 or f == 0:
             ax = fig.add_subplot()
@@ -866,7 +921,18 @@ def build_profiles(inp: ChartInput) -> Figure:
         _titles(fig, ax_sw, title, "")
         fig.supxlabel(subtitle, x=0.01, ha="left", fontsize=_FS_SUBTITLE, color=_MUTED_INK)
 
-        z = np.ma.masked_invalid(np.clip(inp.profile_z, -_Z_CLIP, _Z_CLIP))
+        # A share column is coloured like a numeric one: the gap to everyone's share in
+        # standard deviations of the 0/1 "has this value" column, sqrt(p (1 - p)).
+        p_all = inp.profile_text_overall
+        with np.errstate(invalid="ignore", divide="ignore"):
+            text_z = (inp.profile_text_shares - p_all) / np.sqrt(p_all * (1 - p_all))
+        all_z = np.hstack([inp.profile_z, np.where(np.isfinite(text_z), text_z, np.nan)])
+        cells = [
+            [format_compact(inp.profile_means[i, j]) for j in range(f_num)]
+            + [_percent(inp.profile_text_shares[i, j]) for j in range(t)]
+            for i in range(k)
+        ]
+        z = np.ma.masked_invalid(np.clip(all_z, -_Z_CLIP, _Z_CLIP))
         cmap = colormaps["RdBu_r"].with_extremes(bad="#E5E5E5")
         image = ax.imshow(
             z,
@@ -884,12 +950,12 @@ def build_profiles(inp: ChartInput) -> Figure:
         if cell_w_pt >= 24 and cell_h_pt >= 12:
             for i in range(k):
                 for j in range(f):
-                    zij = inp.profile_z[i, j]
+                    zij = all_z[i, j]
                     dark = math.isfinite(zij) and _luminance(cmap(norm(zij))) < 0.45
                     ax.text(
                         j,
                         i,
-                        format_compact(inp.profile_means[i, j]),
+                        cells[i][j],
                         ha="center",
                         va="center",
                         fontsize=annot_fs,
@@ -903,6 +969,8 @@ def build_profiles(inp: ChartInput) -> Figure:
         ax.tick_params(which="minor", length=0)
         for spine in ax.spines.values():
             spine.set_visible(False)
+        if f_num and t:  # numeric averages | shares of text values
+            ax.axvline(f_num - 0.5, color=_INK, linewidth=2.5)
 
         x_fs = 15 if f <= 5 else 13 if f <= 8 else max(9, 13 - (f - 8) // 2)
         label_w = max(cell_w_pt - 10, 30.0)
@@ -917,6 +985,16 @@ def build_profiles(inp: ChartInput) -> Figure:
             if inp.profile_overall is not None:
                 label += f"\nall: {format_compact(inp.profile_overall[j])}"
             xlabels.append(label)
+        measure = functools.partial(_text_width_pt, size=x_fs)
+        for (feature, value), p in zip(inp.profile_text, p_all, strict=True):
+            if f <= 10:  # "Student:", "Yes" (up to two lines), "all: 10%"
+                label = (
+                    f"{_shorten(feature + ':', label_w, measure=measure)}\n"
+                    f"{_shorten(value, label_w, lines=2, measure=measure)}"
+                )
+            else:
+                label = _shorten(f"{feature}: {value}", 120.0, measure=measure)
+            xlabels.append(f"{label}\nall: {_percent(p)}")
         ax.set_xticks(np.arange(f))
         rotate = f > 10
         ax.set_xticklabels(

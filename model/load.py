@@ -19,9 +19,18 @@ column or rows and the problem:
   whole numbers stored as numbers in Parquet or SQL become "42", not "42.0";
   missing or blank ids and duplicate ids are errors (a transaction log is
   checked once it is turned into one row per customer);
+- ``SEGBOT_ID_COLUMN=@row`` (`ROW_IDS`): the data has no id column and the
+  1-based row numbers, as text ("1", "2", ...), are the ids. "@row" always means
+  this, even if a column has that name. Rows count in the order read: a file's
+  order, or a SQL query's (which needs an ORDER BY to be the same every time).
+  Not for a transaction log, whose rows are purchases, not customers;
 - features are ``settings.features`` when given, in that order; otherwise every
-  numeric column but the id. Text columns are skipped unless listed; a listed
-  text column becomes categorical (at most `MAX_CATEGORIES` distinct values);
+  numeric column but the id and a saved pandas index (a Parquet
+  ``__index_level_0__``, or a CSV's first column with a blank header, which
+  pandas calls "Unnamed: 0"). Text columns are skipped unless listed; a listed
+  text column becomes categorical (at most `MAX_CATEGORIES` distinct values),
+  its values trimmed (" Male" and "Male" are one value in training, the stored
+  pipeline and predictions);
 - a column that is mostly numbers but has some text is "text in a numeric
   column", an error naming the column, how many rows, and the first few;
 - blank strings count as missing; missing feature values are fine (the model
@@ -76,6 +85,9 @@ _COMPRESSION = (".gz", ".bz2", ".zip", ".xz", ".zst")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
+_CSV_INDEX = "Unnamed: 0"  # pandas' name for a blank first header: `DataFrame.to_csv`'s index
+ROW_IDS = "@row"
+"""SEGBOT_ID_COLUMN / --id-column value: no id column, the 1-based row numbers are the ids."""
 
 
 @dataclass
@@ -237,10 +249,16 @@ def _wanted_columns(
     from it, which is checked again with `reading=False`.
     """
     id_column = settings.id_column
-    if id_column not in available:
+    row_ids = id_column == ROW_IDS
+    if not row_ids and id_column not in available:
+        no_ids = (  # a purchase log's rows are purchases: their numbers name no customer
+            ""
+            if settings.data_kind == "transactions"
+            else f", or --id-column {ROW_IDS} if the data has no id column"
+        )
         raise DataError(
             f"id column {id_column!r} not found in {source} (set SEGBOT_ID_COLUMN or "
-            f"--id-column{_did_you_mean(id_column, available, '; ')}); "
+            f"--id-column{no_ids}{_did_you_mean(id_column, available, '; ')}); "
             f"the columns are: {_list(available)}"
         )
     if reading and settings.data_kind == "transactions":
@@ -249,7 +267,7 @@ def _wanted_columns(
         return transaction_columns(available, settings, source)  # id, date, amount[, quantity]
     if not settings.features or (reading and settings.data_kind != "customers"):
         return None
-    if id_column in settings.features:
+    if not row_ids and id_column in settings.features:
         raise DataError(
             f"{id_column!r} is the id column; it cannot also be a feature "
             "(remove it from SEGBOT_FEATURES / --features)"
@@ -264,7 +282,7 @@ def _wanted_columns(
         if name in seen:
             raise DataError(f"feature {name!r} is listed twice in SEGBOT_FEATURES / --features")
         seen.add(name)
-    return [id_column, *settings.features]
+    return list(settings.features) if row_ids else [id_column, *settings.features]
 
 
 def _sniff_separator(path: Path) -> str:
@@ -298,7 +316,7 @@ def _read_csv(path: Path, settings: Settings, compressed: bool) -> pd.DataFrame:
                 path,
                 sep=sep,
                 encoding=encoding,
-                dtype={settings.id_column: "str"},
+                dtype={} if settings.id_column == ROW_IDS else {settings.id_column: "str"},
                 **options,
             )
 
@@ -331,9 +349,13 @@ def _read_parquet(path: Path, settings: Settings) -> pd.DataFrame:
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"cannot read {path} as Parquet: {_one_line(exc)}") from None
     # Ids stored as integers become their digits ("42"), never a float ("42.0").
-    index = table.schema.get_field_index(settings.id_column)
-    column = table.column(index)
-    if pa.types.is_integer(column.type) or pa.types.is_dictionary(column.type):
+    index = (
+        -1 if settings.id_column == ROW_IDS else table.schema.get_field_index(settings.id_column)
+    )
+    column = table.column(index) if index >= 0 else None
+    if column is not None and (
+        pa.types.is_integer(column.type) or pa.types.is_dictionary(column.type)
+    ):
         table = table.set_column(index, settings.id_column, pc.cast(column, pa.string()))
     frame = table.to_pandas(
         ignore_metadata=True,
@@ -443,7 +465,7 @@ def _query(
                     wanted = _wanted_columns([str(c) for c in chunk.columns], settings, source)
                 if wanted is not None and list(chunk.columns) != wanted:
                     chunk = chunk[wanted]
-                if settings.id_column in chunk.columns:
+                if settings.id_column in chunk.columns and settings.id_column != ROW_IDS:
                     # per chunk: a chunk with a NULL id turns whole-number ids into floats
                     chunk[settings.id_column] = _id_strings(chunk[settings.id_column])
                 chunks.append(chunk)
@@ -510,14 +532,22 @@ def _validate(
         twice = sorted({c for c in columns if columns.count(c) > 1})
         raise DataError(f"{source} has more than one column named {_list(twice)}")
 
-    id_text = _id_strings(frame[id_column])
-    ids = _check_ids(id_text, id_column, where)
+    row_ids = id_column == ROW_IDS
+    ids = (
+        _row_numbers(n) if row_ids else _check_ids(_id_strings(frame[id_column]), id_column, where)
+    )
 
     listed = bool(settings.features)
     names = (
         settings.features
         if listed
-        else [c for c in columns if c != id_column and not _PANDAS_INDEX.match(c)]
+        else [
+            c
+            for i, c in enumerate(columns)
+            if (row_ids or c != id_column)
+            and not _PANDAS_INDEX.match(c)
+            and not (i == 0 and c == _CSV_INDEX)
+        ]
     )
     data: dict[str, np.ndarray | pd.Series] = {}
     numeric: list[str] = []
@@ -545,9 +575,10 @@ def _validate(
             if skipped_text
             else ""
         )
+        besides = "" if row_ids else f" besides the id {id_column!r}"
         raise DataError(
-            f"no usable feature column in {source}: no numeric column besides the id "
-            f"{id_column!r}{hint}; the columns are: {_list(columns)}"
+            f"no usable feature column in {source}: no numeric column{besides}"
+            f"{hint}; the columns are: {_list(columns)}"
         )
     if skipped_text:
         log.info("text columns not used as features (not listed): %s", ", ".join(skipped_text))
@@ -572,6 +603,15 @@ def _validate(
         kind=kind,
         notes=notes,
     )
+
+
+def _row_numbers(n: int) -> pa.Array:
+    """ "1", "2", ..., str(n): the ids of a table without an id column (Arrow turns
+    10M numbers into text in under a second; no Python string per row)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.cast(pa.array(np.arange(1, n + 1, dtype=np.int64)), pa.string())
 
 
 def _id_strings(series: pd.Series) -> pd.Series:

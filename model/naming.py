@@ -3,15 +3,42 @@
 A segment is described by how its centre differs from the population on each
 feature, in standard deviations of the scaled feature (after the log transform
 for money-like columns). Column names are mapped to concepts (income, spend,
-frequency, recency, ...) by keywords, so "Annual Income (k$)" and
+frequency, recency, balance, ...) by keywords, so "Annual Income (k$)" and
 "annual_income" both read as income.
+
+Matching a column to a concept (`concept_of`): the name is split into lower-case
+words (on punctuation and camelCase: "NumOfProducts" -> num of products); a
+keyword matches when all its words appear consecutively. The longest matching
+keyword wins ("credit limit" beats "limit"); the generic words in `GENERIC`
+("total", "value", ...) lose to any other keyword; ties go to the concept listed
+first.
+
+Text features: a `TextTrait` (a value over-represented in a segment) sets the
+segment apart when the segment is mostly that value and much more so than
+everyone: share >= `TEXT_SHARE` and share - overall >= `TEXT_GAIN`. Its strength
+is put on the same scale as a numeric |z|: (share - overall) / sqrt(overall *
+(1 - overall)), i.e. the z of the segment's centre on the value's 0/1 column
+(100% Students vs 10% overall: 0.9 / 0.3 = 3.0). Such a value reads as a word in
+the name ("Student", "Non-Student" for Yes/No columns, else the value: "Female")
+and appears in `Naming.traits` as "<feature>=<value> high", so a reader that
+takes `t.rsplit(" ", 1)[0]` as the feature name gets "Student=Yes", which names
+no numeric column.
+
+Actions: every segment gets a different sentence within one call. Each segment
+lists candidate actions (RFM, a combined pair, its concepts' actions, then a
+sentence in its columns' own words: "Stand out on high Balance and high Limit:
+..."); first choices are handed out before second ones, a contested sentence to
+the segment with the stronger trait; a segment left without one gets its first
+candidate marked as a separate test cell with its (unique) name.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +47,16 @@ from model.errors import DataError
 
 # Below this many standard deviations a difference is not worth naming.
 NOTABLE = 0.45
+# A text value sets a segment apart when it is most of the segment and this much above everyone.
+TEXT_SHARE = 0.5
+TEXT_GAIN = 0.25
+# Words before the noun, at most: longer names stop being readable.
+MAX_WORDS = 4
 
-# concept -> (keywords matched as whole words, word when high, word when low)
+# concept -> (keywords matched as whole words, word when high, word when low).
+# Listed order breaks ties between equally long keywords: the specific concepts
+# (credit, household, returns, ...) come before frequency and spend so that
+# "orders_returned" reads as returns and "NumDealsPurchases" as discount use.
 CONCEPTS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "recency": (
         (
@@ -38,12 +73,89 @@ CONCEPTS: dict[str, tuple[tuple[str, ...], str, str]] = {
         "Recent",
     ),
     "income": (("income", "salary", "earning", "wage"), "High-Income", "Low-Income"),
+    "credit_limit": (("limit", "credit limit", "credit line"), "High-Limit", "Low-Limit"),
+    "balance": (("balance", "balances", "outstanding", "debt"), "High-Balance", "Low-Balance"),
+    "rating": (
+        ("rating", "credit score", "credit rating", "fico", "creditworthiness"),
+        "High-Rating",
+        "Low-Rating",
+    ),
+    "products": (
+        ("cards", "products", "accounts", "policies", "holdings"),
+        "Multi-Product",
+        "Few-Product",
+    ),
+    "education": (
+        ("education", "educ", "schooling", "degree"),
+        "Highly-Educated",
+        "Less-Educated",
+    ),
+    "household": (
+        (
+            "household",
+            "household members",
+            "family",
+            "children",
+            "kids",
+            "dependents",
+            "kidhome",
+            "teenhome",
+        ),
+        "Large-Household",
+        "Small-Household",
+    ),
+    "returns": (
+        ("returns", "returned", "refund", "refunds", "return rate"),
+        "High-Return",
+        "Low-Return",
+    ),
+    "discount": (
+        (
+            "discount",
+            "discounts",
+            "coupon",
+            "coupons",
+            "promo",
+            "promos",
+            "promotion",
+            "promotions",
+            "voucher",
+            "vouchers",
+            "deals",
+        ),
+        "Deal-Seeking",
+        "Full-Price",
+    ),
+    "visits": (
+        ("visits", "visit", "sessions", "session", "logins", "login", "active member", "app opens"),
+        "Engaged",
+        "Disengaged",
+    ),
+    "support": (
+        (
+            "complaints",
+            "complaint",
+            "complain",
+            "tickets",
+            "support tickets",
+            "service calls",
+            "custserv",
+        ),
+        "Support-Heavy",
+        "Self-Serve",
+    ),
+    "email": (
+        ("opens", "open rate", "clicks", "click rate", "click through", "ctr"),
+        "Email-Responsive",
+        "Email-Unresponsive",
+    ),
+    "churn": (("churn", "attrition"), "Churn-Prone", "Stable"),
+    "satisfaction": (("satisfaction", "csat", "nps", "net promoter"), "Satisfied", "Dissatisfied"),
     "frequency": (
         (
             "orders",
             "frequency",
             "purchases",
-            "visits",
             "transactions",
             "order_count",
             "num_orders",
@@ -90,6 +202,8 @@ CONCEPTS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "items": (("items", "quantity", "units"), "Bulk", "Light"),
     "age": (("age",), "Older", "Young"),
 }
+# Words that qualify many columns ("total_returns", "order_value"): any other keyword beats them.
+GENERIC = frozenset({"total", "value", "amount", "count", "months"})
 
 ACTIONS: dict[tuple[str, str], str] = {
     ("champions", "+"): "Reward them: VIP perks, early access and referral asks.",
@@ -110,6 +224,50 @@ ACTIONS: dict[tuple[str, str], str] = {
     ("items", "-"): "Suggest complementary items to grow each order.",
     ("age", "+"): "Use channels and products that fit an established audience.",
     ("age", "-"): "Reach them on social and mobile with trend-led products.",
+    ("credit_limit", "+"): "Promote premium cards and larger purchases they can spread over time.",
+    ("credit_limit", "-"): "Offer a limit review after steady use, and credit-building products.",
+    (
+        "balance",
+        "+",
+    ): "Offer instalment plans and balance-transfer deals; check risk before raising limits.",
+    ("balance", "-"): "Activate the card: spend-based rewards and a first-purchase bonus.",
+    ("rating", "+"): "Pre-approve them for premium products and better rates.",
+    ("rating", "-"): "Offer secured or credit-builder products with money-management tips.",
+    (
+        "products",
+        "+",
+    ): "Reward the whole relationship: a multi-product discount and one consolidated offer.",
+    ("products", "-"): "Cross-sell a second product with a bundle discount.",
+    ("education", "+"): "Lead with detailed, information-rich content and professional products.",
+    ("education", "-"): "Keep messages short and practical, with clear step-by-step offers.",
+    ("household", "+"): "Promote family packs, multi-buy offers and household bundles.",
+    ("household", "-"): "Offer single-size packs and convenience products.",
+    (
+        "returns",
+        "+",
+    ): "Cut returns: better size guides and product details, exchanges before refunds.",
+    ("returns", "-"): "Reward their confidence: early access to new lines and easy reorders.",
+    (
+        "discount",
+        "+",
+    ): "Time coupons to promo windows and test whether smaller discounts still convert.",
+    ("discount", "-"): "Skip the discounts: lead with new arrivals, quality and service.",
+    ("visits", "+"): "Convert their visits: personalised recommendations and saved-cart reminders.",
+    ("visits", "-"): "Bring them back online with app-only offers and reminder emails.",
+    (
+        "support",
+        "+",
+    ): "Fix their issues first: a proactive service follow-up before any sales message.",
+    ("support", "-"): "Keep service self-serve and use contacts for offers.",
+    ("email", "+"): "Make email their main channel: more frequent, personalised sends.",
+    ("email", "-"): "Reach them off email (SMS, app push, retargeting) and clean the list.",
+    ("churn", "+"): "Act before they leave: a retention offer and a personal check-in.",
+    ("churn", "-"): "Ask for referrals while they are settled, and upsell gently.",
+    ("satisfaction", "+"): "Ask for reviews and testimonials: they are happy advocates.",
+    (
+        "satisfaction",
+        "-",
+    ): "Recover the relationship: ask what went wrong and fix it before selling.",
 }
 # Two traits together can call for a different action than either alone.
 COMBINED_ACTIONS: dict[frozenset[tuple[str, str]], str] = {
@@ -122,8 +280,19 @@ COMBINED_ACTIONS: dict[frozenset[tuple[str, str]], str] = {
     frozenset(
         {("tenure", "+"), ("recency", "+")}
     ): "Win back long-standing customers with a personal 'we miss you' offer.",
+    frozenset(
+        {("balance", "+"), ("credit_limit", "-")}
+    ): "Near their limit: offer a balance transfer or instalments before raising credit.",
+    frozenset(
+        {("credit_limit", "+"), ("balance", "-")}
+    ): "Unused credit: spend-based rewards and offers to put the card to work.",
 }
 DEFAULT_ACTION = "Keep them engaged with the regular newsletter and seasonal offers."
+# The tail of an action written from a segment's own columns.
+TEST_TAIL = "test it against the regular offers."
+OWN_WORDS_TAIL = f"build one campaign around that and {TEST_TAIL}"
+YES = frozenset({"yes", "y", "true", "t", "1"})
+NO = frozenset({"no", "n", "false", "f", "0"})
 
 
 @dataclass(frozen=True)
@@ -141,35 +310,99 @@ class TextTrait:
 class Naming:
     name: str
     action: str
-    traits: list[str]  # e.g. ["annual_income high", "orders_per_year low"]
+    traits: list[str]  # e.g. ["annual_income high", "orders_per_year low", "Student=Yes high"]
+
+
+@dataclass(frozen=True)
+class _Trait:
+    """One difference of a segment: a numeric feature above/below average, or a text value."""
+
+    feature: str
+    sign: str  # "+" or "-"
+    size: float  # |z|; for a text value its z on the value's 0/1 column
+    text: TextTrait | None = None
+
+    @property
+    def concept(self) -> str | None:
+        return None if self.text else concept_of(self.feature)
+
+    @property
+    def key(self) -> str:
+        """What two traits must not share: a concept, a column, or a text feature."""
+        return f"{self.feature}=" if self.text else (self.concept or self.feature)
 
 
 def _tokens(text: str) -> list[str]:
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", text)  # camelCase
     return [t for t in re.split(r"[^a-z0-9]+", text.lower()) if t]
 
 
+@lru_cache(maxsize=4096)
 def concept_of(column: str) -> str | None:
-    """The first concept with a keyword that appears as whole words in the column name."""
+    """The concept whose longest keyword appears as whole words in the column name
+    (generic words count least; ties go to the concept listed first)."""
     tokens = _tokens(column)
+    best, best_len = None, 0.0
     for concept, (keywords, _, _) in CONCEPTS.items():
         for kw in keywords:
             want = _tokens(kw)
             if any(tokens[i : i + len(want)] == want for i in range(len(tokens))):
-                return concept
-    return None
+                length = 0.5 if kw in GENERIC else float(len(want))
+                if length > best_len:
+                    best, best_len = concept, length
+    return best
 
 
 def _pretty(column: str) -> str:
+    """Column as words: "annual_income" -> "Annual Income"; codes stay as written ("MOPLLAAG")."""
     words = re.sub(r"\(.*?\)", "", column).replace("_", " ").split()
-    return " ".join(w.capitalize() for w in words) or column
+    return " ".join(w if w != w.lower() else w.capitalize() for w in words) or column
 
 
-def _word(column: str, sign: str) -> str:
-    concept = concept_of(column)
-    if concept:
-        _, high, low = CONCEPTS[concept]
-        return high if sign == "+" else low
-    return f"{'High' if sign == '+' else 'Low'}-{_pretty(column)}"
+def _text_word(t: TextTrait) -> str:
+    """Student=Yes -> "Student", Student=No -> "Non-Student", Gender=Female -> "Female"."""
+    value = t.value.strip()
+    if value.lower() in YES | NO:
+        words = _pretty(t.feature).split()
+        if len(words) > 1 and words[0].lower() in ("is", "has"):
+            words = words[1:]
+        word = "-".join(words)
+        return word if value.lower() in YES else f"Non-{word}"
+    return "-".join(_pretty(value).split()) or value
+
+
+def _word(t: _Trait) -> str:
+    if t.text:
+        return _text_word(t.text)
+    if t.concept:
+        _, high, low = CONCEPTS[t.concept]
+        return high if t.sign == "+" else low
+    return f"{'High' if t.sign == '+' else 'Low'}-{'-'.join(_pretty(t.feature).split())}"
+
+
+def _phrase(t: _Trait) -> str:
+    """The trait in the column's own words: "high Balance", "Student Yes (100% vs 10% overall)"."""
+    if t.text:
+        x = t.text
+        return f"{_pretty(x.feature)} {x.value} ({x.share:.0%} vs {x.overall:.0%} overall)"
+    return f"{'high' if t.sign == '+' else 'low'} {_pretty(t.feature)}"
+
+
+def _described(t: _Trait) -> str:
+    """Naming.traits entry; the feature name is everything before the last space."""
+    if t.text:
+        return f"{t.feature}={t.text.value} high"
+    return f"{t.feature} {'high' if t.sign == '+' else 'low'}"
+
+
+def text_strength(t: TextTrait) -> float:
+    """(share - overall) / sd of the value's 0/1 column: comparable with a numeric |z|."""
+    p = min(max(t.overall, 0.0), 1.0)
+    return (t.share - p) / math.sqrt(max(p * (1 - p), 1e-6))
+
+
+def sets_apart(t: TextTrait) -> bool:
+    return t.share >= TEXT_SHARE and t.share - t.overall >= TEXT_GAIN
 
 
 # Traits that say the same thing twice; only the stronger one goes into a name.
@@ -179,37 +412,41 @@ SAME_MEANING = (
     {("spend", "-"), ("aov", "-"), ("items", "-")},
     {("frequency", "+"), ("recency", "-")},
     {("frequency", "-"), ("recency", "+")},
+    {("rating", "+"), ("credit_limit", "+")},  # limits are set from the rating
+    {("rating", "-"), ("credit_limit", "-")},
 )
-# Who they are reads before how they shop: "High-Income Frequent Shoppers".
-WORD_ORDER = ("income", "age", "tenure")
+# Who they are reads before how they shop: "High-Income Frequent Shoppers"; text
+# values last, next to the noun: "High-Balance Student Shoppers".
+WORD_ORDER = ("income", "age", "tenure", "education", "household")
 
 
-def _traits(z: np.ndarray, features: list[str]) -> list[tuple[str, str, float]]:
-    """(feature, sign, |z|) of notable differences, strongest first; one per concept."""
+def _traits(z: np.ndarray, features: list[str], texts: list[TextTrait]) -> list[_Trait]:
+    """Notable differences, strongest first; one per concept and one per text feature."""
+    z = np.nan_to_num(np.asarray(z, dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
     seen, out = set(), []
     for j in np.argsort(-np.abs(z), kind="stable"):
         if abs(z[j]) < NOTABLE:
             break
-        key = concept_of(features[j]) or features[j]
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append((features[j], "+" if z[j] > 0 else "-", float(abs(z[j]))))
-    return out
+        t = _Trait(features[j], "+" if z[j] > 0 else "-", float(abs(z[j])))
+        if t.key not in seen:
+            seen.add(t.key)
+            out.append(t)
+    for x in texts:
+        t = _Trait(x.feature, "+", text_strength(x), x)
+        if sets_apart(x) and t.key not in seen:
+            seen.add(t.key)
+            out.append(t)
+    return sorted(out, key=lambda t: -t.size)  # stable: numeric first on a tie
 
 
-def _nameable(traits: list[tuple[str, str, float]]) -> list[tuple[str, str, float]]:
+def _nameable(traits: list[_Trait]) -> list[_Trait]:
     """Drop traits that repeat the meaning of a stronger one."""
-    kept: list[tuple[str, str, float]] = []
-    for f, sign, size in traits:
-        pair = (concept_of(f) or f, sign)
-        if any(
-            pair in group and (concept_of(g) or g, gs) in group
-            for group in SAME_MEANING
-            for g, gs, _ in kept
-        ):
+    kept: list[_Trait] = []
+    for t in traits:
+        pair = (t.key, t.sign)
+        if any(pair in group and (g.key, g.sign) in group for group in SAME_MEANING for g in kept):
             continue
-        kept.append((f, sign, size))
+        kept.append(t)
     return kept
 
 
@@ -227,61 +464,183 @@ def _rfm_name(signs: dict[str, str]) -> tuple[str, str] | None:
     return None
 
 
-def _compose(traits: list[tuple[str, str, float]], depth: int, noun: str) -> str:
-    chosen = traits[:depth]
-    chosen.sort(key=lambda t: (concept_of(t[0]) not in WORD_ORDER,))
-    words = [_word(f, s) for f, s, _ in chosen]
+def _compose(traits: list[_Trait], depth: int, noun: str) -> str:
+    chosen = sorted(
+        traits[:depth],
+        key=lambda t: (t.text is not None, t.concept not in WORD_ORDER),
+    )
+    words: list[str] = []
+    for t in chosen:
+        w = _word(t)
+        if w.lower() not in {x.lower() for x in words} and w.lower() != noun.lower():
+            words.append(w)
     return " ".join([*words, noun]) if words else f"Typical {noun}"
 
 
+def _own_words(traits: list[_Trait]) -> str:
+    """An action from what sets the segment apart, in its columns' own words."""
+    parts = [_phrase(t) for t in traits]
+    listed = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    text = next((t.text for t in traits if t.text), None)
+    if text:
+        tail = f"tailor the offer and message to {_text_word(text)} customers and {TEST_TAIL}"
+        return f"Stand out on {listed}: {tail}"
+    return f"Stand out on {listed}: {OWN_WORDS_TAIL}"
+
+
+def _typical_action(z: np.ndarray, features: list[str], texts: list[TextTrait]) -> str:
+    """No notable trait: say so, and name the nearest-to-notable difference."""
+    z = np.nan_to_num(np.asarray(z, dtype=float))
+    near: list[tuple[float, str, str]] = []
+    if z.size:
+        j = int(np.argmax(np.abs(z)))
+        if abs(z[j]) >= 0.05:
+            t = _Trait(features[j], "+" if z[j] > 0 else "-", float(abs(z[j])))
+            near.append((t.size, f"slightly {_phrase(t)}", _pretty(features[j])))
+    above = [x for x in texts if x.share > x.overall]
+    if above:
+        x = max(above, key=text_strength)
+        near.append(
+            (
+                text_strength(x),
+                _phrase(_Trait(x.feature, "+", 0.0, x)),
+                f"{_text_word(x)} customers",
+            )
+        )
+    if not near:
+        return (
+            "Close to average on every measure: " + DEFAULT_ACTION[0].lower() + DEFAULT_ACTION[1:]
+        )
+    _, phrase, topic = max(near, key=lambda n: n[0])
+    return (
+        f"Close to average on every measure; nearest difference: {phrase}. Keep them on the "
+        f"regular newsletter and test one offer built around {topic}."
+    )
+
+
+# Extra cost of a sentence in the segment's own words once its concepts' actions
+# are listed: a concept action one rank lower is still the better advice.
+OWN_WORDS_COST = 1.5
+
+
+def _candidates(
+    words: list[_Trait], traits: list[_Trait], depth: int, rfm: str | None, typical: str
+) -> list[tuple[str, float, float]]:
+    """Actions for one segment: (sentence, cost, strength of its reason), best first."""
+    out: list[tuple[str, float, float]] = []
+
+    def add(sentence: str, strength: float, extra: float = 0.0) -> None:
+        if all(sentence != s for s, _, _ in out):
+            out.append((sentence, len(out) + extra, strength))
+
+    if rfm:
+        add(rfm, math.inf)  # RFM names are unique, so is their action
+    known = [(t.concept, t.sign) for t in words[:depth] if t.concept]
+    # A text value in the name colours the message of a concept's action.
+    text = next((t.text for t in words[:depth] if t.text), None)
+    voice = f" Tailor the message to {_text_word(text)} customers." if text else ""
+    if len(known) == 2 and frozenset(known) in COMBINED_ACTIONS:
+        add(COMBINED_ACTIONS[frozenset(known)] + voice, sum(t.size for t in words[:depth]))
+    for t in [*words, *(t for t in traits if t not in words)]:
+        # An unknown column or a text value: what sets them apart, in their own words.
+        add(ACTIONS[(t.concept, t.sign)] + voice if t.concept else _own_words(traits[:2]), t.size)
+    if traits:
+        add(_own_words(traits[:2]), traits[0].size, OWN_WORDS_COST)
+        add(_own_words(traits[:3]), traits[0].size, OWN_WORDS_COST)
+    else:
+        add(typical, 0.0)
+    return out
+
+
+def _assign_actions(cands: list[list[tuple[str, float, float]]], names: list[str]) -> list[str]:
+    """One different sentence per segment, at the least total cost (a contested
+    sentence goes to the segment with the stronger reason when costs tie); a
+    segment left without one gets its first choice as a test cell of its own."""
+    from scipy.optimize import linear_sum_assignment  # lazy: scipy is slow to import
+
+    k = len(cands)
+    sentences = list(dict.fromkeys(s for options in cands for s, _, _ in options))
+    column = {s: j for j, s in enumerate(sentences)}
+    unusable = 1e6
+    cost = np.full((k, max(len(sentences), 1)), unusable)
+    for i, options in enumerate(cands):
+        for s, c, strength in options:
+            bonus = 0.5 if math.isinf(strength) else 0.5 * strength / (1 + strength)
+            cost[i, column[s]] = c - bonus
+    rows, cols = linear_sum_assignment(cost)
+    chosen: list[str | None] = [None] * k
+    for i, j in zip(rows, cols, strict=True):
+        if cost[i, j] < unusable:
+            chosen[i] = sentences[j]
+    used = {s for s in chosen if s}
+    out = []
+    for i in range(k):
+        sentence = chosen[i]
+        if sentence is None:  # everything it could say is taken: a test cell of its own
+            base = (cands[i][0][0] if cands[i] else DEFAULT_ACTION).rstrip(".")
+            sentence, n = f"{base}; run it for {names[i]} as a separate test cell.", 2
+            while sentence in used:
+                sentence, n = f"{base}; run it for {names[i]} as test cell {n}.", n + 1
+            used.add(sentence)
+        out.append(sentence)
+    return out
+
+
 def name_segments(
-    z: np.ndarray, features: list[str], noun: str = "Shoppers", purchase_log: bool = False
+    z: np.ndarray,
+    features: list[str],
+    noun: str = "Shoppers",
+    purchase_log: bool = False,
+    *,
+    text_traits: list[list[TextTrait]] | None = None,
 ) -> list[Naming]:
-    """Unique names for each row of z (segments × features, standardised centres).
+    """Unique names and distinct actions for each row of z (segments × features,
+    standardised centres).
 
     With `purchase_log` (recency/frequency/monetary features from transactions),
     the classic RFM names ("Champions", "At Risk") are used where they fit.
+    `text_traits` has one list per row of z: text values over-represented in the
+    segment (see the module doc for when one counts).
     """
     k = z.shape[0]
-    traits = [_traits(z[i], features) for i in range(k)]
+    texts = text_traits if text_traits is not None else [[] for _ in range(k)]
+    if len(texts) != k:
+        raise ValueError(f"text_traits has {len(texts)} lists for {k} segments")
+    traits = [_traits(z[i], features, texts[i]) for i in range(k)]
     words = [_nameable(t) for t in traits]
     # One word, or two when the second difference is nearly as strong as the first.
     depth = [
-        min(2, len(w)) if len(w) >= 2 and w[1][2] >= 0.6 * w[0][2] else min(1, len(w))
+        min(2, len(w)) if len(w) >= 2 and w[1].size >= 0.6 * w[0].size else min(1, len(w))
         for w in words
     ]
     names = [_compose(words[i], depth[i], noun) for i in range(k)]
     # Deepen names until unique (add the next trait), then number what is left.
-    for _ in range(4):
+    for _ in range(MAX_WORDS):
         dupes = {n for n in names if names.count(n) > 1}
         if not dupes:
             break
         for i in range(k):
-            if names[i] in dupes and depth[i] < len(words[i]):
+            if names[i] in dupes and depth[i] < min(len(words[i]), MAX_WORDS):
                 depth[i] += 1
                 names[i] = _compose(words[i], depth[i], noun)
-    signs = [{concept_of(f) or f: s for f, s, _ in t} for t in traits]
+    signs = [{t.key: t.sign for t in ts if not t.text} for ts in traits]
     rfm = [_rfm_name(s) if purchase_log else None for s in signs]
     for i in range(k):
         if rfm[i] and sum(1 for r in rfm if r and r[0] == rfm[i][0]) == 1:
             names[i] = rfm[i][0]
     seen: dict[str, int] = {}
+    repeated = {n for n in names if names.count(n) > 1}
     for i, n in enumerate(names):
-        if names.count(n) > 1:
+        if n in repeated:
             seen[n] = seen.get(n, 0) + 1
             names[i] = f"{n} {seen[n]}"
-    out = []
+    cands = []
     for i in range(k):
-        if rfm[i] and names[i] == rfm[i][0]:
-            action = rfm[i][1]
-        elif words[i]:
-            pairs = [(concept_of(f) or "", s) for f, s, _ in words[i][: depth[i]]]
-            action = COMBINED_ACTIONS.get(frozenset(pairs)) or ACTIONS.get(pairs[0], DEFAULT_ACTION)
-        else:
-            action = DEFAULT_ACTION
-        described = [f"{f} {'high' if s == '+' else 'low'}" for f, s, _ in traits[i][:3]]
-        out.append(Naming(names[i], action, described))
-    return out
+        rfm_action = rfm[i][1] if rfm[i] and names[i] == rfm[i][0] else None
+        typical = _typical_action(z[i], features, texts[i])
+        cands.append(_candidates(words[i], traits[i], depth[i], rfm_action, typical))
+    actions = _assign_actions(cands, names)
+    return [Naming(names[i], actions[i], [_described(t) for t in traits[i][:3]]) for i in range(k)]
 
 
 def load_overrides(path: Path | None) -> dict[str, dict[str, str]]:

@@ -16,6 +16,10 @@ from sklearn.cluster import KMeans
 SELECT_SAMPLE = 30_000  # rows used to try each k
 SILHOUETTE_SAMPLE = 3_000  # silhouette is O(n²): a sample keeps it ~0.05 s per k
 ELBOW_N_INIT = 3
+SMALL_SAMPLE = 2_000  # up to this many rows, k is chosen with FINAL_N_INIT restarts
+# A neighbour of the knee must separate this much better to replace it: smaller
+# differences are the noise of the restarts and of the silhouette's sample.
+SILHOUETTE_MARGIN = 0.01
 FINAL_N_INIT = 10
 LLOYD_TOL = 1e-4  # KMeans' default tol: relative to the mean variance of the columns
 
@@ -167,18 +171,26 @@ def find_knee(ks: list[int], inertias: list[float]) -> int | None:
     return None
 
 
-def choose_k(x: np.ndarray, k_max: int, fixed_k: int | None, seed: int = 0) -> KChoice:
-    """Elbow (inertia for k = 1..k_max) and silhouette on a sample; knee first."""
+def choose_k(
+    x: np.ndarray, k_max: int, fixed_k: int | None, seed: int = 0, k_min: int = 3
+) -> KChoice:
+    """Elbow (inertia for k = 1..k_max) and silhouette on a sample; `auto` picks
+    within k_min..k_max: the knee, or the better separated of its neighbours."""
     rows = sample_rows(len(x), SELECT_SAMPLE, seed)
     # float64: sklearn's k-means++ measures float32 distances by upcasting them in
     # small chunks, a third of the time of these fits; on 30k rows the cast is free
     xs = np.asarray(x[rows], dtype=np.float64)
     k_max = max(1, min(k_max, len(xs) - 1))
+    # The whole curve from k=1 even when auto starts higher: the knee needs it.
     ks = [fixed_k] if fixed_k else list(range(1, k_max + 1))
     inertias, silhouettes, centers = [], {}, {}
     scorer = SampledSilhouette(xs, SILHOUETTE_SAMPLE, seed)
+    # Small tables: a bad k-means++ restart can move the knee or a silhouette and
+    # change k with the seed (Mall data: k=4 for seed 2, 5 otherwise); restarts
+    # there cost little. The 30k sample of a big table is stable with 3.
+    n_init = FINAL_N_INIT if fixed_k or len(xs) <= SMALL_SAMPLE else ELBOW_N_INIT
     for k in ks:
-        km = _fit(_kmeans(k, FINAL_N_INIT if fixed_k else ELBOW_N_INIT, seed), xs)
+        km = _fit(_kmeans(k, n_init, seed), xs)
         inertias.append(float(km.inertia_))
         centers[k] = km.cluster_centers_
         if k >= 2:
@@ -189,25 +201,62 @@ def choose_k(x: np.ndarray, k_max: int, fixed_k: int | None, seed: int = 0) -> K
         sil = silhouettes.get(fixed_k)
         reason = f"k={fixed_k} was set" + (f" (silhouette {sil:.2f})" if sil is not None else "")
         return KChoice(fixed_k, reason, ks, inertias, silhouettes, None, len(xs), centers)
-
     knee = find_knee(ks, inertias)
-    if knee is not None and knee >= 2:
-        # The knee is rarely sharp: let the silhouette pick among its neighbours.
-        near = [kk for kk in (knee - 1, knee, knee + 1) if kk in silhouettes]
-        k = max(near, key=silhouettes.get) if near else knee
+    k, reason = _pick(knee, silhouettes, k_min, _largest_useful_k(xs, k_max))
+    return KChoice(k, reason, ks, inertias, silhouettes, knee, len(xs), centers)
+
+
+def _largest_useful_k(xs: np.ndarray, k_max: int) -> int:
+    """k_max, or fewer when the sample has fewer distinct rows (more would be empty)."""
+    if len(xs) > 10 * k_max:
+        return k_max  # cheap answer for any real table; np.unique sorts every row
+    return max(1, min(k_max, len(np.unique(xs, axis=0))))
+
+
+def _pick(knee: int | None, sil: dict[int, float], k_min: int, hi: int) -> tuple[int, str]:
+    """k in k_min..hi and the reason in a marketer's words.
+
+    Anchor on the knee (moved up to k_min when the curve bends below it); a
+    neighbour inside the range replaces it only when its silhouette is clearly
+    higher. The silhouette alone nearly always favours the fewest segments, so it
+    only arbitrates next to the knee."""
+    if hi < k_min:
+        k = hi
+        if k <= 1:
+            return 1, "too few distinct customers for more than one segment"
+        return k, f"too few distinct customers for k={k_min}, the smallest k tried; k={k}"
+    inside = {kk: v for kk, v in sil.items() if k_min <= kk <= hi}
+    if knee is None:
+        if not inside:
+            return k_min, f"no clear knee; k={k_min}, the smallest k tried"
+        k = max(inside, key=inside.get)
+        return k, (
+            f"no clear knee; best silhouette {inside[k]:.2f} at k={k} (tried k={k_min} to {hi})"
+        )
+    anchor = min(max(knee, k_min), hi)
+    near = [kk for kk in (anchor - 1, anchor + 1) if kk in inside]
+    k = anchor
+    if near and anchor in inside:
+        best = max(near, key=inside.get)
+        if inside[best] >= inside[anchor] + SILHOUETTE_MARGIN:
+            k = best
+    elif near:
+        k = max(near, key=inside.get)
+    if knee < k_min:
+        reason = f"the curve bends at k={knee}, below the smallest k tried ({k_min}); "
+        reason += f"k={k} is the nearest" if k == anchor else f"k={k} separates better"
+    elif knee > hi:
+        reason = f"the curve bends at k={knee}, above the largest useful k ({hi}); k={k}"
+    else:
         reason = f"knee of the inertia curve at k={knee}"
         if k != knee:
-            reason += f"; k={k} next to it separates better (silhouette {silhouettes[k]:.2f}"
-            reason += f" vs {silhouettes[knee]:.2f})" if knee in silhouettes else ")"
-        elif k in silhouettes:
-            reason += f" (silhouette {silhouettes[k]:.2f})"
-    elif silhouettes:
-        k = max(silhouettes, key=silhouettes.get)
-        reason = f"no clear knee; best silhouette {silhouettes[k]:.2f} at k={k}"
-    else:
-        k = 1
-        reason = "too few distinct customers for more than one segment"
-    return KChoice(k, reason, ks, inertias, silhouettes, knee, len(xs), centers)
+            reason += f"; k={k} next to it separates better"
+    if k in inside:
+        if k != anchor and anchor in inside:
+            reason += f" (silhouette {inside[k]:.2f} vs {inside[anchor]:.2f})"
+        else:
+            reason += f" (silhouette {inside[k]:.2f})"
+    return k, reason
 
 
 def fit_final(x: np.ndarray, k: int, seed: int = 0) -> KMeans:

@@ -30,6 +30,7 @@ from model.answers import (
     Rollback,
     SegmentInfo,
     Summary,
+    TextShare,
     VersionInfo,
 )
 from model.config import Settings
@@ -44,6 +45,9 @@ Progress = Callable[[str, float], None]
 POINTER_CHECK_INTERVAL = 1.0
 # A prospect's value beyond this is a typo or a test, not a customer, in any unit.
 MAX_PROSPECT_VALUE = 1e15
+# Each customer's text values, as codes into metadata "text_levels" (written by
+# model.training as TEXT_CODES; not imported from there: it loads scikit-learn).
+TEXT_CODES = "text.npy"
 
 
 def clarity(margin: float | None) -> str:
@@ -66,7 +70,42 @@ def segment_info(seg: dict[str, Any]) -> SegmentInfo:
         profile=dict(seg["mean"]),
         typical=dict(seg["median"]),
         distinct=list(seg.get("traits", [])),
+        text=text_shares(seg),
     )
+
+
+def text_shares(seg: dict[str, Any]) -> list[TextShare]:
+    """A segment's stored text-value shares (none for versions trained before them)."""
+    out = []
+    for feature, entry in seg.get("text", {}).items():
+        distinct = {d["value"] for d in entry.get("distinct", [])}
+        for value, overall in entry["overall"].items():
+            out.append(
+                TextShare(
+                    feature=feature,
+                    value=value,
+                    share=entry["values"].get(value),
+                    overall=overall,
+                    distinct=value in distinct,
+                    missing=int(entry.get("missing", 0)),
+                )
+            )
+    return out
+
+
+def _text_value(feature: str, raw: object, text_levels: dict[str, list[str]]) -> str:
+    """A prospect's text value as training saw it: trimmed, and spelt like the data's
+    value when only its case differs ("yes" -> "Yes")."""
+    text = str(raw).strip()
+    if not text:
+        raise InputError(f"{feature} needs a value")
+    levels = text_levels.get(feature)
+    if not levels or text in levels:
+        return text  # versions without the levels: trimmed is all we can do
+    same = [level for level in levels if level.casefold() == text.casefold()]
+    if len(same) == 1:
+        return same[0]
+    raise InputError(f"{feature} is one of {', '.join(levels[:20])}, not '{text}'")
 
 
 def _num(x: Any) -> float | None:
@@ -84,6 +123,7 @@ class SegmentService:
         self._stamp: tuple[int, int] | None = None
         self._checked = 0.0
         self._listeners: list[Callable[[str], None]] = []
+        self._text_codes: tuple[LoadedVersion, np.ndarray | None] | None = None
 
     # ---- which version is served ---------------------------------------------------------
     def _load_served(self) -> LoadedVersion | None:
@@ -162,6 +202,13 @@ class SegmentService:
             FeatureValue(f, _num(v.values[row, j]), seg["median"].get(f))
             for j, f in enumerate(v.meta["numeric"])
         ]
+        codes = self._codes(v)
+        if codes is not None:  # text features: the value, and the segment's most common one
+            for j, (f, levels) in enumerate(v.meta["text_levels"].items()):
+                code = int(codes[row, j])
+                values.append(
+                    FeatureValue(f, levels[code] if code >= 0 else None, seg["mode"].get(f))
+                )
         d1, d2 = (float(d) for d in v.distances[row])
         runner = int(v.runner_up[row])
         return CustomerAnswer(
@@ -172,6 +219,18 @@ class SegmentService:
             version=v.name,
             as_of=v.meta["trained_at"],
         )
+
+    def _codes(self, v: LoadedVersion) -> np.ndarray | None:
+        """The version's text codes (memory-mapped once per version), or None without them."""
+        cached = self._text_codes
+        if cached is not None and cached[0] is v:
+            return cached[1]
+        path = v.path / TEXT_CODES
+        codes = None
+        if v.meta.get("text_levels") and path.is_file():
+            codes = np.load(path, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+        self._text_codes = (v, codes)  # one reference: safe to swap from any thread
+        return codes
 
     def _membership(self, v: LoadedVersion, d1: float, runner: int, d2: float) -> Membership:
         if runner < 0 or np.isnan(d2):
@@ -214,7 +273,7 @@ class SegmentService:
                     )
                 given[feature] = number
             else:
-                given[feature] = str(raw)
+                given[feature] = _text_value(feature, raw, v.meta.get("text_levels", {}))
         if not given:
             raise InputError(
                 "give at least one feature, e.g. " + " ".join(f"{f}=…" for f in numeric[:2])
@@ -265,6 +324,7 @@ class SegmentService:
             quality=dict(meta["quality"]),
             segments=[segment_info(s) for s in meta["segments"]],
             source=meta["source"]["description"],
+            id_column=meta.get("id_column", "customer_id"),
         )
 
     def _load(self, version: str) -> LoadedVersion:
@@ -343,7 +403,10 @@ class SegmentService:
         mask = np.asarray(v.segments) == seg["id"]
         ids = v.id_strings(mask)  # decode only this segment's ids
         buf = io.StringIO()
-        buf.write(f"{v.meta.get('id_column', 'customer_id')},segment_id,segment\n")
+        id_column = v.meta.get("id_column", "customer_id")
+        if id_column == "@row":  # model.load.ROW_IDS (not imported: pandas): row numbers
+            ids = ids[np.argsort(ids.astype(np.int64), kind="stable")]  # 2 before 10
+        buf.write(f"{'row' if id_column == '@row' else id_column},segment_id,segment\n")
         name = seg["name"].replace('"', '""')
         for cid in ids:
             text = str(cid)

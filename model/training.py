@@ -37,6 +37,7 @@ from model import features as feat
 from model import selection
 from model.config import Settings
 from model.naming import apply_overrides, load_overrides, name_segments
+from model.text_shares import chart_columns, distinct_traits, segment_text, text_shares
 from model.version import LoadedVersion, fixed_width_ids, save_assignments
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ CHART_WORKER = True  # draw charts in a second process (False: in this one)
 MATCH_MAX = 1.5  # scaled units: farther than this, a cluster is a new segment
 QUALITY_SAMPLE = 30_000
 MEDIAN_SAMPLE = 200_000
+TEXT_CODES = "text.npy"  # (n, text features) int16, rows in id order: each customer's values
 
 
 def _noop(stage: str, fraction: float) -> None:
@@ -293,7 +295,7 @@ def _train(
     lap("features")
 
     progress("choosing k", 0.25)
-    choice = selection.choose_k(x, settings.k_max, settings.fixed_k, seed)
+    choice = selection.choose_k(x, settings.k_max, settings.fixed_k, seed, k_min=settings.k_min)
     lap("choose_k")
 
     progress(f"fitting {choice.k} segments on {len(x):,} customers", 0.55)
@@ -327,9 +329,15 @@ def _train(
         if dataset.numeric
         else np.zeros((k, 0))
     )
+    shares = text_shares(dataset.frame, dataset.categorical, label, k)
+    text_traits = distinct_traits(shares, k)  # per cluster i, what its text values stand out on
     log_kind = dataset.kind == "transactions"
     namings = name_segments(
-        z, dataset.numeric, noun="Customers" if log_kind else "Shoppers", purchase_log=log_kind
+        z,
+        dataset.numeric,
+        noun="Customers" if log_kind else "Shoppers",
+        purchase_log=log_kind,
+        text_traits=text_traits,
     )
     namings = apply_overrides(namings, seg_ids, load_overrides(_names_file(settings)))
 
@@ -358,11 +366,13 @@ def _train(
                     c: (None if modes[c].get(i) is None else str(modes[c].get(i)))
                     for c in dataset.categorical
                 },
+                "text": segment_text(shares, i, text_traits[i]),
                 "size_before": before.get(seg_ids[i]),
             }
         )
     k_selection = {
         "method": "fixed" if settings.fixed_k else "auto",
+        "k_min": settings.k_min,
         "k_max": settings.k_max,
         "ks": choice.ks,
         "inertias": [_clean(v, 2) for v in choice.inertias],
@@ -377,6 +387,7 @@ def _train(
         return _chart_input(
             version, trained_at, segments, k_selection, k, rows, seg_of_row, x, km,
             transformer, z, means, overall, dataset,
+            text=chart_columns(shares, text_traits, [s["cluster"] for s in segments]),
         )  # fmt: skip
 
     rendering = worker is not None and worker.request_render(out_dir, chart_input)
@@ -428,6 +439,10 @@ def _train(
         values=values,
     )
     del dist, values
+    if shares:  # each customer's text values (index into "text_levels"; -1 missing)
+        codes = np.column_stack([in_id_order(fs.codes) for fs in shares])
+        np.save(out_dir / TEXT_CODES, codes, allow_pickle=False)
+        del codes
     stored = copy.copy(km)
     del stored.labels_  # one label per training row: 40 MB at 10M that predict never reads
     pipeline = Pipeline(
@@ -449,6 +464,7 @@ def _train(
         "numeric": dataset.numeric,
         "categorical": dataset.categorical,
         "log_columns": feat.log_columns(transformer),
+        "text_levels": {fs.feature: fs.levels for fs in shares},
         "k": k,
         "k_selection": k_selection,
         "quality": quality,
@@ -495,7 +511,7 @@ def _id_order(ids) -> np.ndarray | None:
 
 def _chart_input(
     version, trained_at, segments, k_selection, k, rows, seg_of_row, x, km, transformer, z,
-    means, overall, dataset,
+    means, overall, dataset, text=None,
 ) -> dict[str, Any]:  # fmt: skip
     """`model.charts.ChartInput` fields as plain values (segments as (id, name, size)),
     so they can be built without importing matplotlib and sent to the chart worker."""
@@ -514,6 +530,7 @@ def _chart_input(
         },
         "chosen_k": k,
         "k_reason": k_selection["reason"],
+        "k_min": k_selection["k_min"] if k_selection["method"] == "auto" else 1,
         "points": x[rows],
         "point_segments": seg_of_row[rows],
         "centroids": km.cluster_centers_[order],
@@ -522,6 +539,7 @@ def _chart_input(
         "profile_z": z[order],
         "profile_means": means[order],
         "profile_overall": overall if dataset.numeric else None,
+        **(text or {}),  # share columns of text values (model.text_shares.chart_columns)
     }
 
 

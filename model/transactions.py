@@ -60,7 +60,7 @@ import pandas as pd
 
 from model.config import Settings
 from model.errors import DataError
-from model.load import SHOW, _id_strings, _list, _plural, first_values
+from model.load import ROW_IDS, SHOW, _id_strings, _list, _plural, first_values
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,12 @@ def quantity_column(available: list[str], settings: Settings) -> str | None:
 def transaction_columns(available: list[str], settings: Settings, source: str) -> list[str]:
     """The columns a transaction log needs, in the order id, date, amount[, quantity];
     a `DataError` naming the first one missing and listing the columns there are."""
-
+    if settings.id_column == ROW_IDS:  # each row is a purchase: its number names no customer
+        raise DataError(
+            f"--id-column {ROW_IDS} (row numbers as ids) is for a customers table, not a "
+            "transaction log: set SEGBOT_ID_COLUMN / --id-column to the column naming "
+            "the customer of each purchase"
+        )
     roles = [
         ("id", settings.id_column, "SEGBOT_ID_COLUMN or --id-column"),
         ("date", settings.date_column, "SEGBOT_DATE_COLUMN or --date-column"),

@@ -226,6 +226,20 @@ def test_elbow_shows_version_date_and_why_k(inp: ChartInput) -> None:
     assert any(list(v.get_xdata()) == [inp.chosen_k, inp.chosen_k] for v in vlines)
 
 
+def test_elbow_greys_out_the_ks_auto_did_not_try(inp: ChartInput) -> None:
+    def grey_spans(fig: Figure) -> list[tuple[float, float]]:
+        return [
+            (round(p.get_x(), 2), round(p.get_x() + p.get_width(), 2)) for p in fig.axes[0].patches
+        ]
+
+    assert "not tried by auto" not in texts(build_elbow(inp))  # k_min=1: nothing greyed
+    assert grey_spans(build_elbow(inp)) == []
+    fig = build_elbow(ChartInput(**{**inp.__dict__, "k_min": 3}))
+    assert "not tried by auto: k < 3" in texts(fig)
+    # ks start at 1, axis from 0.6: grey from there to halfway between k=2 and k=3
+    assert grey_spans(fig) == [(0.6, 2.5)]
+
+
 def test_clusters_legend_names_every_segment_with_its_size(inp: ChartInput) -> None:
     fig = build_clusters(inp)
     (ax,) = [a for a in fig.axes if a.get_legend() is not None]

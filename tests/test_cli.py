@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 
 MALL = "tests/data/mall_customers.csv"
@@ -62,6 +64,12 @@ def test_sample_data_is_deterministic_and_csv_or_parquet(tmp_path):
         (["--k", "abc"], {}, "setting SEGBOT_K / --k: must be 'auto'"),
         (["--k-max", "1"], {}, "setting SEGBOT_K_MAX / --k-max"),
         ([], {"SEGBOT_DATA_KIND": "orders"}, "setting SEGBOT_DATA_KIND / --kind"),
+        (
+            ["--k-min", "6", "--k-max", "5"],
+            {},
+            "SEGBOT_K_MIN / --k-min (6) is larger than SEGBOT_K_MAX / --k-max (5)",
+        ),
+        ([], {"SEGBOT_K_MIN": "11"}, "SEGBOT_K_MIN / --k-min (11) is larger than SEGBOT_K_MAX"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(tmp_path, args, env, expected):
@@ -74,3 +82,54 @@ def test_a_bad_setting_is_one_line_naming_it(tmp_path, args, env, expected):
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert expected in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "m").exists()
+
+
+def trained_k(tmp_path, name: str, *args: str) -> dict:
+    models = tmp_path / name
+    done = segbot("train", "--model-dir", str(models), *args)
+    assert done.returncode == 0, done.stderr
+    return json.loads((models / "v1" / "metadata.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def two_groups_csv(tmp_path_factory) -> str:
+    """Two far-apart groups: the curve bends at 2 and the silhouette is best at 2."""
+    rng = np.random.default_rng(4)
+    centre = np.repeat([[20.0, 100.0], [60.0, 900.0]], 150, axis=0)
+    values = centre + rng.normal(size=(300, 2)) * [2.0, 20.0]
+    data = tmp_path_factory.mktemp("two") / "two_groups.csv"
+    pd.DataFrame(
+        {"id": range(1, 301), "age": values[:, 0].round(1), "spend": values[:, 1].round(2)}
+    ).to_csv(data, index=False)
+    return str(data)
+
+
+@pytest.mark.parametrize(
+    ("args", "k", "reason"),
+    [
+        ([], 3, "the curve bends at k=2, below the smallest k tried (3); k=3 is the nearest"),
+        (["--k-min", "2"], 2, "knee of the inertia curve at k=2"),
+        (["--k", "2"], 2, "k=2 was set"),
+    ],
+    ids=["auto", "k-min-2", "k-2"],
+)
+def test_k_two_only_when_asked_for(tmp_path, two_groups_csv, args, k, reason):
+    meta = trained_k(tmp_path, "m", "--data", two_groups_csv, "--id-column", "id", *args)
+    assert meta["k"] == k
+    assert meta["k_selection"]["reason"].startswith(reason)
+    assert meta["k_selection"]["k_min"] == (2 if "--k-min" in args else 3)
+
+
+def test_mall_income_and_spending_still_gives_five_segments(tmp_path):
+    meta = trained_k(
+        tmp_path,
+        "m",
+        "--data",
+        MALL,
+        "--id-column",
+        "CustomerID",
+        "--features",
+        "Annual Income (k$),Spending Score (1-100)",
+    )
+    assert meta["k"] == 5  # five blobs, the textbook answer for these two columns
+    assert meta["k_selection"]["reason"].startswith("knee of the inertia curve at k=5")

@@ -294,7 +294,20 @@ def test_missing_id_column_lists_columns():
     message = error(data=str(MALL))
     assert "id column 'customer_id' not found" in message
     assert "SEGBOT_ID_COLUMN" in message and "did you mean 'CustomerID'?" in message
+    assert "or --id-column @row if the data has no id column" in message
     assert "CustomerID, Gender, Age, Annual Income (k$), Spending Score (1-100)" in message
+
+
+def test_a_csv_saved_with_its_pandas_index_does_not_use_it(tmp_path):
+    # `DataFrame.to_csv` writes the index under a blank header: pandas reads "Unnamed: 0".
+    path = write_csv(tmp_path / "i.csv", ",customer_id,x\n0,a,1.5\n1,b,2.5\n")
+    data = load_dataset(settings(data=path))
+    assert data.features == ["x"] and list(data.ids) == ["a", "b"]
+    # Not first, a blank header is a column like any other.
+    later = load_dataset(
+        settings(data=write_csv(tmp_path / "j.csv", "customer_id,x,\na,1,2\nb,3,4\n"))
+    )
+    assert later.features == ["x", "Unnamed: 2"]
 
 
 def test_missing_ids(tmp_path):
