@@ -296,10 +296,15 @@ def quality_words(silhouette: float | None) -> str:
     return f"silhouette {silhouette:.2f} ({word} separation)"
 
 
-def _profile(segment: SegmentInfo) -> str:
-    first = _trait_features(segment)
+def _profile(segment: SegmentInfo, flags: Sequence[str] = ()) -> str:
+    """Mean values, the features behind the name first; a 0/1 flag's mean as a share."""
+    first = [t.split("=", 1)[0] for t in _trait_features(segment)]
     names = sorted(segment.profile, key=lambda f: first.index(f) if f in first else len(first))
-    return " · ".join(f"{esc(f)} {number(segment.profile[f])}" for f in names[:PROFILE_VALUES])
+    return " · ".join(
+        f"{esc(f)} {share(v) if f in flags and v is not None else number(v)}"
+        for f in names[:PROFILE_VALUES]
+        for v in [segment.profile[f]]
+    )
 
 
 def _text_profile(segment: SegmentInfo) -> str:
@@ -353,7 +358,7 @@ def summary(answer: Summary) -> Reply:
         text.append(ids)
     for s in answer.segments:
         line = f"*{s.id}. {esc(s.name)}*: {count(s.size)} customers ({share(s.share)})"
-        profile = _profile(s)
+        profile = _profile(s, answer.flags)
         words = _text_profile(s)
         profile += f"\n{words}" if profile and words else words
         blocks.append(section(f"{line}\n{profile}\n_{esc(s.action)}_"))

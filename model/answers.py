@@ -94,6 +94,7 @@ class Summary:
     segments: list[SegmentInfo]
     source: str
     id_column: str = "customer_id"  # "@row": no id column, ids are the data's row numbers
+    flags: list[str] = field(default_factory=list)  # 0/1 features: profile values are shares
     kind: str = "summary"
 
 

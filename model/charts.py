@@ -30,6 +30,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
@@ -42,6 +44,7 @@ from PIL.PngImagePlugin import PngInfo
 CHARTS = ("elbow", "clusters", "profiles")  # file names are f"{name}.png"
 
 MAX_POINTS = 20_000  # most points drawn in the cluster chart
+PROFILE_MAX_COLUMNS = 12  # most heat-map columns; beyond this cells get too thin to read
 PNG_SOFT_LIMIT = 240_000  # bytes; above it a chart is saved with a 256-colour palette
 FIGSIZE = (12.0, 8.0)  # inches; at DPI this gives 1200x800 px
 DPI = 100
@@ -125,6 +128,13 @@ class ChartInput:
     profile_text: list[tuple[str, str]] | None = None
     profile_text_shares: np.ndarray | None = None
     profile_text_overall: np.ndarray | None = None
+    # Optional: numeric profile features whose values are all 0/1; their means are
+    # shown as percentages ("5%") rather than "0.054".
+    profile_flags: list[str] | None = None
+    # Optional: features that must stay on the profiles chart when it has more columns
+    # than fit (e.g. those a segment's name is built from); a text feature keeps its
+    # share columns.
+    profile_keep: list[str] | None = None
 
     def __post_init__(self) -> None:
         k = len(self.segments)
@@ -192,6 +202,8 @@ class ChartInput:
         if text_overall.shape != (t,):
             raise ValueError(f"profile_text_overall has {text_overall.shape[0]} values for {t}")
         self.profile_text_shares, self.profile_text_overall = text_shares, text_overall
+        self.profile_flags = [str(v) for v in self.profile_flags or []]
+        self.profile_keep = [str(v) for v in self.profile_keep or []]
 
 
 # ---------------------------------------------------------------------------
@@ -880,14 +892,173 @@ def _percent(x: float) -> str:
     return f"{pct:.1f}%" if 0 < pct < 1 else f"{pct:.0f}%"
 
 
+_PROFILE_MIN_FS = 9.0  # smallest column-label font; below this Slack previews blur
+_WORD_BREAK = re.compile(r"(?<=[^\W\d]-)(?=[^\W\d])|(?<=/)(?=\w)")  # inside one word
+_NBSP = "\u00a0"  # joins "=" to a value's first word so a line never starts with a bare "="
+
+
+def _pretty_feature(name: str) -> str:
+    """ "monthly_charges" -> "monthly charges"; the user's capitalisation is kept."""
+    name = str(name)
+    if "__" in name:  # ColumnTransformer prefixes such as "num__age"
+        name = name.split("__", 1)[1]
+    return " ".join(name.replace("_", " ").split())
+
+
+def _wrap_words(
+    text: str, width: float, lines: int, measure: Callable[[str], float]
+) -> tuple[list[str], bool, bool]:
+    """Greedy wrap of `text` into at most `lines` lines no wider than `width`.
+
+    Breaks only between words, after a slash, and after a hyphen between letters
+    ("Month-" / "to-month", never "(1-" / "100)"). Returns (lines, exact, whole):
+    `exact` is False when something was left out (marked "…" after the last whole
+    word kept); `whole` is False when one word wider than `width` had to be cut
+    inside (the last resort).
+    """
+    units: list[tuple[str, str]] = []  # (piece, what joins it to the previous piece)
+    for word in re.split(r"[ \t\r\n]+", str(text).strip()):
+        parts = [part for part in _WORD_BREAK.split(word) if part]
+        units += [(part, " " if i == 0 else "") for i, part in enumerate(parts)]
+    if not units:
+        return [""], True, True
+    exact = whole = True
+
+    def join(row: list[tuple[str, str]]) -> str:
+        return "".join((glue if i else "") + piece for i, (piece, glue) in enumerate(row))
+
+    def cut(piece: str) -> str:
+        while len(piece) > 1 and measure(piece + "…") > width:
+            piece = piece[:-1]
+        return piece + "…"
+
+    rows: list[list[tuple[str, str]]] = [[]]
+    for piece, glue in units:
+        if measure(piece) > width:
+            piece, exact, whole = cut(piece), False, False
+        if not rows[-1] or measure(join([*rows[-1], (piece, glue)])) <= width:
+            rows[-1].append((piece, glue))
+        else:
+            rows.append([(piece, glue)])
+    if len(rows) > lines:
+        exact = False
+        rows = rows[:lines]
+        while True:  # "…" right after the last whole piece that still fits
+            last = [(piece.rstrip("…"), glue) for piece, glue in rows[-1]]
+            while len(last) > 1 and measure(join(last) + "…") > width:
+                last.pop()
+            end = (last[-1][0].rstrip("-/") + "…", last[-1][1])
+            if measure(join([*last[:-1], end])) <= width:
+                rows[-1] = [*last[:-1], end]
+                break
+            if len(rows) == 1:
+                rows[-1], whole = [(cut(last[0][0]), "")], False
+                break
+            rows.pop()  # no room for "…" on this line: end the previous one with it
+    return [join(row) for row in rows], exact, whole
+
+
+def _profile_columns(inp: ChartInput, all_z: np.ndarray, n: int) -> list[int]:
+    """The `n` columns that set segments apart most (largest |z| in any segment),
+    those named in `profile_keep` first; returned in data order."""
+    total = all_z.shape[1]
+    if n >= total:
+        return list(range(total))
+    score = np.nan_to_num(np.abs(all_z), nan=0.0).max(axis=0)  # a NaN column scores 0
+    keep = set(inp.profile_keep or [])
+    names = list(inp.profile_features) + [feature for feature, _v in inp.profile_text]
+    kept = np.array([names[j] in keep for j in range(total)])
+    order = np.lexsort((np.arange(total), -score, ~kept))
+    return sorted(int(j) for j in order[:n])
+
+
+def _profile_labels(
+    inp: ChartInput, cols: list[int], width: float, size: float
+) -> tuple[list[str], bool, bool]:
+    """Column labels at font `size` for columns `cols` of the numeric+text columns.
+
+    Name (up to 3 lines; a text column "feature" then "= value", up to 2 lines each)
+    and "all: <overall>" alone on the last line. Returns (labels, exact, fits):
+    `fits` is False when an "all:" line or a single word is wider than `width`.
+    """
+    measure = functools.partial(_text_width_pt, size=size)
+    f_num = len(inp.profile_features)
+    flags = set(inp.profile_flags or [])
+    labels: list[str] = []
+    exact = fits = True
+    for j in cols:
+        if j < f_num:
+            name = inp.profile_features[j]
+            body, ok, whole = _wrap_words(_pretty_feature(name), width, 3, measure)
+            overall = None
+            if inp.profile_overall is not None:
+                value = inp.profile_overall[j]
+                overall = _percent(value) if name in flags else format_compact(value)
+        else:
+            feature, value = inp.profile_text[j - f_num]
+            value_words = " ".join(str(value).split()) or "(blank)"
+            # "= Electronic" is too wide for a narrow column: "payment / method =" then
+            # "Electronic / check" still reads as one phrase.
+            for head_text, tail_text in (
+                (_pretty_feature(feature), f"={_NBSP}{value_words}"),
+                (f"{_pretty_feature(feature)} =", value_words),
+            ):
+                head, ok1, whole1 = _wrap_words(head_text, width, 2, measure)
+                tail, ok2, whole2 = _wrap_words(tail_text, width, 2, measure)
+                body, ok, whole = head + tail, ok1 and ok2, whole1 and whole2
+                if whole:
+                    break
+            overall = _percent(inp.profile_text_overall[j - f_num])
+        lines = list(body)
+        if overall is not None:
+            all_line = f"all: {overall}"
+            fits = fits and measure(all_line) <= width
+            lines.append(all_line)
+        exact, fits = exact and ok, fits and whole
+        labels.append("\n".join(lines))
+    return labels, exact, fits
+
+
+def _fit_profile_columns(
+    inp: ChartInput, all_z: np.ndarray, axes_width_pt: float
+) -> tuple[list[int], list[str], float]:
+    """Choose the columns, their labels and the label font size.
+
+    As many columns as fit (at most PROFILE_MAX_COLUMNS): every "all:" line and every
+    word must fit its column at >= 9 pt. Then the largest font at which no label is
+    shortened; failing that 9 pt, where the fewest words are left out.
+    """
+    total = all_z.shape[1]
+    n_max = min(PROFILE_MAX_COLUMNS, total)
+    floor = min(n_max, 6)  # fewer columns than this would hide too much; accept cuts
+    for n in range(n_max, floor - 1, -1):
+        cols = _profile_columns(inp, all_z, n)
+        width = axes_width_pt / n - 5.0  # a little air between neighbouring labels
+        start = 15.0 if n <= 5 else 13.0 if n <= 8 else 12.0
+        sizes = np.arange(start, _PROFILE_MIN_FS - 0.01, -0.5)
+        tried = [(size, *_profile_labels(inp, cols, width, size)) for size in sizes]
+        for size, labels, exact, fits in tried:
+            if exact and fits:
+                return cols, labels, float(size)
+        size, labels, _exact, fits = tried[-1]
+        if fits or n == floor:
+            return cols, labels, float(size)
+    raise AssertionError("unreachable")  # the loop returns at n == floor
+
+
 def build_profiles(inp: ChartInput) -> Figure:
     """Heat map of standardised segment means, annotated with original-unit means,
-    then one column per text value with each segment's share of it."""
+    then one column per text value with each segment's share of it.
+
+    With more columns than fit, only those that differ most between segments are
+    shown, in data order (so a column keeps its place from version to version) and
+    the caption says how many were left out.
+    """
     with _LOCK:
         fig = _new_figure()
         k, f_num = inp.profile_z.shape
         t = len(inp.profile_text)
-        f = f_num + t  # numeric columns, then one share column per text value
+        total = f_num + t  # numeric columns, then one share column per text value
         title = f"What sets each segment apart · {inp.version}"
         subtitle = (
             "Numbers are segment averages. Colour: how far above (red) or below (blue) "
@@ -896,7 +1067,7 @@ def build_profiles(inp: ChartInput) -> Figure:
             else "Numbers are segment averages; % the share with that value. Colour: above "
             "(red) or below (blue) all customers."
         )
-        if k == 0 or f == 0:
+        if k == 0 or total == 0:
             ax = fig.add_subplot()
             _titles(fig, ax, title, subtitle)
             ax.text(
@@ -919,7 +1090,6 @@ def build_profiles(inp: ChartInput) -> Figure:
         # Not an axes title: constrained layout would widen the narrow swatch column
         # to fit it. A figure-level caption at the bottom takes no column's width.
         _titles(fig, ax_sw, title, "")
-        fig.supxlabel(subtitle, x=0.01, ha="left", fontsize=_FS_SUBTITLE, color=_MUTED_INK)
 
         # A share column is coloured like a numeric one: the gap to everyone's share in
         # standard deviations of the 0/1 "has this value" column, sqrt(p (1 - p)).
@@ -927,85 +1097,19 @@ def build_profiles(inp: ChartInput) -> Figure:
         with np.errstate(invalid="ignore", divide="ignore"):
             text_z = (inp.profile_text_shares - p_all) / np.sqrt(p_all * (1 - p_all))
         all_z = np.hstack([inp.profile_z, np.where(np.isfinite(text_z), text_z, np.nan)])
-        cells = [
-            [format_compact(inp.profile_means[i, j]) for j in range(f_num)]
+        flags = set(inp.profile_flags or [])
+        cells_all = [
+            [
+                _percent(inp.profile_means[i, j])
+                if inp.profile_features[j] in flags
+                else format_compact(inp.profile_means[i, j])
+                for j in range(f_num)
+            ]
             + [_percent(inp.profile_text_shares[i, j]) for j in range(t)]
             for i in range(k)
         ]
-        z = np.ma.masked_invalid(np.clip(all_z, -_Z_CLIP, _Z_CLIP))
         cmap = colormaps["RdBu_r"].with_extremes(bad="#E5E5E5")
-        image = ax.imshow(
-            z,
-            cmap=cmap,
-            vmin=-_Z_CLIP,
-            vmax=_Z_CLIP,
-            aspect="auto",
-            interpolation="nearest",
-        )
-        norm = image.norm
-        # Cell numbers: as large as the cells allow.
-        cell_w_pt = 0.6 * FIGSIZE[0] * 72 / f  # heat map is ~60% of the width
-        cell_h_pt = 0.72 * FIGSIZE[1] * 72 / k
-        annot_fs = float(np.clip(min(cell_w_pt / 4.2, cell_h_pt / 2.2, 19), 7, 19))
-        if cell_w_pt >= 24 and cell_h_pt >= 12:
-            for i in range(k):
-                for j in range(f):
-                    zij = all_z[i, j]
-                    dark = math.isfinite(zij) and _luminance(cmap(norm(zij))) < 0.45
-                    ax.text(
-                        j,
-                        i,
-                        cells[i][j],
-                        ha="center",
-                        va="center",
-                        fontsize=annot_fs,
-                        color="white" if dark else _INK,
-                        fontweight="bold" if math.isfinite(zij) and abs(zij) >= 1 else "normal",
-                    )
-        # Thin white lines between cells.
-        ax.set_xticks(np.arange(-0.5, f, 1), minor=True)
-        ax.set_yticks(np.arange(-0.5, k, 1), minor=True)
-        ax.grid(which="minor", color="white", linewidth=2)
-        ax.tick_params(which="minor", length=0)
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        if f_num and t:  # numeric averages | shares of text values
-            ax.axvline(f_num - 0.5, color=_INK, linewidth=2.5)
-
-        x_fs = 15 if f <= 5 else 13 if f <= 8 else max(9, 13 - (f - 8) // 2)
-        label_w = max(cell_w_pt - 10, 30.0)
-        xlabels = []
-        for j, name in enumerate(inp.profile_features):
-            label = _shorten(
-                name,
-                label_w if f <= 10 else 120.0,
-                lines=3 if f <= 10 else 1,
-                measure=functools.partial(_text_width_pt, size=x_fs),
-            )
-            if inp.profile_overall is not None:
-                label += f"\nall: {format_compact(inp.profile_overall[j])}"
-            xlabels.append(label)
-        measure = functools.partial(_text_width_pt, size=x_fs)
-        for (feature, value), p in zip(inp.profile_text, p_all, strict=True):
-            if f <= 10:  # "Student:", "Yes" (up to two lines), "all: 10%"
-                label = (
-                    f"{_shorten(feature + ':', label_w, measure=measure)}\n"
-                    f"{_shorten(value, label_w, lines=2, measure=measure)}"
-                )
-            else:
-                label = _shorten(f"{feature}: {value}", 120.0, measure=measure)
-            xlabels.append(f"{label}\nall: {_percent(p)}")
-        ax.set_xticks(np.arange(f))
-        rotate = f > 10
-        ax.set_xticklabels(
-            xlabels,
-            fontsize=x_fs,
-            rotation=35 if rotate else 0,
-            ha="right" if rotate else "center",
-            rotation_mode="anchor" if rotate else "default",
-        )
-        ax.tick_params(axis="x", length=0, colors=_INK, pad=8)
-        ax.tick_params(axis="y", which="both", left=False, labelleft=False)
+        norm = Normalize(vmin=-_Z_CLIP, vmax=_Z_CLIP)
 
         # Colour swatches (tied to the segment id) with the names as tick labels.
         total_size = sum(int(s.size) for s in inp.segments) or 1
@@ -1043,9 +1147,81 @@ def build_profiles(inp: ChartInput) -> Figure:
         for spine in ax_sw.spines.values():
             spine.set_visible(False)
 
-        cbar = fig.colorbar(image, ax=ax, shrink=0.85, pad=0.015, aspect=25, extend="both")
+        cbar = fig.colorbar(
+            ScalarMappable(norm=norm, cmap=cmap),
+            ax=ax,
+            shrink=0.85,
+            pad=0.015,
+            aspect=25,
+            extend="both",
+        )
         cbar.set_ticks([-2, -1, 0, 1, 2])
         cbar.set_ticklabels([f"{_MINUS}2 sd", f"{_MINUS}1 sd", "average", "+1 sd", "+2 sd"])
         cbar.ax.tick_params(labelsize=_FS_TICK - 1, length=0)
         cbar.outline.set_visible(False)
+
+        # The heat map's width is known only after layout (segment names and colour
+        # bar take the rest), and it decides how many columns can be read.
+        caption_lines = 2 if total > PROFILE_MAX_COLUMNS else 1
+        fig.supxlabel(
+            "\n".join([subtitle] * caption_lines),
+            x=0.01,
+            ha="left",
+            fontsize=_FS_SUBTITLE,
+            color=_MUTED_INK,
+        )
+        # Before measuring: the shared y axis would repeat the segment names here.
+        ax.tick_params(axis="y", which="both", left=False, labelleft=False)
+        fig.draw_without_rendering()
+        axes_width_pt = ax.get_window_extent().width * 72 / fig.dpi
+        cols, xlabels, x_fs = _fit_profile_columns(inp, all_z, axes_width_pt)
+        f = len(cols)
+        if f < total:
+            what = "features" if t == 0 else "columns"
+            subtitle += f"\n{f} of {total} {what} shown: those that differ most between segments."
+        fig.supxlabel(subtitle, x=0.01, ha="left", fontsize=_FS_SUBTITLE, color=_MUTED_INK)
+
+        shown_z = all_z[:, cols]
+        cells = [[row[j] for j in cols] for row in cells_all]
+        ax.imshow(
+            np.ma.masked_invalid(np.clip(shown_z, -_Z_CLIP, _Z_CLIP)),
+            cmap=cmap,
+            norm=norm,
+            aspect="auto",
+            interpolation="nearest",
+        )
+        # Cell numbers: as large as the cells allow.
+        cell_w_pt = axes_width_pt / f
+        cell_h_pt = 0.72 * FIGSIZE[1] * 72 / k
+        annot_fs = float(np.clip(min(cell_w_pt / 4.2, cell_h_pt / 2.2, 19), 7, 19))
+        if cell_w_pt >= 24 and cell_h_pt >= 12:
+            for i in range(k):
+                for j in range(f):
+                    zij = shown_z[i, j]
+                    dark = math.isfinite(zij) and _luminance(cmap(norm(zij))) < 0.45
+                    ax.text(
+                        j,
+                        i,
+                        cells[i][j],
+                        ha="center",
+                        va="center",
+                        fontsize=annot_fs,
+                        color="white" if dark else _INK,
+                        fontweight="bold" if math.isfinite(zij) and abs(zij) >= 1 else "normal",
+                    )
+        # Thin white lines between cells.
+        ax.set_xticks(np.arange(-0.5, f, 1), minor=True)
+        ax.set_yticks(np.arange(-0.5, k, 1), minor=True)
+        ax.grid(which="minor", color="white", linewidth=2)
+        ax.tick_params(which="minor", length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        n_num_shown = sum(1 for j in cols if j < f_num)
+        if 0 < n_num_shown < f:  # numeric averages | shares of text values
+            ax.axvline(n_num_shown - 0.5, color=_INK, linewidth=2.5)
+
+        ax.set_xticks(np.arange(f))
+        # Top-aligned so the "all:" lines of neighbouring columns share one baseline row.
+        ax.set_xticklabels(xlabels, fontsize=x_fs, va="top", linespacing=1.15)
+        ax.tick_params(axis="x", length=0, colors=_INK, pad=8)
         return fig

@@ -41,6 +41,19 @@ def skewed_columns(frame: pd.DataFrame, numeric: list[str]) -> list[str]:
     return out
 
 
+def flag_columns(columns: dict[str, np.ndarray]) -> list[str]:
+    """Numeric columns that are yes/no flags: every known value is 0 or 1, and both
+    occur. Their mean is a share ("16% senior citizens"), and a segment is named
+    for the flag ("Senior-Citizen") rather than for a "high" 0/1 value."""
+    out = []
+    for name, col in columns.items():
+        known = col[~np.isnan(col)]
+        ones = np.count_nonzero(known == 1)
+        if 0 < ones < len(known) and ones + np.count_nonzero(known == 0) == len(known):
+            out.append(name)
+    return out
+
+
 def build_transformer(
     numeric: list[str], categorical: list[str], log_columns: list[str]
 ) -> ColumnTransformer:

@@ -586,6 +586,42 @@ def _assign_actions(cands: list[list[tuple[str, float, float]]], names: list[str
     return out
 
 
+# Concepts that say the data is about shopping; without one, "Shoppers" would be
+# the wrong word (a credit-card or phone-plan table's members are customers).
+SHOPPING = frozenset({"spend", "frequency", "aov", "items", "recency", "discount", "returns"})
+
+
+def noun_for(features: list[str], purchase_log: bool = False) -> str:
+    """ "Shoppers" when a column is about shopping by a specific word ("spend",
+    "orders"); generic words alone ("total_charges") do not make a table a shop's."""
+    specific = [" ".join(t for t in _tokens(f) if t not in GENERIC) for f in features]
+    if not purchase_log and any(concept_of(f) in SHOPPING for f in specific if f):
+        return "Shoppers"
+    return "Customers"
+
+
+def flag_traits(
+    means: np.ndarray, overall: np.ndarray, features: list[str], flags: list[str]
+) -> list[list[TextTrait]]:
+    """Yes/no (0/1) columns as text values, one list per segment (row of `means`):
+    the side a segment leans to, with its share against everyone's, so a flag is
+    named like a text feature ("Senior-Citizen") and not as "High-Senior-Citizen"."""
+    out: list[list[TextTrait]] = []
+    for row in np.asarray(means, dtype=float):
+        traits = []
+        for f in flags:
+            j = features.index(f)
+            m, p = float(row[j]), float(overall[j])
+            if not (np.isfinite(m) and np.isfinite(p)):
+                continue
+            yes = m >= p
+            traits.append(
+                TextTrait(f, "Yes" if yes else "No", m if yes else 1 - m, p if yes else 1 - p)
+            )
+        out.append(traits)
+    return out
+
+
 def name_segments(
     z: np.ndarray,
     features: list[str],

@@ -325,6 +325,7 @@ class SegmentService:
             segments=[segment_info(s) for s in meta["segments"]],
             source=meta["source"]["description"],
             id_column=meta.get("id_column", "customer_id"),
+            flags=list(meta.get("flags", [])),
         )
 
     def _load(self, version: str) -> LoadedVersion:

@@ -36,7 +36,13 @@ from sklearn.preprocessing import FunctionTransformer
 from model import features as feat
 from model import selection
 from model.config import Settings
-from model.naming import apply_overrides, load_overrides, name_segments
+from model.naming import (
+    apply_overrides,
+    flag_traits,
+    load_overrides,
+    name_segments,
+    noun_for,
+)
 from model.text_shares import chart_columns, distinct_traits, segment_text, text_shares
 from model.version import LoadedVersion, fixed_width_ids, save_assignments
 
@@ -331,13 +337,17 @@ def _train(
     )
     shares = text_shares(dataset.frame, dataset.categorical, label, k)
     text_traits = distinct_traits(shares, k)  # per cluster i, what its text values stand out on
+    flags = feat.flag_columns(dict(zip(dataset.numeric, columns, strict=True)))
     log_kind = dataset.kind == "transactions"
+    # 0/1 flags are named like text values ("Senior-Citizen"), not as high/low numbers
+    plain = [j for j, c in enumerate(dataset.numeric) if c not in flags]
+    flagged = flag_traits(means, overall, dataset.numeric, flags)
     namings = name_segments(
-        z,
-        dataset.numeric,
-        noun="Customers" if log_kind else "Shoppers",
+        z[:, plain],
+        [dataset.numeric[j] for j in plain],
+        noun=noun_for(dataset.numeric, purchase_log=log_kind),
         purchase_log=log_kind,
-        text_traits=text_traits,
+        text_traits=[text_traits[i] + flagged[i] for i in range(k)],
     )
     namings = apply_overrides(namings, seg_ids, load_overrides(_names_file(settings)))
 
@@ -386,7 +396,7 @@ def _train(
     def chart_input(rows: np.ndarray) -> dict[str, Any]:
         return _chart_input(
             version, trained_at, segments, k_selection, k, rows, seg_of_row, x, km,
-            transformer, z, means, overall, dataset,
+            transformer, z, means, overall, dataset, flags,
             text=chart_columns(shares, text_traits, [s["cluster"] for s in segments]),
         )  # fmt: skip
 
@@ -464,6 +474,7 @@ def _train(
         "numeric": dataset.numeric,
         "categorical": dataset.categorical,
         "log_columns": feat.log_columns(transformer),
+        "flags": flags,
         "text_levels": {fs.feature: fs.levels for fs in shares},
         "k": k,
         "k_selection": k_selection,
@@ -511,7 +522,7 @@ def _id_order(ids) -> np.ndarray | None:
 
 def _chart_input(
     version, trained_at, segments, k_selection, k, rows, seg_of_row, x, km, transformer, z,
-    means, overall, dataset, text=None,
+    means, overall, dataset, flags, text=None,
 ) -> dict[str, Any]:  # fmt: skip
     """`model.charts.ChartInput` fields as plain values (segments as (id, name, size)),
     so they can be built without importing matplotlib and sent to the chart worker."""
@@ -539,6 +550,13 @@ def _chart_input(
         "profile_z": z[order],
         "profile_means": means[order],
         "profile_overall": overall if dataset.numeric else None,
+        "profile_flags": flags,
+        # the features behind each name stay on the chart, however many columns there are
+        "profile_keep": list(
+            dict.fromkeys(
+                t.rsplit(" ", 1)[0].split("=", 1)[0] for s in segments for t in s["traits"][:2]
+            )
+        ),
         **(text or {}),  # share columns of text values (model.text_shares.chart_columns)
     }
 

@@ -4,6 +4,7 @@ tied to segment ids, a stratified sample that keeps small segments."""
 from __future__ import annotations
 
 import functools
+import itertools
 import struct
 import subprocess
 import sys
@@ -282,6 +283,205 @@ def test_profiles_name_every_segment_and_feature(inp: ChartInput) -> None:
         assert norm(feature) in ticks.replace("_ ", "_")
     cells = texts(fig)
     assert format_compact(inp.profile_means[0, 1]) in cells  # e.g. "72.4k"
+
+
+# --- profiles: many columns, labels, flags -----------------------------------
+
+
+def profile_input(
+    features: list[str],
+    z: np.ndarray,
+    means: np.ndarray | None = None,
+    overall: np.ndarray | None = None,
+    **extra,
+) -> ChartInput:
+    """A 3-segment ChartInput whose profile columns are exactly `features` / `z`."""
+    base = make_input(n=600, k=3, d=3)
+    f = len(features)
+    return ChartInput(
+        **{
+            **base.__dict__,
+            "profile_features": features,
+            "profile_z": z,
+            "profile_means": np.full((3, f), 5.0) if means is None else means,
+            "profile_overall": np.full(f, 5.0) if overall is None else overall,
+            **extra,
+        }
+    )
+
+
+def heat_map(fig: Figure):
+    (ax,) = [a for a in fig.axes if a.images]
+    return ax
+
+
+def column_labels(fig: Figure) -> list[str]:
+    fig.canvas.draw()
+    return [t.get_text() for t in heat_map(fig).get_xticklabels()]
+
+
+def name_of(label: str) -> str:
+    """The feature name a column label shows (its lines but the "all:" one)."""
+    return " ".join(label.split("\n")[:-1]).replace(" ", "_")
+
+
+def many_features() -> tuple[list[str], np.ndarray, list[int]]:
+    """85 features; |z| is 0.1 except for 20 columns with known, distinct |z| (the
+    strongest first, some negative), so the top n for any n <= 20 is known."""
+    rng = np.random.default_rng(7)
+    features = [f"feature_{j:02d}" for j in range(85)]
+    z = np.full((3, 85), 0.1)
+    strongest = [int(j) for j in rng.permutation(85)[:20]]
+    for rank, j in enumerate(strongest):
+        z[rank % 3, j] = (-1) ** rank * (3.0 - 0.1 * rank)  # 3.0, -2.9, 2.8, ...
+    return features, z, strongest
+
+
+def test_profiles_with_85_features_show_the_cap_chosen_by_largest_z() -> None:
+    features, z, strongest = many_features()
+    fig = build_profiles(profile_input(features, z))
+    labels = column_labels(fig)
+    n = len(labels)
+    assert heat_map(fig).images[0].get_array().shape == (3, n)
+    assert 6 <= n <= charts.PROFILE_MAX_COLUMNS
+    assert f"{n} of 85 features shown: those that differ most between segments." in texts(fig)
+    shown = [name_of(label) for label in labels]
+    # The n strongest by |z| (signs alternate), in data order.
+    assert shown == [features[j] for j in sorted(strongest[:n])]
+
+
+def test_profiles_honour_the_column_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Width alone would allow ~10 columns here; the cap is what stops at 4.
+    monkeypatch.setattr(charts, "PROFILE_MAX_COLUMNS", 4)
+    features, z, strongest = many_features()
+    fig = build_profiles(profile_input(features, z))
+    shown = [name_of(label) for label in column_labels(fig)]
+    assert shown == [features[j] for j in sorted(strongest[:4])]
+    assert "4 of 85 features shown" in texts(fig)
+
+
+def test_profiles_keep_the_features_named_in_profile_keep() -> None:
+    features, z, strongest = many_features()
+    weak = next(j for j in range(85) if j not in strongest)
+    inp = profile_input(features, z, profile_keep=[features[weak], "not a feature"])
+    shown = [name_of(label) for label in column_labels(build_profiles(inp))]
+    n = len(shown)
+    assert shown == [features[j] for j in sorted([weak, *strongest[: n - 1]])]
+
+
+def test_profiles_text_columns_count_towards_the_cap() -> None:
+    features, z, _strongest = many_features()
+    inp = profile_input(
+        features[:10],
+        z[:, :10] * 0 + 0.05,
+        profile_text=[("plan", f"P{j}") for j in range(8)],
+        # Shares 0.5 against 0.5 overall (z = 0) except P3: 0.9 vs 0.5 (z = 0.8).
+        profile_text_shares=np.array([[0.9 if j == 3 else 0.5 for j in range(8)]] * 3),
+        profile_text_overall=np.full(8, 0.5),
+    )
+    fig = build_profiles(inp)
+    labels = column_labels(fig)
+    assert len(labels) <= charts.PROFILE_MAX_COLUMNS
+    assert any("= P3" in norm(label) for label in labels)
+    assert f"{len(labels)} of 18 columns shown" in texts(fig)
+
+
+def test_profiles_under_the_cap_show_every_column_and_no_caption() -> None:
+    fig = build_profiles(make_input(d=5))
+    assert len(column_labels(fig)) == 5
+    assert " shown:" not in texts(fig)
+
+
+LONG_NAMES = [
+    "monthly_charges",
+    "Annual Income (k$)",
+    "Spending Score (1-100)",
+    "days_since_last_order",
+    "number of customer service calls made in the last twelve months",
+    "total_charges",
+    "average basket value per visit",
+    "PPERSAUT",
+    "Customer Lifetime Value",
+]
+
+
+def test_profile_labels_break_only_between_words() -> None:
+    f = len(LONG_NAMES)
+    z = np.linspace(-2, 2, 3 * f).reshape(3, f)
+    fig = build_profiles(profile_input(LONG_NAMES, z, overall=np.full(f, 2280.0)))
+    labels = column_labels(fig)
+    assert len(labels) == f  # 9 columns of short words fit
+    for name, label in zip(LONG_NAMES, labels, strict=True):
+        *body, last = label.split("\n")
+        assert last == "all: 2.28k"  # on its own last line
+        assert 1 <= len(body) <= 3
+        words = " ".join(body).split()
+        original = name.replace("_", " ").split()  # capitalisation kept as given
+        assert "…" not in " ".join(words[:-1])  # an ellipsis only at the very end
+        for word in words:
+            assert word.rstrip("…") in original, (name, label)  # whole words only
+        if "…" not in label:
+            assert words == original
+    assert "months" not in " ".join(labels)  # the 11-word name was shortened
+    # Neighbouring labels do not overlap, and the font is at least 9 pt.
+    ticks = heat_map(fig).get_xticklabels()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ticks]
+    for left, right in itertools.pairwise(boxes):
+        assert left.x1 <= right.x0, "column labels overlap"
+    assert min(t.get_fontsize() for t in ticks) >= 9
+
+
+def test_text_columns_are_labelled_feature_equals_value() -> None:
+    inp = profile_input(
+        ["tenure"],
+        np.array([[1.0], [0.0], [-1.0]]),
+        profile_text=[("contract", "Month-to-month"), ("payment_method", "Electronic check")],
+        profile_text_shares=np.array([[0.9, 0.5], [0.5, 0.3], [0.1, 0.2]]),
+        profile_text_overall=np.array([0.55, 0.34]),
+    )
+    labels = [norm(label) for label in column_labels(build_profiles(inp))]
+    assert labels[1] in (
+        "contract = Month-to-month all: 55%",
+        "contract = Month- to-month all: 55%",
+    )
+    assert labels[2] in (
+        "payment method = Electronic check all: 34%",
+        "payment method = Electronic check all: 34%".replace("= ", "=\u00a0"),
+    )
+
+
+def test_wrap_words_breaks_hyphens_between_letters_only() -> None:
+    measure = functools.partial(charts._text_width_pt, size=9)
+    width = measure("Month-to-") - 1
+    lines, exact, whole = charts._wrap_words("Month-to-month", width, 3, measure)
+    assert (lines, exact, whole) == (["Month-", "to-month"], True, True)
+    width = measure("Score (1-") + 1  # room for "(1-" but never split inside "(1-100)"
+    lines, _exact, _whole = charts._wrap_words("Score (1-100)", width, 3, measure)
+    assert lines == ["Score", "(1-100)"]
+    lines, exact, whole = charts._wrap_words("one two three four", measure("one two"), 1, measure)
+    assert (lines, exact, whole) == (["one…"], False, True)
+
+
+def test_flag_columns_are_annotated_as_percentages() -> None:
+    features = ["tenure", "senior_citizen"]
+    means = np.array([[13.6, 0.054], [59.3, 1.0], [29.8, 0.0034]])
+    inp = profile_input(
+        features,
+        np.array([[-1.0, -0.3], [1.0, 2.3], [0.0, -0.4]]),
+        means=means,
+        overall=np.array([32.4, 0.1621]),
+        profile_flags=["senior_citizen"],
+    )
+    fig = build_profiles(inp)
+    cells = [t.get_text() for t in heat_map(fig).texts]
+    assert cells == ["13.6", "5%", "59.3", "100%", "29.8", "0.3%"]
+    labels = column_labels(fig)
+    assert labels[1].split("\n")[-1] == "all: 16%"
+    assert labels[0].split("\n")[-1] == "all: 32.4"
+    # Without the flag the same column shows plain averages.
+    plain = build_profiles(profile_input(features, inp.profile_z, means=means))
+    assert "0.054" in [t.get_text() for t in heat_map(plain).texts]
 
 
 def test_same_id_same_colour_in_every_chart_and_version() -> None:

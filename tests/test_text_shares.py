@@ -436,7 +436,7 @@ def test_profiles_chart_has_a_share_column_per_standing_out_value(tmp_path):
     ax = fig.axes[1]
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert len(labels) == 3 + 2
-    assert labels[3] == "Student:\nYes\nall: 20%" and labels[4] == "Plan:\nGold\nall: 20%"
+    assert labels[3] == "Student\n=\xa0Yes\nall: 20%" and labels[4] == "Plan\n=\xa0Gold\nall: 20%"
     cells = [t.get_text() for t in ax.texts]
     for share_text in ("94%", "10%", "50%", "0%"):
         assert share_text in cells
@@ -464,5 +464,5 @@ def test_profiles_chart_with_only_text_features(tmp_path):
     inp.profile_text_shares = np.array([[1.0], [0.0], [0.1]])
     inp.profile_text_overall = np.array([0.3])
     fig = build_profiles(inp)
-    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["Student:\nYes\nall: 30%"]
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["Student\n=\xa0Yes\nall: 30%"]
     assert_good_png(save_png(fig, tmp_path / "p.png"))
