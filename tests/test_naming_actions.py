@@ -8,18 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from model.naming import TextTrait, concept_of, name_segments, text_strength
+from model.sample import COLUMNS
 
 CREDIT = ["Income", "Limit", "Rating", "Cards", "Age", "Education", "Balance"]
 CARAVAN = ["MOSTYPE", "MAANTHUI", "MGEMOMV", "MGEMLEEF", "MOSHOOFD", "PPERSAUT", "APERSAUT"]
-SAMPLE = [
-    "age",
-    "annual_income",
-    "orders_per_year",
-    "avg_order_value",
-    "total_spend",
-    "days_since_last_purchase",
-    "tenure_months",
-]
+SAMPLE = [c for c in COLUMNS if c not in ("customer_id", "gender")]  # the bundled sample
 
 
 @pytest.mark.parametrize(
