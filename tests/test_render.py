@@ -173,7 +173,10 @@ def test_blocks_keep_to_slack_limits(reply: Reply) -> None:
     assert reply.text.strip()
     assert 0 < len(reply.blocks) <= 50
     for block in reply.blocks:
-        assert block["type"] in {"section", "context", "divider", "header"}
+        assert block["type"] in {"section", "context", "divider", "header", "actions"}
+        if block["type"] == "actions":  # buttons: Slack allows 25 elements, 75-char labels
+            assert 0 < len(block["elements"]) <= 25
+            assert all(len(e.get("text", {}).get("text", "")) <= 75 for e in block["elements"])
         if block["type"] == "section":
             assert "text" in block or "fields" in block
             assert len(block.get("text", {}).get("text", "")) <= 3000
