@@ -66,6 +66,12 @@ class Router:
         planned = self.plan(command_line, text=text, user=user, channel=channel, slack=slack)
         return planned.run(progress) if isinstance(planned, Job) else planned
 
+    def handle_said(self, said: str, *, progress: Progress | None = None) -> Reply:
+        """`segbot shell` and `segbot ask`: a command line or a plain phrasing, answered
+        completely, as the local operator."""
+        planned = self.plan_said(said)
+        return planned.run(progress) if isinstance(planned, Job) else planned
+
     def plan(
         self,
         command_line: str,
