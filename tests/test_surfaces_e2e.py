@@ -390,3 +390,32 @@ def test_app_home_shows_the_served_version_and_admin_actions(
 def test_messages_tab_opening_publishes_nothing(bot: Bot, fake: SlackFake) -> None:
     send_event(bot, P.home_opened(USER, tab="messages"))
     assert quiet(fake, "views.publish")
+
+
+# ---- a hung Slack -------------------------------------------------------------------------------
+def test_a_hung_slack_still_leaves_lookups_answering(
+    tmp_path: Path, trained_model_dir: Path, sample_csv: Path, customer_ids: list[str]
+) -> None:
+    """Every answer to a mention waits on a Web API that does not answer; events are still
+    acknowledged at once and slash-command lookups still answered in their ack."""
+    from tests.conftest import BOT_TOKEN
+    from tests.test_robust_slack import SlowSlackFake
+
+    fake = SlowSlackFake(bot_token=BOT_TOKEN).start()
+    model_dir, data = copy_served(trained_model_dir, sample_csv, tmp_path)
+    bot = start_http_bot(tmp_path, fake, model_dir, data)
+    try:
+        bot.wait_ready(warm=True)
+        fake.delay("chat.postEphemeral", 20, times=100)
+        fake.delay("chat.postMessage", 20, times=100)
+        for i in range(12):  # more than the posting pool has workers
+            send_event(bot, P.mention(f"customer {customer_ids[i]}"))
+            send_event(bot, P.direct("summary"))
+        time.sleep(0.5)  # the posting pool is full of calls Slack does not answer
+        for cid in customer_ids[20:25]:
+            ack = bot.slash("/segment", cid)  # asserts the 3-second acknowledgement
+            assert f"`{cid}`" in ack["text"]
+        assert bot.health()[0] == 200
+    finally:
+        stop_bot(bot)
+        fake.stop()
