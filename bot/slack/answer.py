@@ -4,6 +4,7 @@ work through the slow-work pool, each delivered to its `Destination`."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from bot import render
 from bot.reply import Reply
@@ -38,6 +39,31 @@ def later(segbot: Segbot, planned: Reply | Job, dest: Destination, *, note: bool
 
     segbot.slow.submit(work)
     return "queued"
+
+
+def planned_later(
+    segbot: Segbot,
+    plan: Callable[[], Reply | Job],
+    dest: Destination,
+    done: Callable[[str], None],
+    *,
+    note: bool = False,
+) -> None:
+    """Plan and answer off the request thread, so the acknowledgement (an empty 200 for
+    events and clicks) carries no work at all; `done(outcome)` logs how it went."""
+    if not segbot.posts.reserve():
+        done("dropped (Slack not answering)")
+        return
+
+    def work() -> None:
+        planned = plan()
+        if isinstance(planned, Reply):
+            deliver(planned, dest)
+            done("answered" if planned.ok else "refused or failed")
+            return
+        done(later(segbot, planned, dest, note=note))
+
+    segbot.posts.submit(work)
 
 
 def run_job(job: Job, dest: Destination) -> None:

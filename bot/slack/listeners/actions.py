@@ -18,7 +18,8 @@ from slack_sdk import WebClient
 
 from bot import actions
 from bot.reply import Reply
-from bot.slack.answer import later
+from bot.router import Job
+from bot.slack.answer import planned_later
 from bot.slack.context import of
 from bot.slack.delivery import Destination
 
@@ -43,9 +44,6 @@ def clicked(
     in_message = container.get("type") == "message" and body.get("channel")
     channel = (body.get("channel") or {}).get("id") if in_message else None
     command = actions.command_for(action.get("action_id", ""), actions.value_of(action))
-    planned = segbot.router.plan_command(command, user=user, channel=channel, slack=True)
-    if container.get("is_ephemeral") and isinstance(planned, Reply):
-        planned = dataclasses.replace(planned, visibility="ephemeral")
     dest = Destination(
         client=client,
         respond=respond if in_message and body.get("response_url") else None,
@@ -54,5 +52,14 @@ def clicked(
         thread_ts=container.get("thread_ts"),
         dm=bool(channel and channel.startswith("D")),
     )
-    outcome = later(segbot, planned, dest, note=True)
-    logger.info("click %s from %s in %s: %s", action.get("action_id"), user, channel, outcome)
+
+    def plan() -> Reply | Job:
+        planned = segbot.router.plan_command(command, user=user, channel=channel, slack=True)
+        if container.get("is_ephemeral") and isinstance(planned, Reply):
+            planned = dataclasses.replace(planned, visibility="ephemeral")
+        return planned
+
+    def done(outcome: str) -> None:
+        logger.info("click %s from %s in %s: %s", action.get("action_id"), user, channel, outcome)
+
+    planned_later(segbot, plan, dest, done, note=True)

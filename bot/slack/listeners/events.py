@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 
 from bot import render, views
 from bot.phrases import strip_mentions
-from bot.slack.answer import later
+from bot.slack.answer import planned_later
 from bot.slack.context import Segbot, of
 from bot.slack.delivery import Destination
 
@@ -58,7 +58,6 @@ def app_mention(
     if event.get("subtype") or event.get("bot_id"):  # edits, bots (the bot itself too)
         return
     user, channel = event.get("user", ""), event.get("channel", "")
-    planned = segbot.router.plan_said(_said(event), user=user, channel=channel, slack=True)
     dest = Destination(
         client=client,
         respond=None,
@@ -66,8 +65,13 @@ def app_mention(
         user=user,
         thread_ts=event.get("thread_ts") or event.get("ts"),
     )
-    outcome = later(segbot, planned, dest, note=True)
-    logger.info("mention from %s in %s: %s", user, channel, outcome)
+    planned_later(
+        segbot,
+        lambda: segbot.router.plan_said(_said(event), user=user, channel=channel, slack=True),
+        dest,
+        lambda outcome: logger.info("mention from %s in %s: %s", user, channel, outcome),
+        note=True,
+    )
 
 
 def direct_message(
@@ -91,7 +95,6 @@ def direct_message(
         logger.info("ignored a redelivered direct message")
         return
     channel = event.get("channel", "")
-    planned = segbot.router.plan_said(_said(event), user=user, channel=channel, slack=True)
     dest = Destination(
         client=client,
         respond=None,
@@ -100,8 +103,13 @@ def direct_message(
         thread_ts=event.get("thread_ts"),
         dm=True,
     )
-    outcome = later(segbot, planned, dest, note=True)
-    logger.info("direct message from %s: %s", user, outcome)
+    planned_later(
+        segbot,
+        lambda: segbot.router.plan_said(_said(event), user=user, channel=channel, slack=True),
+        dest,
+        lambda outcome: logger.info("direct message from %s: %s", user, outcome),
+        note=True,
+    )
 
 
 def app_home_opened(
