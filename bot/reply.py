@@ -27,7 +27,7 @@ class Place:
     user: str
     channel: str | None = None  # None: the user's DM with the bot, opened when needed
     thread_ts: str | None = None
-    response_url: str | None = None
+    has_response_url: bool = False  # slash commands, clicks on messages, message shortcuts
     dm: bool = False
     view_id: str | None = None
 
@@ -36,7 +36,7 @@ class Place:
             return "view"
         if self.channel is None or self.dm:
             return "dm"
-        if self.response_url:
+        if self.has_response_url:
             return "respond"
         return "ephemeral" if visibility == "ephemeral" else "message"
 

@@ -122,7 +122,7 @@ def test_prospect_modal_values_and_errors() -> None:
 
 
 def test_where_answers_go() -> None:
-    slash = Place(user=USER, channel="C1", response_url="https://hooks")
+    slash = Place(user=USER, channel="C1", has_response_url=True)
     assert slash.how("ephemeral") == slash.how("in_channel") == "respond"
     mention = Place(user=USER, channel="C1", thread_ts="1.2")
     assert (mention.how("ephemeral"), mention.how("in_channel")) == ("ephemeral", "message")

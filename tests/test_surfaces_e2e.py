@@ -419,3 +419,64 @@ def test_a_hung_slack_still_leaves_lookups_answering(
     finally:
         stop_bot(bot)
         fake.stop()
+
+
+# ---- App Home after a retrain -------------------------------------------------------------------
+def view_of(call) -> dict[str, Any]:
+    view = call.params["view"]
+    return json.loads(view) if isinstance(view, str) else view
+
+
+def test_retrain_and_rollback_from_app_home_and_the_tab_follows(
+    tmp_path: Path, trained_model_dir: Path, sample_csv: Path, slack_fake: SlackFake
+) -> None:
+    fake = slack_fake
+    model_dir, data = copy_served(trained_model_dir, sample_csv, tmp_path)
+    bot = start_http_bot(tmp_path, fake, model_dir, data)
+    try:
+        bot.wait_ready()
+        send_event(bot, P.home_opened(ADMIN))
+        [first] = fake.wait_for(lambda: fake.called("views.publish"))
+        assert "Serving *v1*" in json.dumps(view_of(first)) and len(fake.uploads) == 3
+
+        lines = data.read_text().splitlines(keepends=True)
+        data.write_text("".join(lines[:-100]))  # new data, so a new version is trained
+        assert (
+            interact(bot, P.block_actions("segbot_retrain", "", user=ADMIN, channel=None))[0] == 200
+        )
+        done = fake.wait_for(
+            lambda: [c for c in fake.called("chat.update") if "Retrained" in c.params["text"]],
+            timeout=60,
+        )[0]
+        assert done.params["channel"] == "D" + ADMIN  # progress and result in the admin's DM
+        assert "1,900 customers" in done.params["text"]
+
+        send_event(bot, P.home_opened(USER))
+        fake.wait_for(lambda: len(fake.called("views.publish")) == 2)
+        second = json.dumps(view_of(fake.called("views.publish")[1]))
+        assert "Serving *v2*" in second and "*v1* (previous)" in second
+        assert len(fake.uploads) == 6  # v2's charts, uploaded once for the new version
+
+        home = view_of(fake.called("views.publish")[0])
+        send_event(bot, P.home_opened(ADMIN))
+        fake.wait_for(lambda: len(fake.called("views.publish")) == 3)
+        admin_home = view_of(fake.called("views.publish")[2])
+        [rollback] = [
+            e
+            for b in admin_home["blocks"]
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e["action_id"].startswith("segbot_rollback")
+        ]
+        assert rollback["value"] == "v1" and rollback["confirm"]["title"]["text"] == "Are you sure?"
+        assert home != admin_home
+        click = P.block_actions(rollback["action_id"], "v1", user=ADMIN, channel=None)
+        assert interact(bot, click)[0] == 200
+        fake.wait_for(
+            lambda: [
+                c for c in fake.called("chat.postMessage") if "Now serving" in c.params["text"]
+            ]
+        )
+        assert bot.health()[1]["version"] == "v1"
+    finally:
+        stop_bot(bot)

@@ -58,7 +58,7 @@ class Destination:
             user=self.user,
             channel=self.channel,
             thread_ts=self.thread_ts,
-            response_url="respond" if self.respond is not None else None,
+            has_response_url=self.respond is not None,
             dm=self.dm,
         )
 
