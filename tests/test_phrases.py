@@ -216,3 +216,47 @@ def test_show_segment_lists_text_shares_and_sizes_across_versions() -> None:
         "  Size across versions: v1 — → v2 280 → v3 300",
         "  Suggested action: Offer &amp; discount",
     ]
+
+
+def test_prospect_form_offers_known_text_values_and_predicts_with_them(
+    tmp_path, sample_csv
+) -> None:
+    """A model with a text feature: the form has a menu of its values, and a submission
+    built from the form is the same prospect as the typed command."""
+    settings = make_settings(
+        tmp_path / "models", sample_csv, SEGBOT_FEATURES="age,annual_income,gender"
+    )
+    service = SegmentService(settings)
+    service.retrain(force=True)
+    numeric, text = service.prospect_inputs()
+    assert numeric == ["age", "annual_income"]
+    levels = sorted(
+        {row.split(",")[2].strip('"') for row in sample_csv.read_text().splitlines()[1:]} - {""}
+    )
+    assert sorted(text["gender"]) == levels
+    modal = views.prospect_modal(numeric, text)
+    menu = modal["blocks"][2]["element"]
+    assert (
+        menu["type"] == "static_select" and [o["value"] for o in menu["options"]] == text["gender"]
+    )
+    state = {
+        "f0": {"value": {"value": "34"}},
+        "f2": {"value": {"selected_option": {"value": levels[0]}}},
+    }
+    values, errors = views.prospect_values(
+        {"private_metadata": modal["private_metadata"], "state": {"values": state}}
+    )
+    assert errors == {}
+    router = Router(service)
+    clicked = router.plan_command(build(SEGMENT, "predict", values=values), user=USER, slack=True)
+    typed = router.handle(f"/segment predict age=34 gender={levels[0]}")
+    assert clicked.ok and clicked.text == typed.text
+
+
+def test_modals_and_shortcuts_follow_the_channel_allow_list(model_dir) -> None:
+    """Modals have no conversation: with SEGBOT_ALLOWED_CHANNELS set they are refused."""
+    router = Router(SegmentService(make_settings(model_dir, SEGBOT_ALLOWED_CHANNELS="C1")))
+    lookup = build(SEGMENT, "customer", "x")
+    assert not router.plan_command(lookup, user=USER, channel=None, slack=True).ok
+    assert router.refusal_for(SEGMENT, "predict", user=USER, channel=None) is not None
+    assert router.refusal_for(SEGMENT, "predict", user=USER, channel="C1") is None

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot import render
 from bot.render import unescape
 from bot.router import Router
 from model.service import SegmentService
@@ -480,3 +481,20 @@ def test_retrain_and_rollback_from_app_home_and_the_tab_follows(
         assert bot.health()[1]["version"] == "v1"
     finally:
         stop_bot(bot)
+
+
+def test_an_unexpected_failure_is_logged_once_and_told_in_one_line(
+    bot: Bot, fake: SlackFake
+) -> None:
+    """The one @app.error handler: a payload the listener cannot handle (no user) gets the
+    generic line through its response_url, and the trace goes to the log."""
+    payload = P.message_action(
+        "segbot_find_in_message", "C1", response_url=fake.response_url("boom")
+    )
+    del payload["user"]
+    status, _ = interact(bot, payload)
+    assert status in (200, 500)
+    [told] = fake.wait_for(lambda: fake.responses_to("boom"))
+    assert told == {"text": render.GENERIC_FAILURE, "response_type": "ephemeral"}
+    log = bot.log.read_text()
+    assert "handling a message_action failed" in log and "KeyError: 'user'" in log
