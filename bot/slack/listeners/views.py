@@ -29,8 +29,13 @@ def register(app: App) -> None:
 
 
 def _error(reply: Reply) -> str:
-    text = render.unescape(reply.text.splitlines()[0] if reply.text else "Something went wrong")
-    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 1] + "…"
+    """The reply's first line, still escaped: what the user typed stays text."""
+    text = reply.text.splitlines()[0] if reply.text else render.GENERIC_FAILURE
+    if len(text) > MAX_ERROR:  # cut before an entity rather than through it
+        text = text[: MAX_ERROR - 1]
+        text = text[: text.rfind("&")] if text.rfind("&") > text.rfind(";") else text
+        text += "…"
+    return text
 
 
 def _submitted(
