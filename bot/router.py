@@ -2,8 +2,14 @@
 
 Slack, `segbot shell` and `segbot ask` all come through here, so what a person
 sees in the shell is what Slack shows. Slack needs one more thing: slow work is
-acknowledged at once and run afterwards, so `plan` returns a `Job` for it and
-the Slack listener decides where it runs; `handle` simply runs it.
+acknowledged at once and run afterwards, so the `plan*` entry points return a
+`Job` for it and the Slack listener decides where it runs; `handle` simply runs it.
+
+Entry points: `plan` (a slash command's text), `plan_said` (a mention, a DM, a
+shell line: command lines without the slash, or plain phrasings), and
+`plan_command` (a `Command` built directly by a click or a modal, no round trip
+through text). All check access the same way, with the asker's identity. Where
+the answer goes is the caller's: see `bot.reply.Place`.
 """
 
 from __future__ import annotations
