@@ -1,9 +1,14 @@
-"""Lookup latency over HTTP on loopback: signed `/segment customer <id>` requests from
-concurrent keep-alive clients against `segbot serve --http`, beside a minimal Bolt app
-on the same server stack that answers a constant.
+"""Lookup latency over HTTP on loopback: signed `/segment customer <id>` requests (and
+button clicks: signed `block_actions` for "Show segment") from concurrent keep-alive
+clients against `segbot serve --http`, beside a minimal Bolt app on the same server stack
+that answers a constant (and acknowledges the click).
 
-    python bench/bench_http.py --rows 100000            # 20 clients, 20 s each side
+    python bench/bench_http.py --rows 100000            # 20 clients, 20 s each side, per case
     python bench/bench_http.py --rows 1000000 --clients 20 --seconds 30 --json out.json
+    python bench/bench_http.py --cases click --seconds 10
+
+A click is acknowledged at once (empty 200); its answer then goes to the response_url,
+here the Slack fake's sink, off the measured path.
 
 Everything runs on 127.0.0.1: the data is synthetic (model.sample), the model is trained
 here, and Slack's Web API is the test suite's local fake (only auth.test is called).
@@ -58,6 +63,10 @@ def serve_baseline(port: int) -> None:
     def constant(ack) -> None:
         ack(text="ok", response_type="ephemeral")
 
+    @app.action("segbot_show")
+    def clicked(ack) -> None:
+        ack()
+
     asgi = SegbotASGI(app, lambda: (200, {"status": "ok", "version": "baseline"}))
     uvicorn.run(
         asgi, host="127.0.0.1", port=port, log_config=None, access_log=False, timeout_keep_alive=30
@@ -87,7 +96,47 @@ def signed(command: str, text: str) -> tuple[bytes, dict[str, str]]:
     }
 
 
-def load(port: int, ids: list[str], clients: int, seconds: float, expect: str) -> dict:
+def signed_click(segment: str, response_url: str) -> tuple[bytes, dict[str, str]]:
+    """A click on "Show segment" in an ephemeral answer, as Slack posts it."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U0BENCH", "team_id": "T0BENCH"},
+        "api_app_id": "A0BENCH",
+        "team": {"id": "T0BENCH"},
+        "trigger_id": "1.2.3",
+        "container": {"type": "message", "channel_id": "C0BENCH", "is_ephemeral": True},
+        "channel": {"id": "C0BENCH"},
+        "response_url": response_url,
+        "actions": [{"action_id": "segbot_show", "type": "button", "value": segment}],
+    }
+    body = urlencode({"payload": json.dumps(payload)})
+    ts = str(int(time.time()))
+    sig = hmac.new(SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return body.encode(), {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": f"v0={sig}",
+    }
+
+
+def click_maker(segments: list[str], response_url: str):
+    return lambda rng: signed_click(rng.choice(segments), response_url)
+
+
+def _key(server: str, case: str) -> str:
+    """Results by server, the lookup under the plain name (as bench/run.py reads it)."""
+    return server if case == "lookup" else f"{server} ({case})"
+
+
+def load(
+    port: int,
+    ids: list[str],
+    clients: int,
+    seconds: float,
+    expect: str,
+    make=None,
+) -> dict:
+    """`make(rng)` -> (body, headers) of one request; a lookup of a random id by default."""
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -100,7 +149,7 @@ def load(port: int, ids: list[str], clients: int, seconds: float, expect: str) -
         mine, bad = [], []
         start_gate.wait()
         while time.perf_counter() < stop_at[0]:
-            body, headers = signed("/segment", f"customer {rng.choice(ids)}")
+            body, headers = make(rng) if make else signed("/segment", f"customer {rng.choice(ids)}")
             t = time.perf_counter()
             try:
                 conn.request("POST", "/slack/events", body=body, headers=headers)
@@ -175,6 +224,9 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=20, help="load duration per server")
     ap.add_argument("--no-baseline", action="store_true", help="skip the constant-answer app")
+    ap.add_argument(
+        "--cases", default="lookup,click", help="comma-separated: lookup, click (both by default)"
+    )
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -198,6 +250,11 @@ def main() -> int:
         force=True
     )
     print(f"  trained in {time.perf_counter() - t:.1f} s", flush=True)
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    if not set(cases) <= {"lookup", "click"}:
+        raise SystemExit("--cases takes lookup and/or click")
+    served = SegmentService(Settings(SEGBOT_MODEL_DIR=str(models)))
+    segments = [str(s.id) for s in served.summary().segments]
     step = max(1, args.rows // 5000)
     ids = pd.read_parquet(data, columns=["customer_id"])["customer_id"].astype(str)[::step].tolist()
 
@@ -232,12 +289,19 @@ def main() -> int:
                     conn.request("POST", "/slack/events", *signed("/segment", "predict age=30"))
                     conn.getresponse().read()
                     conn.close()
-                expect = "is in" if name == "segbot" else '"ok"'
-                load(port, ids, args.clients, 2, expect)  # warm-up, not counted
-                result = load(port, ids, args.clients, args.seconds, expect)
-                result["healthz_after_s"] = round(ready, 2)
-                results[name] = result
-                print(f"  {name}: {result}", flush=True)
+                for case in cases:
+                    if case == "click":
+                        make = click_maker(segments, fake.response_url("bench"))
+                        expect = ""  # an empty acknowledgement; the answer follows
+                    else:
+                        make, expect = None, "is in" if name == "segbot" else '"ok"'
+                    load(port, ids, args.clients, 2, expect, make)  # warm-up, not counted
+                    result = load(port, ids, args.clients, args.seconds, expect, make)
+                    result["healthz_after_s"] = round(ready, 2)
+                    key = _key(name, case)
+                    results[key] = result
+                    print(f"  {key}: {result}", flush=True)
+                    fake.reset()  # the click answers recorded in the sink
             finally:
                 proc.terminate()
                 proc.wait(15)
@@ -245,8 +309,9 @@ def main() -> int:
         fake.stop()
 
     print(
-        f"\n/segment customer <id> over HTTP on loopback: {args.rows:,} customers, "
-        f"{args.clients} keep-alive clients, {args.seconds:g} s, {os.cpu_count()} CPUs\n"
+        f"\n/segment customer <id> and a 'Show segment' click over HTTP on loopback: "
+        f"{args.rows:,} customers, {args.clients} keep-alive clients, {args.seconds:g} s, "
+        f"{os.cpu_count()} CPUs\n"
     )
     print("| server | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -255,10 +320,15 @@ def main() -> int:
             f"| {name} | {r['requests']:,} | {r['rps']} | {r['p50_ms']} | {r['p90_ms']} | "
             f"{r['p99_ms']} | {r['max_ms']} | {r['errors']} |"
         )
-    if "minimal Bolt app" in results:
-        ratio = results["segbot"]["p99_ms"] / results["minimal Bolt app"]["p99_ms"]
-        print(f"\np99 segbot / minimal Bolt app: {ratio:.2f}x")
-        results["p99_ratio"] = {"value": round(ratio, 2)}
+    ratios = {}
+    for case in cases:
+        base = results.get(_key("minimal Bolt app", case))
+        if base:
+            ratio = results[_key("segbot", case)]["p99_ms"] / base["p99_ms"]
+            print(f"\np99 segbot / minimal Bolt app, {case}: {ratio:.2f}x")
+            ratios["value" if case == "lookup" else case] = round(ratio, 2)
+    if ratios:
+        results["p99_ratio"] = ratios
     if args.json:
         Path(args.json).write_text(
             json.dumps(

@@ -16,7 +16,7 @@ def run_ask(settings: Settings, command_line: str, as_json: bool, out: str | Non
     """Exit 0 on an answer, 1 on a usage, not-found or other refusal."""
     router = Router(SegmentService(settings), settings)
     with terminal_progress() as progress:
-        reply = router.handle(command_line, progress=progress)
+        reply = router.handle_said(command_line, progress=progress)
     saved = save_files(reply, out) if reply.ok else []
     if as_json:
         payload = reply.to_dict()

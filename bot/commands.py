@@ -100,6 +100,14 @@ TABLE: tuple[Spec, ...] = (
     ),
     Spec(
         SEGMENTS,
+        "show",
+        "<segment>",
+        "one segment in detail: size, share, profile, its size across versions, action",
+        words=("show",),
+        example="/segments show 2",
+    ),
+    Spec(
+        SEGMENTS,
         "history",
         "",
         "trained versions, their quality and what changed",
@@ -195,6 +203,11 @@ def _find(command: str, word: str) -> Spec | None:
         if word in spec.words:
             return spec
     return None
+
+
+def spec_for(command: str, word: str) -> Spec | None:
+    """The table row a command word selects ("/segment", "predict")."""
+    return _find(command, word)
 
 
 def _words(command: str) -> list[str]:
@@ -339,7 +352,7 @@ def _parse_segments(word_l: str, tail: str) -> Command | Usage:
             f"`{SEGMENTS} retrain` takes nothing after it but `force`, not '{_clip(tail)}'",
             SEGMENTS,
         )
-    if spec.verb in ("rollback", "export"):
+    if spec.verb in ("rollback", "export", "show"):
         arg = _unquote(tail) if tail else ""
         if arg is None:
             return Usage(f"unbalanced quotes in '{_clip(tail)}'", SEGMENTS)
@@ -347,7 +360,7 @@ def _parse_segments(word_l: str, tail: str) -> Command | Usage:
             what = (
                 "which version? e.g. v3"
                 if spec.verb == "rollback"
-                else ("which segment? give its name or number")
+                else "which segment? give its name or number"
             )
             return Usage(f"{what}: `{spec.syntax}`", SEGMENTS)
         return Command(spec, arg=arg.strip())
@@ -361,6 +374,45 @@ def _no_tail(spec: Spec, tail: str) -> Usage | None:
             spec.command,
         )
     return None
+
+
+MAX_ARG = 200  # a customer id, segment or version from a click; Slack allows 2,000
+
+
+def build(
+    command: str, word: str, arg: str | None = None, values: dict[str, str] | None = None
+) -> Command | Usage:
+    """A command from its parts, for clicks and modals (no round trip through text).
+
+    `word` selects the row as a typed word would; `arg` is checked as `parse` checks
+    it, since a button's value or a modal's input comes from outside too."""
+    spec = _find(command, word) if command in COMMANDS else None
+    if spec is None:
+        return Usage(
+            f"unknown action '{_clip(str(word))}'", command if command in COMMANDS else None
+        )
+    arg = arg.strip() if isinstance(arg, str) else None
+    if arg is not None and len(arg) > MAX_ARG:
+        return Usage(f"'{_clip(arg)}' is too long", command)
+    if spec.verb == "chart":
+        chart = CHART_WORDS.get((arg or word).lower())
+        if chart is None:
+            return Usage(
+                f"no chart '{_clip(arg or word)}'; charts: elbow, clusters, profiles", command
+            )
+        return Command(spec, arg=chart)
+    if spec.verb == "predict":
+        values = {k.strip(): str(v).strip() for k, v in (values or {}).items() if str(v).strip()}
+        if not values:
+            return Usage("give the prospect's values, e.g. age=34 annual_income=72000", SEGMENT)
+        return Command(spec, values=values)
+    if spec.verb == "retrain":
+        return Command(spec, arg="force" if arg == "force" else None)
+    if spec.usage.startswith("<"):
+        if not arg:
+            return Usage(f"`{spec.syntax}` needs {spec.usage}", command)
+        return Command(spec, arg=arg)
+    return Command(spec)
 
 
 def help_lines(command: str | None = None) -> list[tuple[str, str]]:

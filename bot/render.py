@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot import commands
+from bot import actions, commands, phrases
 from bot.commands import Spec, Usage
 from bot.reply import Reply, ReplyFile, Visibility
 from model.answers import (
@@ -150,10 +150,19 @@ def divider() -> dict[str, Any]:
     return {"type": "divider"}
 
 
-def _cap(blocks: list[dict[str, Any]], note: str) -> list[dict[str, Any]]:
-    if len(blocks) <= MAX_BLOCKS:
+def _cap(blocks: list[dict[str, Any]], note: str, limit: int = MAX_BLOCKS) -> list[dict[str, Any]]:
+    if len(blocks) <= limit:
         return blocks
-    return [*blocks[: MAX_BLOCKS - 1], context(note)]
+    return [*blocks[: limit - 1], context(note)]
+
+
+def _with_actions(blocks: list[dict[str, Any]], elements: list, note: str) -> list[dict[str, Any]]:
+    """Blocks capped to leave room for one actions block, placed before the last
+    (context) block."""
+    capped = _cap(blocks, note, MAX_BLOCKS - 1)
+    if not elements:
+        return capped
+    return [*capped[:-1], actions.actions_block(elements), capped[-1]]
 
 
 def _reply(
@@ -242,6 +251,7 @@ def _member(
     head: str,
     answer: CustomerAnswer | PredictAnswer,
     note: str | None = None,
+    elements: list | None = None,
 ) -> Reply:
     """One customer or prospect: the same parts as blocks and as text, formatted once."""
     rows = [
@@ -258,6 +268,7 @@ def _member(
         *([section(note)] if note else []),
         section(f"*How clearly:* {clarity}"),
         section(f"*Suggested action:* {action}"),
+        *([actions.actions_block(elements)] if elements else []),
         context(f"Model {version} · as of {as_of} · only you can see this"),
     ]
     text = [
@@ -271,9 +282,15 @@ def _member(
     return _reply(text, blocks, visibility="ephemeral", answer=answer)
 
 
-def customer(answer: CustomerAnswer) -> Reply:
+def customer(answer: CustomerAnswer, admin: bool = False) -> Reply:
+    """Buttons: show the segment; for admins, export it. (No "History" button: the
+    `/segment customer <id> history` command is not in this table yet.)"""
     head = f"Customer `{esc(answer.customer_id)}` is in {_segment_line(answer.segment)}"
-    return _member(head, answer)
+    seg = answer.segment
+    elements = actions.show_segment([(seg.id, seg.name)])
+    if admin:
+        elements.append(actions.button(f"Export {seg.name}", actions.EXPORT, str(seg.id)))
+    return _member(head, answer, elements=elements)
 
 
 def predict(answer: PredictAnswer) -> Reply:
@@ -374,11 +391,93 @@ def summary(answer: Summary) -> Reply:
             "customer · `/segments help` for more"
         )
     )
+    elements = [
+        *actions.chart_buttons(),
+        *actions.show_segment([(s.id, s.name) for s in answer.segments]),
+    ]
     return _reply(
         text,
-        _cap(blocks, "More segments than fit in one message."),
+        _with_actions(blocks, elements, "More segments than fit in one message."),
         visibility="in_channel",
         answer=answer,
+    )
+
+
+def segment(seg: SegmentInfo, version: str, across: Sequence[tuple[str, int | None]] = ()) -> Reply:
+    """`/segments show`: one segment in detail. `across`: (version, size) oldest first,
+    None where the version had no such segment."""
+    head = (
+        f"*{seg.id}. {esc(seg.name)}*: {count(seg.size)} customers ({share(seg.share)}) "
+        f"in model {esc(version)}"
+    )
+    first = _trait_features(seg)
+    names = sorted(seg.profile, key=lambda f: first.index(f) if f in first else len(first))
+    rows = [
+        f"*{esc(f)}*\n{number(seg.profile[f])}  ·  median {number(seg.typical.get(f))}"
+        for f in names
+    ]
+    texts: dict[str, list[str]] = {}
+    for t in seg.text:
+        if t.share is not None:
+            mark = " ★" if t.distinct else ""
+            texts.setdefault(t.feature, []).append(
+                f"{esc(t.value)} {share(t.share)} (overall {share(t.overall)}){mark}"
+            )
+    text_lines = [f"{esc(f)}: " + ", ".join(v) for f, v in texts.items()]
+    sizes = [f"{esc(v)} {count(n) if n is not None else '—'}" for v, n in across]
+    action = f"*Suggested action:* {esc(seg.action)}"
+    blocks = [section(head)]
+    for i in range(0, len(rows), 10):  # ten fields per section at most
+        blocks.append(fields(rows[i : i + 10]))
+    if text_lines:
+        blocks.append(section("*Text features* (★ sets it apart)\n" + "\n".join(text_lines)))
+    if sizes:
+        blocks.append(section("*Size across versions:* " + " → ".join(sizes)))
+    blocks.append(section(action))
+    blocks.append(context("Mean · median in the data's own units"))
+    text = [
+        head.replace("*", ""),
+        *("  " + r.replace("*", "").replace("\n", " ") for r in rows),
+        *(["  Text features: " + "; ".join(text_lines)] if text_lines else []),
+        *(["  Size across versions: " + " → ".join(sizes)] if sizes else []),
+        "  " + action.replace("*", ""),
+    ]
+    return _reply(
+        text, _cap(blocks, "More than fits in one message."), visibility="in_channel", answer=seg
+    )
+
+
+def customers_found(found: Sequence[CustomerAnswer], limit: int = 20) -> Reply:
+    """The message shortcut: each known customer id in a message and its segment."""
+    if not found:
+        line = "I found no known customer id in that message."
+        return _reply([line], [section(line)], visibility="ephemeral", data={"found": []})
+    lines = [
+        f"`{esc(a.customer_id)}`: *{esc(a.segment.name)}* (segment {a.segment.id}, "
+        f"{a.membership.clarity}) · _{esc(a.segment.action)}_"
+        for a in found
+    ]
+    more = f" (the first {limit})" if len(found) >= limit else ""
+    head = f"*{len(found)} customer(s)* in that message{more}, model {esc(found[0].version)}:"
+    blocks = [section(head + "\n" + "\n".join(lines)), context("Only you can see this")]
+    return _reply(
+        [head.replace("*", ""), *(line.replace("*", "").replace("`", "") for line in lines)],
+        blocks,
+        visibility="ephemeral",
+        data={"found": [{"id": a.customer_id, "segment": a.segment.name} for a in found]},
+    )
+
+
+def not_understood() -> Reply:
+    """A mention or DM that is neither a command line nor a known phrasing."""
+    tries = " · ".join(f"`{esc(e)}`" for e in phrases.EXAMPLES)
+    line = f"Sorry, I didn't understand that. Try: {tries}"
+    return _reply(
+        [line.replace("`", "")],
+        [section(line)],
+        visibility="ephemeral",
+        ok=False,
+        data={"kind": "not_understood"},
     )
 
 

@@ -8,6 +8,37 @@ from pathlib import Path
 from typing import Any, Literal
 
 Visibility = Literal["ephemeral", "in_channel"]
+# How a reply goes out; `Place.how` decides it from where the command came from.
+How = Literal["respond", "message", "ephemeral", "dm", "view"]
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a command came from, and so where its answers go (Slack surfaces only).
+
+    - a slash command or a click on a message: its `response_url` (ephemeral stays
+      ephemeral), falling back to the Web API in `channel`;
+    - a mention: the mention's thread (`thread_ts`); ephemeral answers to the asker only,
+      in that thread;
+    - a direct message (`dm`): normal messages, since only the asker sees them anyway;
+    - App Home, modals and shortcuts without a conversation: the user's DM with the bot;
+    - `view_id`: a view to update instead (a modal's answer)."""
+
+    user: str
+    channel: str | None = None  # None: the user's DM with the bot, opened when needed
+    thread_ts: str | None = None
+    has_response_url: bool = False  # slash commands, clicks on messages, message shortcuts
+    dm: bool = False
+    view_id: str | None = None
+
+    def how(self, visibility: Visibility) -> How:
+        if self.view_id:
+            return "view"
+        if self.channel is None or self.dm:
+            return "dm"
+        if self.has_response_url:
+            return "respond"
+        return "ephemeral" if visibility == "ephemeral" else "message"
 
 
 @dataclass(frozen=True)

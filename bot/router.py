@@ -2,8 +2,14 @@
 
 Slack, `segbot shell` and `segbot ask` all come through here, so what a person
 sees in the shell is what Slack shows. Slack needs one more thing: slow work is
-acknowledged at once and run afterwards, so `plan` returns a `Job` for it and
-the Slack listener decides where it runs; `handle` simply runs it.
+acknowledged at once and run afterwards, so the `plan*` entry points return a
+`Job` for it and the Slack listener decides where it runs; `handle` simply runs it.
+
+Entry points: `plan` (a slash command's text), `plan_said` (a mention, a DM, a
+shell line: command lines without the slash, or plain phrasings), and
+`plan_command` (a `Command` built directly by a click or a modal, no round trip
+through text). All check access the same way, with the asker's identity. Where
+the answer goes is the caller's: see `bot.reply.Place`.
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot import render
-from bot.commands import Command, Usage, parse
+from bot import phrases, render
+from bot.commands import Command, Usage, parse, spec_for
 from bot.reply import Reply
+from model.answers import CustomerAnswer
 from model.config import Settings
-from model.errors import NoModel, RetrainInProgress, SegbotError
+from model.errors import NoModel, NotFound, RetrainInProgress, SegbotError
 from model.service import SegmentService
 
 if TYPE_CHECKING:
@@ -26,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, float], None]
+MAX_FOUND = 20  # customers answered for one message (the message shortcut)
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,12 @@ class Router:
         planned = self.plan(command_line, text=text, user=user, channel=channel, slack=slack)
         return planned.run(progress) if isinstance(planned, Job) else planned
 
+    def handle_said(self, said: str, *, progress: Progress | None = None) -> Reply:
+        """`segbot shell` and `segbot ask`: a command line or a plain phrasing, answered
+        completely, as the local operator."""
+        planned = self.plan_said(said)
+        return planned.run(progress) if isinstance(planned, Job) else planned
+
     def plan(
         self,
         command_line: str,
@@ -77,23 +91,82 @@ class Router:
 
         In Slack modes SEGBOT_ALLOWED_CHANNELS and SEGBOT_ADMINS apply; the local
         shell and `segbot ask` run as the operator, who may do everything."""
-        parsed = parse(command_line, text)
+        return self.plan_command(parse(command_line, text), user=user, channel=channel, slack=slack)
+
+    def plan_said(
+        self,
+        said: str,
+        *,
+        user: str | None = None,
+        channel: str | None = None,
+        slack: bool = False,
+    ) -> Reply | Job:
+        """What someone said to the bot (a mention, a DM, a shell line): a command line
+        with or without its slash command, or a plain phrasing (bot.phrases)."""
+        line = phrases.command_line(said)
+        if line is None:
+            return render.not_understood()
+        return self.plan(line, user=user, channel=channel, slack=slack)
+
+    def plan_command(
+        self,
+        parsed: Command | Usage,
+        *,
+        user: str | None = None,
+        channel: str | None = None,
+        slack: bool = False,
+    ) -> Reply | Job:
+        """A command built directly (a click, a modal) or parsed: check access, then
+        answer it or return its Job."""
         if isinstance(parsed, Usage):
             return render.usage(parsed)
         refused = self.refusal(parsed, user=user, channel=channel, slack=slack)
         if refused is not None:
             log.info("refused %s %s for user %s in %s", parsed.command, parsed.verb, user, channel)
             return refused
+        admin = self.is_admin(user, slack=slack)
         if not parsed.spec.slow:
-            return self.run(parsed, user=user)
+            return self.run(parsed, user=user, admin=admin)
         if parsed.verb == "retrain" and self.service.is_retraining:
             # Said now rather than after a queue wait; the service checks again anyway.
             return render.error(RetrainInProgress("a retrain is already running; wait for it"))
         return Job(
             command=parsed,
             ack=render.working(parsed.spec, parsed.arg),
-            run=lambda progress=None: self.run(parsed, progress, user=user),
+            run=lambda progress=None: self.run(parsed, progress, user=user, admin=admin),
         )
+
+    def refusal_for(
+        self, command: str, word: str, *, user: str | None, channel: str | None
+    ) -> Reply | None:
+        """Whether a Slack user may use a command here, before its modal opens."""
+        spec = spec_for(command, word)
+        assert spec is not None, f"no {command} {word} in the table"
+        return self.refusal(Command(spec), user=user, channel=channel, slack=True)
+
+    def find_customers(
+        self, text: str, *, user: str | None, channel: str | None, slack: bool = True
+    ) -> Reply:
+        """The segments of every known customer id in a message (at most MAX_FOUND)."""
+        refused = self.refusal_for("/segment", "customer", user=user, channel=channel)
+        if slack and refused is not None:
+            return refused
+        found: list[CustomerAnswer] = []
+        try:
+            for candidate in phrases.candidate_ids(text):
+                try:
+                    found.append(self.service.lookup(candidate))
+                except NotFound:
+                    continue
+                if len(found) >= MAX_FOUND:
+                    break
+        except NoModel as exc:
+            return render.error(exc)
+        return render.customers_found(found, limit=MAX_FOUND)
+
+    def is_admin(self, user: str | None, *, slack: bool) -> bool:
+        """The local operator may do everything; in Slack, SEGBOT_ADMINS only."""
+        return not slack or (user is not None and user in self.settings.admins)
 
     def refusal(
         self, command: Command, *, user: str | None, channel: str | None, slack: bool
@@ -109,12 +182,18 @@ class Router:
 
     # ---- running a parsed command ----------------------------------------------------------
     def run(
-        self, command: Command, progress: Progress | None = None, *, user: str | None = None
+        self,
+        command: Command,
+        progress: Progress | None = None,
+        *,
+        user: str | None = None,
+        admin: bool = False,
     ) -> Reply:
-        """Call the service and render its answer; every failure becomes a one-line reply."""
+        """Call the service and render its answer; every failure becomes a one-line reply.
+        `admin`: the asker may use admin commands (their buttons are shown)."""
         started = time.perf_counter()
         try:
-            reply = self._answer(command, progress, user)
+            reply = self._answer(command, progress, user, admin)
         except NoModel as exc:
             training = NoModel("the first model is still training; try again in a minute")
             reply = render.error(training if self.service.is_retraining else exc)
@@ -136,12 +215,16 @@ class Router:
         )
         return reply
 
-    def _answer(self, command: Command, progress: Progress | None, user: str | None) -> Reply:
+    def _answer(
+        self, command: Command, progress: Progress | None, user: str | None, admin: bool
+    ) -> Reply:
         service, verb, arg = self.service, command.verb, command.arg
         if verb == "help":
             return render.help_reply()
         if verb == "customer":
-            return render.customer(service.lookup(arg or ""))
+            return render.customer(service.lookup(arg or ""), admin=admin)
+        if verb == "show":
+            return self._show(arg or "")
         if verb == "predict":
             return render.predict(service.predict(dict(command.values)))
         if verb == "summary":
@@ -165,6 +248,16 @@ class Router:
                 self.announcer.retrained(result, by=user or "")
             return render.retrain_result(result, before)
         raise AssertionError(f"no handler for {verb}")  # the table and this list disagree
+
+    def _show(self, text: str) -> Reply:
+        summary = self.service.summary()
+        wanted = self.service.find_segment(text)["id"]
+        seg = next(s for s in summary.segments if s.id == wanted)
+        # Sizes by name: identity is kept across retrains, and so are the names.
+        across = [
+            (v.version, v.sizes.get(seg.name)) for v in reversed(self.service.history().versions)
+        ]
+        return render.segment(seg, summary.version, across)
 
     def _served(self) -> str | None:
         try:

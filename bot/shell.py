@@ -1,7 +1,8 @@
 """`segbot shell`: the bot in a terminal, through the same router as Slack.
 
-Reads command lines (`/segment customer 1234`) from stdin until EOF, `exit` or
-`quit`. The local user is the operator, so admin commands are allowed.
+Reads command lines (`/segment customer 1234`, or without the slash) and plain
+phrasings ("which segment is customer 1234?", see bot.phrases) from stdin until
+EOF, `exit` or `quit`. The local user is the operator, so admin commands are allowed.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def run_shell(
         if line.lower() in ("help", "?"):
             line = "/segments help"
         with terminal_progress() as progress:
-            reply = router.handle(line, progress=progress)
+            reply = router.handle_said(line, progress=progress)
         print(unescape(reply.text), file=stdout)
         for path in save_files(reply, out) if reply.ok else []:
             print(f"file: {path}", file=stdout)

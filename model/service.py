@@ -191,6 +191,20 @@ class SegmentService:
     def features(self) -> list[str]:
         return list(self._version().meta["features"])
 
+    def prospect_inputs(self) -> tuple[list[str], dict[str, list[str]]]:
+        """What a prospect can be given: the numeric features, and each text feature with
+        its known values (stored levels, else the segments' most common values)."""
+        meta = self._version().meta
+        levels = meta.get("text_levels", {})
+        text: dict[str, list[str]] = {}
+        for feature in meta["categorical"]:
+            known = list(levels.get(feature) or [])
+            if not known:
+                modes = (s.get("mode", {}).get(feature) for s in meta["segments"])
+                known = sorted({str(m) for m in modes if m is not None})
+            text[feature] = known
+        return list(meta["numeric"]), text
+
     def lookup(self, customer_id: str) -> CustomerAnswer:
         v = self._version()
         customer_id = customer_id.strip()

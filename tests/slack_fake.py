@@ -1,7 +1,9 @@
 """A local fake of the parts of Slack the bot talks to, on 127.0.0.1 only.
 
 - Web API under `/api/<method>` (form or JSON bodies, bearer tokens checked):
-  auth.test, chat.postMessage, chat.update, chat.postEphemeral, conversations.join,
+  auth.test, chat.postMessage, chat.update, chat.postEphemeral (with thread_ts),
+  conversations.join, conversations.open (a DM "D" + user id), views.open,
+  views.update, views.publish (checked: a view needs a type and blocks),
   files.getUploadURLExternal -> an upload URL on this server -> files.completeUploadExternal,
   apps.connections.open (answers with `socket_url`).
 - `/upload/<file id>`: receives the raw file bytes, as Slack's upload URLs do.
@@ -185,7 +187,45 @@ class SlackFake:
         return {"ok": True, "channel": p.get("channel"), "ts": p.get("ts"), "text": p.get("text")}
 
     def _chat_postEphemeral(self, p: dict[str, Any]) -> dict[str, Any]:
+        if not p.get("channel") or not p.get("user"):
+            return {"ok": False, "error": "invalid_arguments"}
         return {"ok": True, "message_ts": self._ts()}
+
+    def _conversations_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        users = str(p.get("users", ""))
+        if not users or "," in users:
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True, "channel": {"id": "D" + users}}
+
+    def _view(self, p: dict[str, Any]) -> dict[str, Any] | None:
+        view = p.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not isinstance(view, dict) or view.get("type") not in ("modal", "home"):
+            return None
+        if not isinstance(view.get("blocks"), list) or len(view["blocks"]) > 100:
+            return None
+        return view
+
+    def _views_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        view = self._view(p)
+        if view is None or not p.get("trigger_id"):
+            return {"ok": False, "error": "invalid_arguments"}
+        if str(p["trigger_id"]).startswith("expired"):
+            return {"ok": False, "error": "expired_trigger_id"}
+        return {"ok": True, "view": {**view, "id": f"V{next(self._ids):08d}"}}
+
+    def _views_update(self, p: dict[str, Any]) -> dict[str, Any]:
+        view = self._view(p)
+        if view is None or not (p.get("view_id") or p.get("external_id")):
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True, "view": {**view, "id": p.get("view_id")}}
+
+    def _views_publish(self, p: dict[str, Any]) -> dict[str, Any]:
+        view = self._view(p)
+        if view is None or view["type"] != "home" or not p.get("user_id"):
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True, "view": {**view, "id": f"V{next(self._ids):08d}"}}
 
     def _conversations_join(self, p: dict[str, Any]) -> dict[str, Any]:
         channel = p.get("channel", "")

@@ -199,3 +199,23 @@ def test_manifest_declares_both_commands_and_every_form() -> None:
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"commands", "chat:write", "files:write", "channels:join"} <= scopes
     assert manifest["settings"]["socket_mode_enabled"] is True
+
+
+def test_manifest_declares_events_interactivity_shortcuts_and_app_home() -> None:
+    import yaml
+
+    manifest = yaml.safe_load((Path(bot.__file__).parent / "manifest.yml").read_text())
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert events == {"app_mention", "message.im", "app_home_opened"}
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    shortcuts = {s["callback_id"]: s["type"] for s in manifest["features"]["shortcuts"]}
+    assert shortcuts == {
+        "segbot_lookup": "global",
+        "segbot_predict": "global",
+        "segbot_find_in_message": "message",
+    }
+    home = manifest["features"]["app_home"]
+    assert home["home_tab_enabled"] and home["messages_tab_enabled"]
+    assert not home["messages_tab_read_only_enabled"]  # people can DM the bot
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"app_mentions:read", "im:history", "im:write", "chat:write", "files:write"} <= scopes

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from logging import Logger
+from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -12,7 +15,9 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bot import render
 from bot.router import Router
+from bot.slack.context import KEY, Segbot
 from bot.slack.listeners import register_listeners
 from bot.slack.work import SlowWork
 from model.config import Settings
@@ -86,5 +91,25 @@ def build_app(settings: Settings, router: Router, slow: SlowWork) -> App:
         process_before_response=True,
         logger=bolt_log,
     )
-    register_listeners(app, router, slow)
+    segbot = Segbot(router=router, slow=slow, posts=SlowWork(workers=4, queued=64))
+
+    @app.use
+    def provide(context: BoltContext, next: Callable[[], None]) -> None:
+        """Listeners find the router and pools in their context (bot.slack.context)."""
+        context[KEY] = segbot
+        next()
+
+    @app.error
+    def failed(error: Exception, body: dict[str, Any], respond: Any, logger: Logger) -> None:
+        """The one handler for anything a listener did not expect: the trace to the log,
+        one line to the user where there is somewhere to say it."""
+        kind = body.get("type") or body.get("command") or "request"
+        logger.error("handling a %s failed", kind, exc_info=error)
+        if respond is not None and body.get("response_url"):
+            try:
+                respond(text=render.GENERIC_FAILURE, response_type="ephemeral")
+            except Exception as exc:  # the user is already failed once; keep the first trace
+                logger.warning("could not tell the user about the failure: %s", exc)
+
+    register_listeners(app)
     return app

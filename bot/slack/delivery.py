@@ -1,7 +1,10 @@
 """Getting a finished reply to Slack after the acknowledgement.
 
-Text goes back through the command's `response_url` (Bolt's `respond`); when
-that fails, through the Web API. Files go into the conversation with
+Where it goes is the `Place` the command came from (bot.reply.Place.how): a
+slash command or a click answers through its `response_url` (Bolt's `respond`),
+falling back to the Web API when that fails; a mention in its thread (ephemeral
+answers to the asker only, in that thread); a DM, App Home, modal or shortcut
+in the user's DM with the bot. Files go into the conversation with
 `files_upload_v2`. When the bot is not in the channel it joins a public one
 and tries once more, or tells the user to invite it. A failure reaches the
 user as one line; the trace goes to the log.
@@ -20,7 +23,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import render
-from bot.reply import Reply
+from bot.reply import Place, Reply
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,12 +43,30 @@ class NotInChannel(Exception):
 
 @dataclass(frozen=True)
 class Destination:
-    """Where one slash command's answers go."""
+    """Where one command's answers go: its place, and the means to get there."""
 
     client: WebClient
     respond: Respond | None
-    channel: str
+    channel: str | None  # None: the user's DM with the bot
     user: str
+    thread_ts: str | None = None
+    dm: bool = False  # the command came from a DM: every answer is a normal message there
+
+    @property
+    def place(self) -> Place:
+        return Place(
+            user=self.user,
+            channel=self.channel,
+            thread_ts=self.thread_ts,
+            has_response_url=self.respond is not None,
+            dm=self.dm,
+        )
+
+    def conversation(self) -> str:
+        """The channel to post in; the user's DM with the bot is opened when needed."""
+        if self.channel is not None:
+            return self.channel
+        return str(self.client.conversations_open(users=self.user)["channel"]["id"])
 
 
 def _error(exc: SlackApiError) -> str:
@@ -61,6 +82,8 @@ def joined(dest: Destination, action: Callable[[], T]) -> T:
             raise
         if _error(exc) != "not_in_channel":  # private or archived: joining cannot help
             raise NotInChannel(_error(exc)) from exc
+    if dest.channel is None or dest.dm:  # a DM cannot be joined
+        raise NotInChannel("not_in_channel")
     try:
         dest.client.conversations_join(channel=dest.channel)
     except SlackApiError as exc:
@@ -77,14 +100,15 @@ def joined(dest: Destination, action: Callable[[], T]) -> T:
 
 
 def send(reply: Reply, dest: Destination) -> None:
-    """Text and blocks, with the reply's visibility."""
-    if dest.respond is not None:
+    """Text and blocks, with the reply's visibility, where the place says."""
+    if dest.respond is not None and dest.place.how(reply.visibility) == "respond":
         try:
             resp = dest.respond(
                 text=reply.text,
                 blocks=reply.blocks,
                 response_type=reply.visibility,
                 replace_original=False,
+                thread_ts=dest.thread_ts,
             )
             if resp.status_code == 200:
                 return
@@ -95,15 +119,23 @@ def send(reply: Reply, dest: Destination) -> None:
 
 
 def post(reply: Reply, dest: Destination) -> None:
-    if reply.visibility == "ephemeral":
+    """Through the Web API: ephemeral to the asker (in the thread), a message in the
+    conversation (in the thread), or a message in the user's DM with the bot."""
+    how = dest.place.how(reply.visibility)
+    if how == "ephemeral" or (how == "respond" and reply.visibility == "ephemeral"):
         dest.client.chat_postEphemeral(
-            channel=dest.channel, user=dest.user, text=reply.text, blocks=reply.blocks
+            channel=dest.channel,
+            user=dest.user,
+            text=reply.text,
+            blocks=reply.blocks,
+            thread_ts=dest.thread_ts,
         )
         return
+    channel = dest.conversation()
     joined(
         dest,
         lambda: dest.client.chat_postMessage(
-            channel=dest.channel, text=reply.text, blocks=reply.blocks
+            channel=channel, text=reply.text, blocks=reply.blocks, thread_ts=dest.thread_ts
         ),
     )
 
@@ -116,16 +148,18 @@ def deliver(reply: Reply, dest: Destination) -> None:
         return
     what = "the chart" if reply.files[0].filename.endswith(".png") else "the file"
     try:
+        channel = dest.conversation()
         for i, file in enumerate(reply.files):
             content = file.read()
             joined(
                 dest,
                 lambda file=file, content=content, first=(i == 0): dest.client.files_upload_v2(
-                    channel=dest.channel,
+                    channel=channel,
                     file=content,
                     filename=file.filename,
                     title=file.title,
                     initial_comment=reply.text if first else None,
+                    thread_ts=dest.thread_ts,
                 ),
             )
     except NotInChannel:
@@ -146,17 +180,21 @@ class ProgressMessage:
 
     def start(self, reply: Reply) -> None:
         try:
+            self.channel = self.dest.conversation()
             resp = joined(
                 self.dest,
                 lambda: self.dest.client.chat_postMessage(
-                    channel=self.dest.channel, text=reply.text, blocks=reply.blocks
+                    channel=self.channel,
+                    text=reply.text,
+                    blocks=reply.blocks,
+                    thread_ts=self.dest.thread_ts,
                 ),
             )
         except Exception as exc:
             # Progress is a courtesy; the result still arrives through response_url.
             log.warning("no progress message in %s: %s", self.dest.channel, exc)
             return
-        self.ts, self.channel = resp["ts"], resp.get("channel", self.dest.channel)
+        self.ts, self.channel = resp["ts"], resp.get("channel", self.channel)
         self._last = time.monotonic()
 
     def update(self, stage: str, fraction: float) -> None:
