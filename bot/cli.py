@@ -25,6 +25,8 @@ TRAIN_FLAGS: dict[str, tuple[str, str]] = {
     "--k-min": ("k_min", "smallest k tried by auto (2 allows a high/low split)"),
     "--k-max": ("k_max", "largest k tried by auto"),
     "--model-dir": ("model_dir", "where versions are kept"),
+    "--engine": ("engine", "local (this process) or spark (pip install 'segbot[spark]')"),
+    "--spark-master": ("spark_master", "Spark master URL for --engine spark (default local[*])"),
 }
 
 

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     names_file: Path | None = Field(None, alias="SEGBOT_NAMES_FILE")
     keep_versions: int = Field(20, alias="SEGBOT_KEEP_VERSIONS", ge=1)
     seed: int = Field(0, alias="SEGBOT_SEED")
+    # Training engine (DESIGN §7): this process, or a Spark cluster (extra segbot[spark])
+    engine: str = Field("local", alias="SEGBOT_ENGINE")
+    spark_master: str = Field("local[*]", alias="SEGBOT_SPARK_MASTER")
 
     # Schedule and Slack behaviour
     retrain_cron: str | None = Field(None, alias="SEGBOT_RETRAIN_CRON")
@@ -78,6 +81,14 @@ class Settings(BaseSettings):
         value = value.strip().lower()
         if value not in {"customers", "transactions"}:
             raise ValueError(f"must be 'customers' or 'transactions', not {value!r}")
+        return value
+
+    @field_validator("engine")
+    @classmethod
+    def _engine(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in {"local", "spark"}:
+            raise ValueError(f"must be 'local' or 'spark', not {value!r}")
         return value
 
     @field_validator("k", mode="before")

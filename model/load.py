@@ -128,6 +128,7 @@ class _Raw:
     frame: pd.DataFrame
     source: str
     where: Callable[[int], str]  # 0-based position -> "line 7" / "row 6"
+    aggregated: bool = False  # a purchase log already turned into one row per customer
 
 
 def _row(i: int) -> str:
@@ -144,10 +145,10 @@ def _line(i: int) -> str:
 def load_dataset(settings: Settings) -> Dataset:
     """Read `settings.data` and validate it into a `Dataset` (see module doc)."""
     started = time.perf_counter()
-    raw = _read(settings)
-    where, source, table = raw.where, raw.source, raw.frame
+    raw = _read(settings, push_down=True)
+    where, source, table, aggregated = raw.where, raw.source, raw.frame, raw.aggregated
     del raw  # from here `table` is the only reference: rebinding it frees the raw rows
-    if settings.data_kind == "transactions":
+    if settings.data_kind == "transactions" and not aggregated:
         # One row per purchase -> one row per customer with settings.id_column and
         # feature columns (recency, frequency, ...); SEGBOT_FEATURES then picks among
         # those, and rows named in messages are rows of that per-customer table.
@@ -202,7 +203,9 @@ def describe_source(settings: Settings) -> str:
 # --------------------------------------------------------------------------- reading
 
 
-def _read(settings: Settings) -> _Raw:
+def _read(settings: Settings, push_down: bool = False) -> _Raw:
+    """The raw table; with `push_down` a purchase log in a database may come
+    aggregated already (model.transactions_sql)."""
     data = None if settings.data is None else str(settings.data).strip()
     if not data:
         if settings.data_kind == "transactions":
@@ -218,7 +221,7 @@ def _read(settings: Settings) -> _Raw:
             frame = frame[wanted]
         return _Raw(frame, SAMPLE_SOURCE, _row)
     if _URL.match(data):
-        return _read_sql(data, settings)
+        return _read_sql(data, settings, push_down)
     path = Path(data).expanduser()
     name = path.name.lower()
     base = name
@@ -377,7 +380,7 @@ def _mask_url(text: str) -> str:
         return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", text)
 
 
-def _read_sql(text: str, settings: Settings) -> _Raw:
+def _read_sql(text: str, settings: Settings, push_down: bool = False) -> _Raw:
     import sqlalchemy as sa
 
     masked = _mask_url(text)
@@ -417,13 +420,18 @@ def _read_sql(text: str, settings: Settings) -> _Raw:
     except Exception as exc:
         raise DataError(f"cannot connect to {masked}: {clean(exc)}") from None
     try:
-        return _query(engine, query, masked, clean, settings)
+        return _query(engine, query, masked, clean, settings, push_down)
     finally:
         engine.dispose()
 
 
 def _query(
-    engine, query: str, masked: str, clean: Callable[[BaseException], str], settings: Settings
+    engine,
+    query: str,
+    masked: str,
+    clean: Callable[[BaseException], str],
+    settings: Settings,
+    push_down: bool = False,
 ) -> _Raw:
     """Stream a table (a name without whitespace) or a SQL query into one frame."""
     import sqlalchemy as sa
@@ -453,6 +461,14 @@ def _query(
             if wanted is not None:  # read only the id and the listed features
                 selected = [sa.column(c) for c in wanted]
         statement = sa.select(*selected).select_from(table)
+
+    if push_down and settings.data_kind == "transactions":
+        # One row per customer computed in the database; None: it cannot be, read every row.
+        from model.transactions_sql import customer_features_sql
+
+        frame = customer_features_sql(engine, query, source, settings, clean)
+        if frame is not None:
+            return _Raw(frame, source, _row, aggregated=True)
 
     chunks: list[pd.DataFrame] = []
     wanted: list[str] | None = None

@@ -457,7 +457,13 @@ class SegmentService:
 
         report = progress or (lambda stage, fraction: None)
         report("loading data", 0.02)
-        dataset = load_dataset(self.settings)
+        fit = None
+        if self.settings.engine == "spark":  # reads, checks and clusters on the cluster
+            from model.spark_engine import spark_fit
+
+            dataset, fit = spark_fit(self.settings, report)
+        else:
+            dataset = load_dataset(self.settings)
         previous = self._load_served()
         if (
             previous is not None
@@ -478,7 +484,7 @@ class SegmentService:
 
         name = self.registry.next_version()
         with self.registry.staging(name) as tmp:
-            meta = train_version(dataset, self.settings, previous, tmp, name, report)
+            meta = train_version(dataset, self.settings, previous, tmp, name, report, fit)
         held = list(meta.get("guardrails", []))
         if not held:
             self.registry.set_served(name)

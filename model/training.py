@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,27 @@ TEXT_CODES = "text.npy"  # (n, text features) int16, rows in id order: each cust
 
 def _noop(stage: str, fraction: float) -> None:
     pass
+
+
+@dataclass
+class EngineFit:
+    """What a training engine hands the shared stages (matching, naming, quality,
+    files, charts): the fitted feature pipeline and KMeans, and each row's own and
+    runner-up cluster with distances, rows in the dataset's order.
+
+    The local engine computes these in this process (`_fit_local`); the Spark
+    engine (`model.spark_engine`) on a cluster."""
+
+    transformer: Any  # fitted ColumnTransformer: the stored pipeline's first step
+    choice: selection.KChoice
+    km: Any  # fitted sklearn KMeans holding the final centres; inertia_ set
+    label: np.ndarray
+    d1: np.ndarray
+    second: np.ndarray
+    d2: np.ndarray
+    points: Callable[[np.ndarray], np.ndarray]  # row numbers -> their scaled features
+    engine: dict[str, Any] = field(default_factory=lambda: {"name": "local"})
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _label_sums(
@@ -239,7 +261,9 @@ def train_version(
     out_dir: Path,
     version: str,
     progress: Progress | None = None,
+    fit: EngineFit | None = None,
 ) -> dict[str, Any]:
+    """Train (or, given an engine's `fit`, finish) one version into `out_dir`."""
     from threadpoolctl import threadpool_limits
 
     # One BLAS thread: our matrix products are small or memory-bound, and
@@ -252,7 +276,7 @@ def train_version(
     gc.freeze()
     try:
         with threadpool_limits(limits=1, user_api="blas"):
-            return _train_version(dataset, settings, previous, out_dir, version, progress)
+            return _train_version(dataset, settings, previous, out_dir, version, progress, fit)
     finally:
         gc.unfreeze()
 
@@ -264,13 +288,14 @@ def _train_version(
     out_dir: Path,
     version: str,
     progress: Progress | None = None,
+    fit: EngineFit | None = None,
 ) -> dict[str, Any]:
     progress = progress or _noop
     # Charts are drawn by a second process, started now so that importing
     # matplotlib and drawing overlap the training (see _ChartWorker).
     worker = _ChartWorker.start()
     try:
-        return _train(dataset, settings, previous, out_dir, version, progress, worker)
+        return _train(dataset, settings, previous, out_dir, version, progress, worker, fit)
     finally:
         if worker is not None:
             worker.close()
@@ -284,6 +309,7 @@ def _train(
     version: str,
     progress: Progress,
     worker: _ChartWorker | None,
+    fit: EngineFit | None = None,
 ) -> dict[str, Any]:
     seed = settings.seed
     timings: dict[str, float] = {}
@@ -295,18 +321,13 @@ def _train(
         timings[stage] = round(now - t, 3)
         t = now
 
-    progress("building features", 0.10)
-    transformer = feat.fit_transformer(dataset.frame, dataset.numeric, dataset.categorical, seed)
-    x = feat.transform(transformer, dataset.frame)
-    lap("features")
-
-    progress("choosing k", 0.25)
-    choice = selection.choose_k(x, settings.k_max, settings.fixed_k, seed, k_min=settings.k_min)
-    lap("choose_k")
-
-    progress(f"fitting {choice.k} segments on {len(x):,} customers", 0.55)
-    km, (label, d1, second, d2) = selection.fit_final_with_distances(x, choice.k, seed)
-    lap("fit")
+    if fit is None:
+        fit = _fit_local(dataset, settings, progress, lap)
+    else:
+        timings.update(fit.timings)
+    transformer, choice, km = fit.transformer, fit.choice, fit.km
+    label, d1, second, d2, points = fit.label, fit.d1, fit.second, fit.d2, fit.points
+    n = dataset.rows
 
     progress("naming segments", 0.75)
     k = choice.k
@@ -320,7 +341,7 @@ def _train(
     means = _ratio(sums, counts)
     overall = _ratio(sums.sum(0), counts.sum(0))  # population mean of each feature
     sizes = np.bincount(label, minlength=k)
-    med_rows = selection.sample_rows(len(x), MEDIAN_SAMPLE, seed)
+    med_rows = selection.sample_rows(n, MEDIAN_SAMPLE, seed)
     med_frame = dataset.frame.iloc[med_rows].assign(_label=label[med_rows])
     grouped = med_frame.groupby("_label")
     medians = grouped[dataset.numeric].median() if dataset.numeric else None
@@ -362,7 +383,7 @@ def _train(
                 "action": namings[i].action,
                 "traits": namings[i].traits,
                 "size": int(sizes[i]),
-                "share": _clean(sizes[i] / len(x)),
+                "share": _clean(sizes[i] / n),
                 "mean": {c: _clean(means[i, j]) for j, c in enumerate(dataset.numeric)},
                 "median": {
                     c: _clean(medians.loc[i, c])
@@ -395,7 +416,7 @@ def _train(
 
     def chart_input(rows: np.ndarray) -> dict[str, Any]:
         return _chart_input(
-            version, trained_at, segments, k_selection, k, rows, seg_of_row, x, km,
+            version, trained_at, segments, k_selection, k, rows, seg_of_row, points, km,
             transformer, z, means, overall, dataset, flags,
             text=chart_columns(shares, text_traits, [s["cluster"] for s in segments]),
         )  # fmt: skip
@@ -404,8 +425,8 @@ def _train(
     lap("naming")
 
     progress("scoring and comparing", 0.82)
-    q_rows = selection.sample_rows(len(x), QUALITY_SAMPLE, seed + 2)
-    xq, lq = x[q_rows], label[q_rows]
+    q_rows = selection.sample_rows(n, QUALITY_SAMPLE, seed + 2)
+    xq, lq = points(q_rows), label[q_rows]
     multi = len(np.unique(lq)) >= 2
     quality = {
         "silhouette": _clean(selection.silhouette(xq, lq, 5_000, seed), 4) if multi else None,
@@ -435,9 +456,9 @@ def _train(
 
     progress("saving", 0.88)
     runner_up = np.where(second >= 0, label_to_segment[np.maximum(second, 0)], -1)
-    dist = np.empty((len(x), 2), dtype=np.float32)
+    dist = np.empty((n, 2), dtype=np.float32)
     dist[:, 0], dist[:, 1] = in_id_order(d1), in_id_order(d2)
-    values = np.empty((len(x), len(columns)), dtype=np.float32)
+    values = np.empty((n, len(columns)), dtype=np.float32)
     for j, col in enumerate(columns):
         values[:, j] = in_id_order(col)
     save_assignments(
@@ -468,7 +489,8 @@ def _train(
         "trained_at": trained_at,
         "status": "served",
         "source": {"description": dataset.source, "digest": dataset.digest, "kind": dataset.kind},
-        "rows": len(x),
+        "rows": n,
+        "engine": fit.engine,
         "id_column": settings.id_column,
         "features": [*dataset.numeric, *dataset.categorical],
         "numeric": dataset.numeric,
@@ -503,6 +525,24 @@ def _train(
     return meta
 
 
+def _fit_local(dataset: Dataset, settings: Settings, progress: Progress, lap) -> EngineFit:
+    """The local engine: features, k and KMeans on every row in this process."""
+    seed = settings.seed
+    progress("building features", 0.10)
+    transformer = feat.fit_transformer(dataset.frame, dataset.numeric, dataset.categorical, seed)
+    x = feat.transform(transformer, dataset.frame)
+    lap("features")
+
+    progress("choosing k", 0.25)
+    choice = selection.choose_k(x, settings.k_max, settings.fixed_k, seed, k_min=settings.k_min)
+    lap("choose_k")
+
+    progress(f"fitting {choice.k} segments on {len(x):,} customers", 0.55)
+    km, (label, d1, second, d2) = selection.fit_final_with_distances(x, choice.k, seed)
+    lap("fit")
+    return EngineFit(transformer, choice, km, label, d1, second, d2, x.__getitem__)
+
+
 def _names_file(settings: Settings) -> Path | None:
     if settings.names_file is not None:
         return settings.names_file
@@ -521,8 +561,8 @@ def _id_order(ids) -> np.ndarray | None:
 
 
 def _chart_input(
-    version, trained_at, segments, k_selection, k, rows, seg_of_row, x, km, transformer, z,
-    means, overall, dataset, flags, text=None,
+    version, trained_at, segments, k_selection, k, rows, seg_of_row, points, km, transformer,
+    z, means, overall, dataset, flags, text=None,
 ) -> dict[str, Any]:  # fmt: skip
     """`model.charts.ChartInput` fields as plain values (segments as (id, name, size)),
     so they can be built without importing matplotlib and sent to the chart worker."""
@@ -542,7 +582,7 @@ def _chart_input(
         "chosen_k": k,
         "k_reason": k_selection["reason"],
         "k_min": k_selection["k_min"] if k_selection["method"] == "auto" else 1,
-        "points": x[rows],
+        "points": points(rows),
         "point_segments": seg_of_row[rows],
         "centroids": km.cluster_centers_[order],
         "feature_names": [str(n) for n in transformer.get_feature_names_out()],

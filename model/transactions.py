@@ -200,7 +200,27 @@ def customer_features(
         as_of = int(days.max())
 
     features, counts = aggregate(codes, len(ids), days, amount, qty, as_of)
-    customers = len(ids) if "present" not in features else int(features["present"].sum())
+    present = features.pop("present", None)
+    if present is not None:
+        ids = ids[present].reset_index(drop=True)
+        features = {name: values[present] for name, values in features.items()}
+    return features_frame(ids, features, counts, notes, as_of, settings, source, id_column)
+
+
+def features_frame(
+    ids: pd.Series,
+    features: dict[str, np.ndarray],
+    counts: dict[str, int],
+    notes: list[str],
+    as_of: int,
+    settings: Settings,
+    source: str,
+    id_column: str,
+) -> pd.DataFrame:
+    """The per-customer table from aggregated features (one value per id): the
+    checks on the number of customers, the notes, and the features kept. Shared
+    by the in-process aggregation and the SQL push-down (model.transactions_sql)."""
+    customers = len(ids)
     if customers < 2:
         raise DataError(
             f"{source} has purchases of only {customers} customer; segmenting needs at least 2"
@@ -226,9 +246,6 @@ def customer_features(
         if name in features:
             data[name] = features[name]
     frame = pd.DataFrame(data, copy=False)
-    present = features.get("present")
-    if present is not None:
-        frame = frame.loc[present].reset_index(drop=True)
     frame.attrs["notes"] = notes
     frame.attrs["as_of"] = _iso(as_of)
     return frame

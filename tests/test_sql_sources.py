@@ -82,6 +82,13 @@ class ChunkCounter:
         monkeypatch.setattr(pd, "read_sql", counting)
 
 
+def in_process(monkeypatch) -> None:
+    """No push-down (model.transactions_sql): every purchase row is streamed."""
+    import model.transactions_sql
+
+    monkeypatch.setattr(model.transactions_sql, "customer_features_sql", lambda *a, **k: None)
+
+
 # --------------------------------------------------------------------------- SQLite
 
 
@@ -126,6 +133,7 @@ def test_sqlite_transactions_by_table_and_by_query(shop_db):
 
 
 def test_sqlite_rows_come_in_chunks_with_only_the_needed_columns(shop_db, monkeypatch):
+    in_process(monkeypatch)
     counter = ChunkCounter(monkeypatch, rows=4)
     data = load_dataset(
         settings(data=shop_db, data_query="SELECT * FROM orders", data_kind="transactions")
@@ -283,6 +291,7 @@ def test_postgres_streams_through_a_server_side_cursor_in_chunks(pg, monkeypatch
 
     sa.event.listen(sa.engine.Engine, "before_cursor_execute", seen)
     try:
+        in_process(monkeypatch)
         counter = ChunkCounter(monkeypatch, rows=5000)
         data = load_dataset(
             settings(data=url, data_query=f"{schema}.big_orders", data_kind="transactions")

@@ -1,0 +1,714 @@
+"""The Spark training engine (`--engine spark`, DESIGN §7).
+
+What runs where:
+
+- executors: reading the source (Parquet/CSV file or folder, a database through
+  Spark's JDBC reader), the checks of `model.load` (missing columns, text in a
+  numeric column, empty or duplicate ids), the features (median impute, log1p,
+  scaling, one-hot as Spark SQL expressions), MLlib `KMeans` (k-means|| init) and
+  each row's own and runner-up cluster (a pandas UDF against the broadcast
+  centres), sorted by id and written as Parquet;
+- driver: a sample of at most `features.FIT_SAMPLE` rows, on which the
+  scikit-learn `ColumnTransformer` is fitted exactly as the local engine fits
+  it (the Spark expressions are built from its fitted statistics, so the stored
+  pipeline predicts a prospect as Spark assigned the rows) and k is chosen by
+  `selection.choose_k`; then the Parquet is read back in batches into the
+  per-row arrays, and `model.training` finishes the version with the stages it
+  shares with the local engine (matching, naming, quality, files, charts).
+
+pyspark is imported only here and only when this engine runs. Spark's own logs
+and the JVM's output go to `<model dir>/spark.log`. Memory: the driver holds the
+sample and the final per-row arrays (what the version folder stores); set
+`SPARK_DRIVER_MEMORY` / `SPARK_EXECUTOR_MEMORY` (or `spark-defaults.conf` in
+`SPARK_CONF_DIR`) for big tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shutil
+import socket
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import pandas as pd
+
+from model import features as feat
+from model import load, selection
+from model.config import Settings
+from model.errors import DataError, SegbotError
+
+if TYPE_CHECKING:
+    from model.training import EngineFit
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'segbot[spark]'"
+CONNECT_TIMEOUT = 5.0  # seconds per master address
+KMEANS_MAX_ITER = 100
+KMEANS_TOL = 1e-6  # MLlib: largest centre move (scaled units); its default 1e-4 stops early
+SHUFFLE_PARTITIONS = 16  # the id sort and duplicate check; Spark's 200 is slow on small data
+LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
+POSTGRES_JAR = Path("/usr/share/java/postgresql.jar")  # Debian: libpostgresql-jdbc-java
+
+_ID = "__segbot_id"
+_FEATURE = "__segbot_f{}"
+_NUMERIC_TYPES = ("byte", "short", "int", "long", "float", "double", "decimal", "boolean")
+
+
+class SparkUnavailable(SegbotError):
+    """pyspark or Java is missing, or the Spark master cannot be reached."""
+
+
+Progress = Callable[[str, float], None]
+
+
+# --------------------------------------------------------------------------- public
+
+
+def spark_fit(
+    settings: Settings, progress: Progress | None = None, spark: Any = None
+) -> tuple[load.Dataset, EngineFit]:
+    """Read, check and cluster `settings.data` on Spark: the validated dataset (ids
+    sorted) and the fit for `training.train_version`. `spark`: a session to use
+    (tests); otherwise one is started for `settings.spark_master` and stopped."""
+    progress = progress or (lambda stage, fraction: None)
+    _require_pyspark()
+    if settings.data_kind == "transactions":
+        raise DataError(
+            "--engine spark trains on a customers table; aggregate the purchase log with "
+            "--engine local, or give Spark one row per customer"
+        )
+    master = settings.spark_master
+    if spark is None:
+        check_master(master)
+    log_path = Path(settings.model_dir) / "spark.log"
+    with _session(settings, log_path) if spark is None else contextlib.nullcontext(spark) as s:
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="PySpark does not yet fully support")
+                return _fit(s, settings, progress, master)
+        except SegbotError:
+            raise
+        except Exception as exc:  # Py4J / Spark failures: one line, details in the log
+            with contextlib.suppress(OSError), log_path.open("a") as handle:
+                traceback.print_exc(file=handle)
+            raise SegbotError(
+                f"Spark training on {master} failed: {_first_line(exc)} (details in {log_path})"
+            ) from None
+
+
+def check_master(master: str) -> None:
+    """For a standalone master (spark://host:port[,host:port]): fail at once, naming
+    the URL, when no address answers (Spark itself retries for a minute)."""
+    if not master.startswith("spark://"):
+        return
+    reasons = []
+    for address in master[len("spark://") :].split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT):
+                return
+        except ValueError:
+            reasons.append(f"{address!r} is not host:port")
+        except OSError as exc:
+            reasons.append(exc.strerror or type(exc).__name__)
+    raise SparkUnavailable(
+        f"cannot reach the Spark master {master} ({'; '.join(reasons)}); "
+        "check SEGBOT_SPARK_MASTER / --spark-master; the served version is unchanged"
+    )
+
+
+def spark_features(transformer, prefix: str = _FEATURE) -> list:
+    """Spark columns equal to `feat.transform(transformer, ...)`: one per output
+    column, from the fitted statistics (imputed value, log1p, mean and scale;
+    most frequent value and levels of a text column). Missing is null (or NaN)."""
+    from pyspark.sql import functions as F
+
+    out = []
+    for name, pipe, columns in transformer.transformers_:
+        if name in ("num", "log"):
+            impute, scale = pipe.named_steps["impute"], pipe.named_steps["scale"]
+            for j, c in enumerate(columns):
+                col = F.col(c).cast("double")
+                v = F.when(col.isNull() | F.isnan(col), F.lit(float(impute.statistics_[j])))
+                v = v.otherwise(col)
+                if name == "log":
+                    v = F.log1p(v)
+                out.append((v - float(scale.mean_[j])) / float(scale.scale_[j]))
+        elif name == "cat":
+            impute, onehot = pipe.named_steps["impute"], pipe.named_steps["onehot"]
+            for j, c in enumerate(columns):
+                v = F.coalesce(F.col(c), F.lit(str(impute.statistics_[j])))
+                for level in onehot.categories_[j]:
+                    out.append(F.when(v == F.lit(str(level)), 1.0).otherwise(0.0))
+    return [col.alias(prefix.format(i)) for i, col in enumerate(out)]
+
+
+# --------------------------------------------------------------------------- session
+
+
+def _require_pyspark() -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "does not yet fully support pandas >= 3"
+            import pyspark  # noqa: F401
+    except ImportError:
+        raise SparkUnavailable(
+            f"--engine spark needs pyspark, which is not installed: {INSTALL_HINT}"
+        ) from None
+
+
+@contextlib.contextmanager
+def _session(settings: Settings, log_path: Path):
+    """A SparkSession for `settings.spark_master`, quiet: no UI, no console
+    progress, log4j at ERROR, and the JVM's stdout/stderr in `log_path`."""
+    from pyspark.sql import SparkSession
+
+    master = settings.spark_master
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    builder = SparkSession.builder.master(master).appName("segbot-train")
+    for key, value in _conf(master).items():
+        builder = builder.config(key, value)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    with _jvm_output_to(log_path), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            spark = builder.getOrCreate()
+        except Exception as exc:
+            raise SparkUnavailable(
+                f"cannot start Spark for {master}: {_first_line(exc)} "
+                f"(is Java installed? details in {log_path})"
+            ) from None
+    try:
+        spark.sparkContext.setLogLevel("ERROR")
+        yield spark
+    finally:
+        with _jvm_output_to(log_path):
+            spark.stop()
+
+
+def _conf(master: str) -> dict[str, str]:
+    conf = {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.ansi.enabled": "false",  # a cast of "abc" to double is null, not an error
+        "spark.sql.shuffle.partitions": str(SHUFFLE_PARTITIONS),
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.pyspark.python": sys.executable,
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG_CONFIG}",
+    }
+    host = urlsplit(master.replace("spark://", "http://", 1)).hostname if "://" in master else ""
+    if host in ("127.0.0.1", "localhost"):  # executors must reach the driver on loopback too
+        conf["spark.driver.host"] = "127.0.0.1"
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+    if POSTGRES_JAR.exists():
+        conf["spark.jars"] = str(POSTGRES_JAR)
+    return conf
+
+
+@contextlib.contextmanager
+def _jvm_output_to(log_path: Path):
+    """Point this process's fds 1 and 2 at `log_path` while a JVM is started or
+    stopped: the JVM (and Python workers it forks) inherit them, so Spark's
+    output lands in the log while the terminal (and the progress bar) stays ours."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(log_path, "ab") as handle:
+        try:
+            os.dup2(handle.fileno(), 1)
+            os.dup2(handle.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read(spark, settings: Settings):
+    """(Spark DataFrame, source description, row -> "line 7"/"row 6")."""
+    data = None if settings.data is None else str(settings.data).strip()
+    if not data:
+        from model.sample import generate
+
+        frame = generate(load.SAMPLE_ROWS, seed=load.SAMPLE_SEED)
+        return spark.createDataFrame(frame), load.SAMPLE_SOURCE, load._row
+    if load._URL.match(data):
+        return _read_jdbc(spark, data, settings)
+    path = Path(data).expanduser()
+    if not path.exists():
+        raise DataError(f"data file not found: {path}")
+    name = path.name.lower()
+    base = re.sub(r"\.(gz|bz2|xz|zst)$", "", name)
+    if path.is_file() and base.endswith(load._CSV_SUFFIXES):
+        sep = "\t" if base.endswith(".tsv") else load._sniff_separator(path)
+        if base != name:
+            sep = ","
+        frame = spark.read.csv(str(path), header=True, sep=sep, inferSchema=False)
+        return frame, str(path), load._line
+    if path.is_dir() or name.endswith(load._PARQUET_SUFFIXES):
+        return spark.read.parquet(str(path)), str(path), load._row
+    raise DataError(
+        f"cannot read {str(path)!r} with --engine spark: unknown file type "
+        f"{path.suffix or '(none)'!r}; use .csv/.parquet files or a PostgreSQL URL"
+    )
+
+
+def _read_jdbc(spark, url: str, settings: Settings):
+    masked = load._mask_url(url)
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in ("postgresql", "postgres"):
+        raise DataError(
+            f"--engine spark reads databases through JDBC and supports PostgreSQL URLs, not "
+            f"{scheme}: ({masked}); export the table to Parquet or use --engine local"
+        )
+    if not settings.data_query:
+        raise DataError(f"{masked} is a database: set SEGBOT_DATA_QUERY / --query to a table")
+    if not POSTGRES_JAR.exists():
+        raise DataError(
+            f"--engine spark needs PostgreSQL's JDBC driver ({POSTGRES_JAR}, Debian package "
+            "libpostgresql-jdbc-java) to read " + masked
+        )
+    jdbc = f"jdbc:postgresql://{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+    reader = spark.read.format("jdbc").option("url", jdbc).option("driver", "org.postgresql.Driver")
+    if parts.username:
+        reader = reader.option("user", parts.username)
+    if parts.password:
+        reader = reader.option("password", parts.password)
+    query = settings.data_query.strip()
+    key = "query" if re.search(r"\s", query) else "dbtable"
+    try:
+        return reader.option(key, query).load(), masked, load._row
+    except Exception as exc:
+        raise DataError(f"cannot read from {masked}: {_first_line(exc)}") from None
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _validate(df, settings: Settings, source: str, where):
+    """The rules of `model.load` on a Spark DataFrame, with its messages. Returns
+    (clean DataFrame: id text, numeric double (null = missing), text trimmed
+    (null = missing); numeric names, {text name: sorted levels}, notes, rows)."""
+    from pyspark.sql import functions as F
+
+    id_column = settings.id_column
+    if id_column == load.ROW_IDS:
+        raise DataError(f"--engine spark needs an id column (--id-column {load.ROW_IDS} is local)")
+    columns = list(df.columns)
+    wanted = load._wanted_columns(columns, settings, source)  # the local engine's messages
+    if len(set(columns)) != len(columns):
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        raise DataError(f"{source} has more than one column named {load._list(twice)}")
+    if wanted is not None:
+        df = df.select(*[F.col(_q(c)) for c in wanted])
+    types = dict(df.dtypes)
+    listed = bool(settings.features)
+    names = settings.features or [
+        c
+        for i, c in enumerate(columns)
+        if c != id_column
+        and not load._PANDAS_INDEX.match(c)
+        and not (i == 0 and c == load._CSV_INDEX)
+    ]
+
+    def trimmed(c: str):
+        t = F.trim(F.col(_q(c)).cast("string"))
+        return F.when(t == "", None).otherwise(t)
+
+    def raw_number(c: str):
+        if types[c].startswith(_NUMERIC_TYPES):
+            return F.col(_q(c)).cast("double")
+        return trimmed(c).cast("double")
+
+    def number(c: str):  # infinite -> missing, as in the local engine
+        v = raw_number(c)
+        return F.when(F.isnan(v) | (F.abs(v) == float("inf")), None).otherwise(v)
+
+    # one pass: rows, ids, and per column the values present / numbers / infinities
+    id_text = _id_text(F, F.col(_q(id_column)), types[id_column])
+    aggs = [F.count(F.lit(1)).alias("n"), F.count(F.when(id_text.isNull(), 1)).alias("no_id")]
+    kinds: dict[str, str] = {}
+    for i, c in enumerate(names):
+        t = types[c]
+        if t.startswith(("date", "timestamp")):
+            if listed:
+                raise DataError(
+                    f"column {c!r} holds dates or times, not numbers or categories; "
+                    "for a purchase log set SEGBOT_DATA_KIND=transactions (or --kind)"
+                )
+            continue
+        kinds[c] = "numeric" if t.startswith(_NUMERIC_TYPES) else "string"
+        raw = raw_number(c)
+        is_number = F.count(F.when(raw.isNotNull() & ~F.isnan(raw), 1))
+        present = is_number if kinds[c] == "numeric" else F.count(trimmed(c))
+        aggs += [present.alias(f"p{i}"), is_number.alias(f"v{i}")]
+        aggs.append(F.count(number(c)).alias(f"f{i}"))
+    stats = df.agg(*aggs).first().asDict()
+    n = int(stats["n"])
+    if n == 0:
+        raise DataError(f"{source} has no rows")
+    if stats["no_id"]:
+        count = int(stats["no_id"])
+        rows = _first_rows(df, id_text.isNull())
+        raise DataError(
+            f"id column {id_column!r} is empty in {count:,} {load._rows(count)} "
+            f"({', '.join(where(i) for i, _ in rows)}); every customer needs an id"
+        )
+
+    numeric, text, notes, skipped = [], [], [], []
+    for i, c in enumerate(names):
+        if c not in kinds:
+            continue
+        present, numbers, finite = (int(stats[f"{x}{i}"]) for x in "pvf")
+        if present == 0:
+            _all_missing(c, listed, notes)
+            continue
+        if kinds[c] == "string":
+            bad = present - numbers
+            if 2 * bad >= present:  # mostly text, as `load._as_numbers` decides
+                if listed:
+                    text.append(c)
+                else:
+                    skipped.append(c)
+                continue
+            if bad:
+                hit = trimmed(c).isNotNull() & (raw_number(c).isNull() | F.isnan(raw_number(c)))
+                rows = _first_rows(df, hit, trimmed(c))
+                shown = ", ".join(f"{where(r)}: {load._quote(v)}" for r, v in rows)
+                raise DataError(
+                    f"column {c!r} has text where numbers are expected in {bad:,} "
+                    f"{load._rows(bad)} ({shown})"
+                )
+        if finite < numbers:  # infinite values: missing, as in the local engine
+            count = numbers - finite
+            rows = _first_rows(df, F.abs(raw_number(c)) == float("inf"))
+            note = (
+                f"column {c!r}: {count:,} infinite {load._plural(count, 'value')} "
+                f"treated as missing ({', '.join(where(r) for r, _ in rows)})"
+            )
+            notes.append(note)
+            log.warning(note)
+        if finite == 0:
+            _all_missing(c, listed, notes)
+            continue
+        numeric.append(c)
+    levels: dict[str, list[str]] = {}
+    for c in text:
+        values = [
+            r[0] for r in df.select(trimmed(c)).distinct().limit(load.MAX_CATEGORIES + 1).collect()
+        ]
+        values = [v for v in values if v is not None]
+        if len(values) > load.MAX_CATEGORIES:
+            many = df.select(trimmed(c)).distinct().count() - 1
+            raise DataError(
+                f"column {c!r} has {many:,} different values; a categorical "
+                f"feature can have at most {load.MAX_CATEGORIES} (is it an id or free text?)"
+            )
+        levels[c] = values
+    if not numeric and not levels:
+        hint = (
+            f"; text columns {load._list(skipped)} are used only when listed in "
+            "SEGBOT_FEATURES / --features"
+            if skipped
+            else ""
+        )
+        raise DataError(
+            f"no usable feature column in {source}: no numeric column besides the id "
+            f"{id_column!r}{hint}; the columns are: {load._list(columns)}"
+        )
+    if n < 2:
+        raise DataError(f"{source} has only 1 row; segmenting needs at least 2")
+    if settings.fixed_k is not None and n < settings.fixed_k:
+        raise DataError(
+            f"{source} has {n} rows but SEGBOT_K / --k asks for {settings.fixed_k} segments; "
+            "lower --k (or set it to auto) or add rows"
+        )
+    # listed order (or the table's), numeric and text keep it
+    order = [c for c in names if c in numeric or c in levels]
+    clean = df.select(
+        id_text.alias(_ID),
+        *[(number(c) if c in numeric else trimmed(c)).alias(c) for c in order],
+    )
+    twice = clean.groupBy(_ID).count().filter("count > 1")
+    dupes = twice.limit(load.SHOW).collect()
+    if dupes:
+        groups = twice.count()
+        shown = "; ".join(f"{load._quote(r[_ID])} on {r['count']} rows" for r in dupes)
+        raise DataError(
+            f"id column {id_column!r} has {groups:,} duplicate {load._plural(groups, 'id')} "
+            f"({shown}); a customers table needs one row per customer"
+        )
+    numeric = [c for c in order if c in numeric]
+    levels = {c: levels[c] for c in order if c in levels}
+    return clean, numeric, levels, notes, n
+
+
+def _id_text(F, col, dtype: str):
+    """Ids as text like `load._id_strings`: whole numbers without ".0"; blank is null."""
+    if dtype in ("float", "double"):
+        col = F.when(col == F.floor(col), col.cast("long").cast("string")).otherwise(
+            col.cast("string")
+        )
+    else:
+        col = col.cast("string")
+    return F.when(F.trim(col) == "", None).otherwise(col)
+
+
+def _first_rows(df, condition, value=None) -> list[tuple[int, Any]]:
+    """The first `load.SHOW` (0-based position, value) where `condition` holds, in
+    the order the source holds the rows (only on the way to an error message)."""
+    from pyspark.sql import functions as F
+
+    picked = df.select(condition.alias("hit"), (value if value is not None else F.lit(None)))
+    hits = picked.rdd.zipWithIndex().filter(lambda t: bool(t[0][0])).take(load.SHOW)
+    return [(int(i), row[1]) for row, i in hits]
+
+
+def _all_missing(name: str, listed: bool, notes: list[str]) -> None:
+    if listed:
+        raise DataError(f"feature column {name!r} has no values: it is missing in every row")
+    notes.append(f"column {name!r} skipped: it is missing in every row")
+
+
+def _q(name: str) -> str:
+    """A column name for `F.col`: backquoted, so dots and spaces are literal."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _fit(spark, settings: Settings, progress: Progress, master: str):
+    from pyspark.mllib.clustering import KMeans as SparkKMeans
+    from pyspark.mllib.clustering import KMeansModel
+
+    from model.training import EngineFit
+
+    seed = settings.seed
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        timings[stage] = round(now - t, 3)
+        t = now
+
+    progress("reading data on Spark", 0.04)
+    raw, source, where = _read(spark, settings)
+    clean, numeric, levels, notes, n = _validate(raw, settings, source, where)
+    categorical = list(levels)
+    clean = clean.persist()
+    lap("spark_load")
+
+    progress("building features", 0.10)
+    sample = _driver_frame(_sample(clean, n, feat.FIT_SAMPLE, seed), numeric, categorical)
+    transformer = feat.fit_transformer(sample, numeric, categorical, seed)
+    xs = feat.transform(transformer, sample)
+    lap("features")
+
+    progress("choosing k", 0.25)
+    choice = selection.choose_k(xs, settings.k_max, settings.fixed_k, seed, k_min=settings.k_min)
+    del xs
+    lap("choose_k")
+
+    progress(f"fitting {choice.k} segments on {n:,} customers (Spark)", 0.45)
+    columns = spark_features(transformer)
+    names = [_FEATURE.format(i) for i in range(len(columns))]
+    scaled = clean.select("*", *columns)
+    # Lloyd's iterations on every row from the sample's best centres (best of the
+    # restarts choose_k ran), as the local engine does. A single k-means|| start
+    # (MLlib's default) landed in a 35% worse optimum on the bundled sample.
+    start = KMeansModel([np.asarray(c, dtype=np.float64) for c in choice.centers[choice.k]])
+    vectors = scaled.select(*names).rdd.map(lambda row: np.asarray(row, dtype=np.float64))
+    model = SparkKMeans.train(
+        vectors,
+        choice.k,
+        maxIterations=KMEANS_MAX_ITER,
+        seed=seed,
+        epsilon=KMEANS_TOL,
+        initialModel=start,
+    )
+    centers = np.array([np.asarray(c, dtype=np.float64) for c in model.clusterCenters])
+    lap("fit")
+
+    progress("assigning every customer (Spark)", 0.60)
+    out_dir = Path(tempfile.mkdtemp(prefix=".spark-assign-", dir=_tmp_root(settings)))
+    try:
+        _assign(spark, scaled, names, centers, numeric, categorical, out_dir / "rows")
+        lap("assign")
+        progress("collecting assignments", 0.70)
+        ids, frame, label, d1, second, d2, codes = _read_back(
+            out_dir / "rows", n, numeric, categorical, levels
+        )
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        clean.unpersist()
+    lap("collect")
+
+    km = selection._fitted_kmeans(centers.astype(np.float32), seed)
+    km.inertia_ = float(np.dot(d1.astype(np.float64), d1.astype(np.float64)))
+    dataset = load.Dataset(
+        id_array=ids,
+        frame=frame,
+        numeric=numeric,
+        categorical=categorical,
+        source=source,
+        digest=load._digest("customers", ids, frame, codes),
+        kind="customers",
+        notes=notes,
+    )
+
+    def points(rows: np.ndarray) -> np.ndarray:  # scaled rows, made on demand on the driver
+        return feat.transform(transformer, frame.iloc[rows])
+
+    fit = EngineFit(
+        transformer=transformer,
+        choice=choice,
+        km=km,
+        label=label,
+        d1=d1,
+        second=second,
+        d2=d2,
+        points=points,
+        engine={"name": "spark", "master": master, "spark": spark.version},
+        timings=timings,
+    )
+    return dataset, fit
+
+
+def _tmp_root(settings: Settings) -> str:
+    """Where executors write the assignments: beside the versions (a shared disk on a
+    cluster) unless SEGBOT_SPARK_TMP names another folder all machines see."""
+    root = os.environ.get("SEGBOT_SPARK_TMP") or str(settings.model_dir)
+    Path(root).mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _sample(df, n: int, size: int, seed: int) -> pd.DataFrame:
+    if n > size:  # a little more than needed, then cut: Spark's sample is Bernoulli
+        df = df.sample(False, min(1.0, 1.1 * size / n), seed).limit(size)
+    return df.drop(_ID).toPandas()
+
+
+def _driver_frame(frame: pd.DataFrame, numeric: list[str], categorical: list[str]):
+    """Columns as `load.Dataset.frame` holds them: float64 with NaN, object with NaN."""
+    data: dict[str, Any] = {
+        c: frame[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in numeric
+    }
+    for c in categorical:
+        col = frame[c].astype(object)
+        data[c] = pd.Series(col.where(col.notna(), np.nan).to_numpy(dtype=object), dtype=object)
+    return pd.DataFrame(data, columns=[*numeric, *categorical])
+
+
+def _assign(spark, scaled, names, centers, numeric, categorical, path: Path) -> None:
+    """Each row's own and runner-up cluster and distances, on the executors (a pandas
+    UDF against the broadcast centres), sorted by id, written as Parquet."""
+    centres = spark.sparkContext.broadcast(centers)
+    k = len(centers)
+
+    def assign(batches):
+        for pdf in batches:
+            c = centres.value
+            x = pdf[names].to_numpy(dtype=np.float64)
+            d = ((x[:, None, :] - c[None, :, :]) ** 2).sum(2)
+            rows = np.arange(len(x))
+            own = d.argmin(1)
+            d1 = np.sqrt(d[rows, own])
+            if k > 1:
+                d[rows, own] = np.inf
+                runner = d.argmin(1)
+                d2 = np.sqrt(d[rows, runner])
+            else:
+                runner, d2 = np.full(len(x), -1), np.full(len(x), np.nan)
+            out = pdf[[_ID, *numeric, *categorical]].copy()
+            out["__label"] = own.astype(np.int16)
+            out["__d1"] = d1.astype(np.float32)
+            out["__second"] = runner.astype(np.int16)
+            out["__d2"] = d2.astype(np.float32)
+            yield out
+
+    schema = ", ".join(
+        [
+            f"{_ID} string",
+            *[f"{_q(c)} double" for c in numeric],
+            *[f"{_q(c)} string" for c in categorical],
+            "__label short, __d1 float, __second short, __d2 float",
+        ]
+    )
+    rows = scaled.select(_ID, *[_q(c) for c in numeric + categorical], *names)
+    # ids compare as UTF-8 bytes in Spark, as in Arrow: the files come out in id order
+    rows.mapInPandas(assign, schema).orderBy(_ID).write.parquet(str(path))
+
+
+def _read_back(path: Path, n: int, numeric, categorical, levels):
+    """The sorted Parquet parts into the per-row arrays, batch by batch: the driver
+    holds the arrays and one batch, never a DataFrame of every row."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parts = sorted(p for p in path.glob("part-*.parquet"))
+    label = np.empty(n, dtype=np.int16)
+    second = np.empty(n, dtype=np.int16)
+    d1 = np.empty(n, dtype=np.float32)
+    d2 = np.empty(n, dtype=np.float32)
+    values = {c: np.empty(n, dtype=np.float64) for c in numeric}
+    codes = {c: np.empty(n, dtype=np.int64) for c in categorical}
+    lookup = {c: pd.Index(levels[c]) for c in categorical}
+    ids: list[pa.Array] = []
+    at = 0
+    for part in parts:
+        for batch in pq.ParquetFile(part).iter_batches(batch_size=262_144):
+            m = batch.num_rows
+            cols = dict(zip(batch.schema.names, batch.columns, strict=True))
+            ids.append(cols[_ID])
+            label[at : at + m] = cols["__label"].to_numpy(zero_copy_only=False)
+            second[at : at + m] = cols["__second"].to_numpy(zero_copy_only=False)
+            d1[at : at + m] = cols["__d1"].to_numpy(zero_copy_only=False)
+            d2[at : at + m] = cols["__d2"].fill_null(np.nan).to_numpy(zero_copy_only=False)
+            for c in numeric:
+                values[c][at : at + m] = cols[c].fill_null(np.nan).to_numpy(zero_copy_only=False)
+            for c in categorical:
+                codes[c][at : at + m] = lookup[c].get_indexer(
+                    cols[c].to_pandas().to_numpy(dtype=object)
+                )
+            at += m
+    if at != n:
+        raise SegbotError(f"Spark wrote {at:,} assignments for {n:,} customers")
+    id_array = pa.concat_arrays(ids).cast(pa.large_string()) if ids else pa.array([], pa.string())
+    data: dict[str, Any] = dict(values)
+    cat_codes = {}
+    for c in categorical:
+        level_values = np.asarray(levels[c], dtype=object)
+        cat_codes[c] = (codes[c], level_values)
+        data[c] = pd.Series(np.append(level_values, np.nan)[codes[c]], dtype=object, copy=False)
+    frame = pd.DataFrame(data, columns=[*numeric, *categorical], copy=False)
+    return id_array, frame, label, d1, second, d2, cat_codes
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("at ", "Traceback")):
+            return line[:300]
+    return type(exc).__name__

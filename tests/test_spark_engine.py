@@ -1,0 +1,376 @@
+"""The Spark engine (`--engine spark`): same answers as the local engine, in local
+mode and on a real standalone cluster, the same one-line errors, and a clear line
+when the cluster cannot be reached.
+
+They need pyspark and Java. Without them they are skipped, saying why, except
+under CI (CI=true), where a missing one fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from model import features as feat
+from model.errors import DataError
+from model.load import load_dataset
+from tests import test_sql_sources as sql_sources
+from tests.conftest import free_port, make_settings, run_segbot, segbot_env
+
+pytestmark = pytest.mark.spark
+
+
+def spark_or_skip() -> None:
+    missing = [
+        what
+        for what, ok in (
+            ("pyspark (pip install 'segbot[spark]')", importlib.util.find_spec("pyspark")),
+            ("java", shutil.which("java") or os.environ.get("JAVA_HOME")),
+        )
+        if not ok
+    ]
+    if not missing:
+        return
+    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI=true but {', '.join(missing)} is missing: .ci/run should install it")
+    pytest.skip(f"Spark tests need {' and '.join(missing)}")
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory):
+    """One local[2] session for the in-process tests of this module."""
+    spark_or_skip()
+    from model import spark_engine
+
+    folder = tmp_path_factory.mktemp("spark")
+    settings = make_settings(folder, SEGBOT_SPARK_MASTER="local[2]")
+    with spark_engine._session(settings, folder / "spark.log") as session:
+        yield session
+
+
+@pytest.fixture
+def shared_session(spark, monkeypatch):
+    """Make the service use the module's session instead of starting (and stopping) one."""
+    from model import spark_engine
+
+    monkeypatch.setattr(spark_engine, "_session", lambda *a: contextlib.nullcontext(spark))
+    monkeypatch.setattr(spark_engine, "check_master", lambda master: None)
+    return spark
+
+
+# --------------------------------------------------------------------------- features
+
+
+def test_spark_features_equal_the_stored_pipeline_row_by_row(spark):
+    from model.spark_engine import spark_features
+
+    rng = np.random.default_rng(3)
+    n = 400
+    spend = rng.lognormal(3, 1.2, n)  # skewed, non-negative: log1p
+    age = rng.normal(40, 12, n)  # plain
+    spend[[5, 17]] = np.nan
+    age[[3]] = np.nan
+    plan = rng.choice(["basic", "pro", "team"], n).astype(object)
+    plan[[8, 9]] = None
+    frame = pd.DataFrame({"spend": spend, "age": age, "plan": pd.Series(plan, dtype=object)})
+    transformer = feat.fit_transformer(frame, ["spend", "age"], ["plan"], seed=0)
+    assert feat.log_columns(transformer) == ["spend"]
+    local = feat.transform(transformer, frame)
+
+    rows = [
+        {"spend": None if np.isnan(s) else float(s), "age": None if np.isnan(a) else float(a),
+         "plan": p, "pos": i}
+        for i, (s, a, p) in enumerate(zip(spend, age, plan, strict=True))
+    ]  # fmt: skip
+    df = spark.createDataFrame(rows, "spend double, age double, plan string, pos int")
+    out = df.select("pos", *spark_features(transformer)).orderBy("pos").toPandas()
+    remote = out.drop(columns="pos").to_numpy(dtype=np.float64)
+    assert remote.shape == local.shape == (n, 5)
+    np.testing.assert_allclose(remote, local, atol=1e-5)
+
+    # worked out by hand for row 5 (spend missing: the median of the present values)
+    present = spend[~np.isnan(spend)]
+    logs = np.log1p(np.where(np.isnan(spend), np.median(present), spend))
+    expected = (np.log1p(np.median(present)) - logs.mean()) / logs.std()
+    assert feat.numeric_order(transformer) == ["age", "spend"]  # plain, then log columns
+    assert remote[5, 1] == pytest.approx(expected, abs=1e-5)
+    # row 8: plan missing -> the most frequent plan's one-hot column
+    counts = pd.Series(plan).value_counts()
+    levels = sorted(counts.index)
+    assert list(remote[8, 2:]) == [1.0 if lv == counts.idxmax() else 0.0 for lv in levels]
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _local_and_spark_errors(settings) -> tuple[str, str]:
+    from model.spark_engine import spark_fit
+
+    with pytest.raises(DataError) as local:
+        load_dataset(settings)
+    with pytest.raises(DataError) as remote:
+        spark_fit(settings)
+    return str(local.value), str(remote.value)
+
+
+def test_bad_input_gives_the_local_engines_one_line_errors(shared_session, tmp_path):
+    from model.service import SegmentService
+
+    csv = tmp_path / "customers.csv"
+    lines = ["customer_id,age,income,city"]
+    lines += [f"c{i},{20 + i % 50},{1000 + i},Oslo" for i in range(60)]
+    lines[13] = "c12,twelve,1012,Oslo"  # line 14 of the file
+    lines[41] = "c40, n/a ,1040,Oslo"
+    csv.write_text("\n".join(lines) + "\n")
+    models = tmp_path / "models"
+
+    cases = {
+        "missing id": make_settings(models, csv, SEGBOT_ID_COLUMN="cust_id"),
+        "missing feature": make_settings(models, csv, SEGBOT_FEATURES="age,incme"),
+        "text in numbers": make_settings(models, csv, SEGBOT_FEATURES="age,income"),
+    }
+    expected_start = {
+        "missing id": "id column 'cust_id' not found in",
+        "missing feature": "unknown feature 'incme' in SEGBOT_FEATURES / --features (did you",
+        "text in numbers": "column 'age' has text where numbers are expected in 2 rows "
+        "(line 14: 'twelve', line 42: 'n/a')",
+    }
+    for case, settings in cases.items():
+        local, remote = _local_and_spark_errors(settings)
+        assert remote == local, case
+        assert remote.startswith(expected_start[case]), remote
+        assert "\n" not in remote
+        # through the service: nothing stored
+        with pytest.raises(DataError):
+            SegmentService(settings).retrain(force=True)
+        stored = [p.name for p in models.iterdir()] if models.exists() else []
+        assert not [name for name in stored if name.startswith("v") or name == "CURRENT"]
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The bundled sample trained by both engines through the real CLI."""
+    spark_or_skip()
+    root = tmp_path_factory.mktemp("engines")
+    runs = {}
+    for engine, extra in (("local", []), ("spark", ["--spark-master", "local[2]"])):
+        models = root / engine
+        done = run_segbot(
+            ["train", "--engine", engine, *extra, "--model-dir", str(models)],
+            env=segbot_env(),
+            cwd=root,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[engine] = (models, done)
+    return runs
+
+
+def _stored(models: Path) -> tuple[dict, np.ndarray, np.ndarray]:
+    meta = json.loads((models / "v1" / "metadata.json").read_text())
+    return meta, np.load(models / "v1" / "ids.npy"), np.load(models / "v1" / "segments.npy")
+
+
+def _assert_same_answer(spark_models: Path, local_models: Path) -> dict:
+    meta_s, ids_s, seg_s = _stored(spark_models)
+    meta_l, ids_l, seg_l = _stored(local_models)
+    assert np.array_equal(ids_s, ids_l)  # both sorted by id
+    assert adjusted_rand_score(seg_l, seg_s) >= 0.95
+    assert meta_s["k"] == meta_l["k"]
+    inertia_s, inertia_l = meta_s["quality"]["inertia"], meta_l["quality"]["inertia"]
+    assert abs(inertia_s - inertia_l) <= 0.01 * inertia_l
+    assert sorted(s["name"] for s in meta_s["segments"]) == sorted(
+        s["name"] for s in meta_l["segments"]
+    )
+    # an independent inertia: squared distances of the stored rows to their centres
+    d = np.load(spark_models / "v1" / "distances.npy")[:, 0].astype(np.float64)
+    assert float(d @ d) == pytest.approx(inertia_s, rel=1e-4)
+    return meta_s
+
+
+def test_local_mode_agrees_with_the_local_engine_and_answers(trained):
+    spark_models, done = trained["spark"]
+    meta = _assert_same_answer(spark_models, trained["local"][0])
+    assert meta["engine"] == {
+        "name": "spark",
+        "master": "local[2]",
+        "spark": meta["engine"]["spark"],
+    }
+    assert json.loads((trained["local"][0] / "v1" / "metadata.json").read_text())["engine"] == {
+        "name": "local"
+    }
+    # Spark's logs went to the log file, not the terminal
+    for noise in ("WARN", "log4j", "SparkContext", "FutureWarning", "Stage 0"):
+        assert noise not in done.stderr and noise not in done.stdout, noise
+    assert (spark_models / "spark.log").stat().st_size > 0
+
+    ids = np.load(spark_models / "v1" / "ids.npy")
+    segments = np.load(spark_models / "v1" / "segments.npy")
+    row = 41
+    customer = ids[row].decode()
+    names = {s["id"]: s["name"] for s in meta["segments"]}
+    ask = run_segbot(
+        ["ask", "--model-dir", str(spark_models), "--json", f"/segment customer {customer}"],
+        env=segbot_env(),
+        cwd=spark_models.parent,
+    )
+    assert ask.returncode == 0, ask.stderr
+    answer = json.loads(ask.stdout)
+    assert answer["data"]["customer_id"] == customer
+    assert names[int(segments[row])] in answer["text"]
+
+
+def test_unreachable_master_names_the_url_and_keeps_the_served_version(trained, tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(trained["local"][0], models)
+    before = (models / "CURRENT").read_text()
+    port = free_port()  # nothing listens there
+    url = f"spark://127.0.0.1:{port}"
+    started = time.monotonic()
+    done = run_segbot(
+        ["train", "--engine", "spark", "--spark-master", url, "--model-dir", str(models)],
+        env=segbot_env(),
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert time.monotonic() - started < 30
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and url in lines[0], done.stderr
+    assert "cannot reach the Spark master" in lines[0]
+    assert (models / "CURRENT").read_text() == before
+    assert sorted(p.name for p in models.iterdir() if p.name.startswith("v")) == ["v1"]
+
+
+def test_without_pyspark_one_line_says_how_to_install(tmp_path):
+    """No pyspark importable: one line with the pip command (a stub package that
+    fails to import stands in for a missing one)."""
+    stub = tmp_path / "stub" / "pyspark"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise ImportError('No module named pyspark')\n")
+    env = segbot_env(PYTHONPATH=str(tmp_path / "stub"))
+    done = run_segbot(
+        ["train", "--engine", "spark", "--model-dir", str(tmp_path / "m")], env=env, cwd=tmp_path
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "segbot: --engine spark needs pyspark, which is not installed: pip install 'segbot[spark]'"
+    ]
+
+
+# --------------------------------------------------------------------------- a real cluster
+
+
+def _wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"Spark process exited: {log.read_text()[-2000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.3)
+    pytest.fail(f"Spark did not listen on {port}: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture
+def standalone(tmp_path):
+    """A Spark standalone master and one worker (1 core, 1 GB) on 127.0.0.1, started
+    with the scripts that ship with pyspark, stopped afterwards."""
+    spark_or_skip()
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    spark_class = home / "bin" / "spark-class"
+    port, ui, worker_ui = free_port(), free_port(), free_port()
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1"}
+    log = tmp_path / "cluster.log"
+    procs: list[subprocess.Popen] = []
+    with log.open("ab") as out:
+        try:
+            master = subprocess.Popen(
+                [str(spark_class), "org.apache.spark.deploy.master.Master", "--host",
+                 "127.0.0.1", "--port", str(port), "--webui-port", str(ui)],
+                env=env, stdout=out, stderr=out, start_new_session=True,
+            )  # fmt: skip
+            procs.append(master)
+            _wait_port(port, master, log)
+            url = f"spark://127.0.0.1:{port}"
+            worker = subprocess.Popen(
+                [str(spark_class), "org.apache.spark.deploy.worker.Worker", url, "--cores", "1",
+                 "--memory", "1g", "--webui-port", str(worker_ui),
+                 "--work-dir", str(tmp_path / "work")],
+                env=env, stdout=out, stderr=out, start_new_session=True,
+            )  # fmt: skip
+            procs.append(worker)
+            deadline = time.monotonic() + 90
+            while "Registering worker" not in log.read_text(errors="replace"):
+                if time.monotonic() > deadline or worker.poll() is not None:
+                    pytest.fail(f"the worker did not register: {log.read_text()[-2000:]}")
+                time.sleep(0.3)
+            yield url
+        finally:
+            for proc in reversed(procs):
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def test_trains_on_a_standalone_cluster(standalone, trained, tmp_path):
+    models = tmp_path / "models"
+    done = run_segbot(
+        ["train", "--engine", "spark", "--spark-master", standalone, "--model-dir", str(models)],
+        env=segbot_env(),
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    meta = _assert_same_answer(models, trained["local"][0])
+    assert meta["engine"]["master"] == standalone
+
+
+# --------------------------------------------------------------------------- JDBC
+
+pg_url, pg = sql_sources.pg_url, sql_sources.pg  # its PostgreSQL fixtures
+
+
+@pytest.mark.postgres
+def test_reads_postgresql_through_jdbc_like_the_local_reader(pg, shared_session, tmp_path):
+    from model.spark_engine import spark_fit
+
+    url, schema = pg
+    for query in (
+        f"{schema}.customers",
+        f"SELECT customer_id, age, annual_income FROM {schema}.customers WHERE age < 40",
+    ):
+        settings = make_settings(tmp_path, SEGBOT_DATA=url, SEGBOT_DATA_QUERY=query, SEGBOT_K="3")
+        local = load_dataset(settings)
+        remote, fit = spark_fit(settings)
+        assert remote.numeric == local.numeric
+        order = np.argsort(local.ids.astype(str), kind="stable")
+        assert list(remote.ids) == list(local.ids[order])  # "00042" stays text
+        np.testing.assert_allclose(
+            remote.frame.to_numpy(dtype=float),
+            local.frame.to_numpy(dtype=float)[order],
+            rtol=1e-6,
+            equal_nan=True,
+        )
+        assert len(fit.label) == local.rows and fit.choice.k == 3
