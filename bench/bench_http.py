@@ -7,11 +7,19 @@ that answers a constant (and acknowledges the click).
     python bench/bench_http.py --rows 1000000 --clients 20 --seconds 30 --json out.json
     python bench/bench_http.py --cases click --seconds 10
 
-A click is acknowledged at once (empty 200); its answer then goes to the response_url,
-here the Slack fake's sink, off the measured path.
+What is timed is what the clients see: request sent -> HTTP response read.
+
+- lookup: segbot answers in the acknowledgement itself (the Block Kit answer); the
+  minimal app acknowledges with a constant ephemeral text.
+- click: both acknowledge at once with an empty 200, then post one answer to the
+  click's response_url from a small thread pool (segbot: plan the command, look it up,
+  render, post; the minimal app: a constant text). Posting happens off the measured
+  path but in the same process, so its CPU competes with the requests, as in
+  production; the answers counted at the stub are reported beside the latencies.
 
 Everything runs on 127.0.0.1: the data is synthetic (model.sample), the model is trained
-here, and Slack's Web API is the test suite's local fake (only auth.test is called).
+here, and Slack (Web API and response_urls) is bench/slack_stub.py in its own process,
+so answering the servers costs neither them nor the load generator any CPU time.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ SECRET = "bench-signing-secret"
 # ---- the minimal baseline app: same ASGI wrapper and uvicorn settings, constant answer ----
 def serve_baseline(port: int) -> None:
     import logging
+    from concurrent.futures import ThreadPoolExecutor
 
     import uvicorn
     from slack_bolt import App
@@ -63,9 +72,12 @@ def serve_baseline(port: int) -> None:
     def constant(ack) -> None:
         ack(text="ok", response_type="ephemeral")
 
+    posts = ThreadPoolExecutor(max_workers=4)  # segbot posts its answers from 4 threads
+
     @app.action("segbot_show")
-    def clicked(ack) -> None:
+    def clicked(ack, respond) -> None:
         ack()
+        posts.submit(respond, text="ok", response_type="ephemeral", replace_original=False)
 
     asgi = SegbotASGI(app, lambda: (200, {"status": "ok", "version": "baseline"}))
     uvicorn.run(
@@ -210,6 +222,24 @@ def wait_health(port: int, proc: subprocess.Popen, timeout: float = 300) -> floa
     raise SystemExit("server never became healthy")
 
 
+def stub_stats(stub_url: str) -> dict[str, int]:
+    with urllib.request.urlopen(f"{stub_url}/stats", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def settle(stub_url: str, timeout: float = 30) -> int:
+    """Wait until answers stop arriving at the stub (a backlog from the last load must not
+    run into the next); returns the response_url posts counted so far."""
+    last, began = -1, time.perf_counter()
+    while time.perf_counter() - began < timeout:
+        now = stub_stats(stub_url).get("response_url", 0)
+        if now == last:
+            return now
+        last = now
+        time.sleep(0.3)
+    return last
+
+
 def free_port() -> int:
     import socket
 
@@ -239,7 +269,6 @@ def main() -> int:
     from model.config import Settings
     from model.sample import write_sample
     from model.service import SegmentService
-    from tests.slack_fake import SlackFake
 
     work = Path(tempfile.mkdtemp(prefix="segbot-bench-"))
     data, models = work / "customers.parquet", work / "models"
@@ -258,12 +287,17 @@ def main() -> int:
     step = max(1, args.rows // 5000)
     ids = pd.read_parquet(data, columns=["customer_id"])["customer_id"].astype(str)[::step].tolist()
 
-    fake = SlackFake(bot_token=BOT_TOKEN).start()
+    stub = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "slack_stub.py")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    stub_url = stub.stdout.readline().strip()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SEGBOT_"))}
     env.update(
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SECRET,
-        SLACK_API_URL=fake.api_url,
+        SLACK_API_URL=f"{stub_url}/api/",
         SEGBOT_MODEL_DIR=str(models),
         SEGBOT_HOST="127.0.0.1",
     )
@@ -291,34 +325,40 @@ def main() -> int:
                     conn.close()
                 for case in cases:
                     if case == "click":
-                        make = click_maker(segments, fake.response_url("bench"))
+                        make = click_maker(segments, f"{stub_url}/response/bench")
                         expect = ""  # an empty acknowledgement; the answer follows
                     else:
                         make, expect = None, "is in" if name == "segbot" else '"ok"'
                     load(port, ids, args.clients, 2, expect, make)  # warm-up, not counted
+                    settle(stub_url)
+                    before = stub_stats(stub_url).get("response_url", 0)
                     result = load(port, ids, args.clients, args.seconds, expect, make)
                     result["healthz_after_s"] = round(ready, 2)
+                    if case == "click":  # answers posted to response_url by then, and in all
+                        result["answers_at_end"] = stub_stats(stub_url).get("response_url", 0)
+                        result["answers_at_end"] -= before
+                        result["answers"] = settle(stub_url) - before
                     key = _key(name, case)
                     results[key] = result
                     print(f"  {key}: {result}", flush=True)
-                    fake.reset()  # the click answers recorded in the sink
             finally:
                 proc.terminate()
                 proc.wait(15)
     finally:
-        fake.stop()
+        stub.terminate()
+        stub.wait(15)
 
     print(
         f"\n/segment customer <id> and a 'Show segment' click over HTTP on loopback: "
         f"{args.rows:,} customers, {args.clients} keep-alive clients, {args.seconds:g} s, "
         f"{os.cpu_count()} CPUs\n"
     )
-    print("| server | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| server | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | answers |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
         print(
             f"| {name} | {r['requests']:,} | {r['rps']} | {r['p50_ms']} | {r['p90_ms']} | "
-            f"{r['p99_ms']} | {r['max_ms']} | {r['errors']} |"
+            f"{r['p99_ms']} | {r['max_ms']} | {r['errors']} | {r.get('answers', '—')} |"
         )
     ratios = {}
     for case in cases:
