@@ -5,7 +5,10 @@ that answers a constant (and acknowledges the click).
 
     python bench/bench_http.py --rows 100000            # 20 clients, 20 s each side, per case
     python bench/bench_http.py --rows 1000000 --clients 20 --seconds 30 --json out.json
-    python bench/bench_http.py --cases click --seconds 10
+    python bench/bench_http.py --cases click --seconds 10 --rounds 2
+
+Each case alternates between the two servers (both started first) in --rounds slices
+of --seconds / --rounds, so load from elsewhere on a shared machine hits both alike.
 
 What is timed is what the clients see: request sent -> HTTP response read.
 
@@ -189,7 +192,14 @@ def load(
     for t in threads:
         t.join()
     wall = time.perf_counter() - began
-    ms = sorted(x * 1000 for x in latencies)
+    return {"ms": [x * 1000 for x in latencies], "errors": errors, "wall": wall}
+
+
+def stats(rounds: list[dict]) -> dict:
+    """Latency percentiles over every request of every round; req/s over their time."""
+    ms = sorted(x for r in rounds for x in r["ms"])
+    errors = [e for r in rounds for e in r["errors"]]
+    wall = sum(r["wall"] for r in rounds)
 
     def pct(p: float) -> float:
         return ms[min(len(ms) - 1, int(p / 100 * len(ms)))] if ms else float("nan")
@@ -253,6 +263,7 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=100_000, help="customers in the model")
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=20, help="load duration per server")
+    ap.add_argument("--rounds", type=int, default=4, help="alternating slices per case and server")
     ap.add_argument("--no-baseline", action="store_true", help="skip the constant-answer app")
     ap.add_argument(
         "--cases", default="lookup,click", help="comma-separated: lookup, click (both by default)"
@@ -305,7 +316,11 @@ def main() -> int:
     servers = {"segbot": [sys.executable, "-m", "bot", "serve", "--http"]}
     if not args.no_baseline:
         servers["minimal Bolt app"] = [sys.executable, __file__, "--serve-baseline", "{port}"]
+    procs: dict[str, tuple[subprocess.Popen, int, float]] = {}
     try:
+        # Both servers up at once (an idle one costs nothing); each case then alternates
+        # between them in --rounds slices, so a change in the shared machine's load hits
+        # both alike instead of whichever ran at that minute.
         for name, cmd in servers.items():
             port = free_port()
             argv = [c.replace("{port}", str(port)) for c in cmd]
@@ -316,35 +331,49 @@ def main() -> int:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            try:
-                ready = wait_health(port, proc)
-                if name == "segbot":  # let the background warm-up (scikit-learn) finish
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                    conn.request("POST", "/slack/events", *signed("/segment", "predict age=30"))
-                    conn.getresponse().read()
-                    conn.close()
-                for case in cases:
+            procs[name] = (proc, port, 0.0)
+            ready = wait_health(port, proc)
+            procs[name] = (proc, port, ready)
+            if name == "segbot":  # let the background warm-up (scikit-learn) finish
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("POST", "/slack/events", *signed("/segment", "predict age=30"))
+                conn.getresponse().read()
+                conn.close()
+                time.sleep(1)
+        for case in cases:
+            rounds: dict[str, list[dict]] = {name: [] for name in procs}
+            answers: dict[str, int] = dict.fromkeys(procs, 0)
+            for r in range(args.rounds):
+                for name, (_proc, port, _ready) in procs.items():
                     if case == "click":
                         make = click_maker(segments, f"{stub_url}/response/bench")
                         expect = ""  # an empty acknowledgement; the answer follows
                     else:
                         make, expect = None, "is in" if name == "segbot" else '"ok"'
-                    load(port, ids, args.clients, 2, expect, make)  # warm-up, not counted
-                    settle(stub_url)
-                    before = stub_stats(stub_url).get("response_url", 0)
-                    result = load(port, ids, args.clients, args.seconds, expect, make)
-                    result["healthz_after_s"] = round(ready, 2)
-                    if case == "click":  # answers posted to response_url by then, and in all
-                        result["answers_at_end"] = stub_stats(stub_url).get("response_url", 0)
-                        result["answers_at_end"] -= before
-                        result["answers"] = settle(stub_url) - before
-                    key = _key(name, case)
-                    results[key] = result
-                    print(f"  {key}: {result}", flush=True)
-            finally:
+                    if r == 0:
+                        load(port, ids, args.clients, 2, expect, make)  # warm-up, not counted
+                    before = settle(stub_url)
+                    rounds[name].append(
+                        load(port, ids, args.clients, args.seconds / args.rounds, expect, make)
+                    )
+                    if case == "click":  # answers posted to response_url, all of them
+                        answers[name] += settle(stub_url) - before
+            for name, (_proc, _port, ready) in procs.items():
+                result = stats(rounds[name])
+                result["healthz_after_s"] = round(ready, 2)
+                if case == "click":
+                    result["answers"] = answers[name]
+                key = _key(name, case)
+                results[key] = result
+                print(f"  {key}: {result}", flush=True)
+        for proc, _port, _ready in procs.values():
+            proc.terminate()
+            proc.wait(15)
+    finally:
+        for proc, _port, _ready in procs.values():
+            if proc.poll() is None:
                 proc.terminate()
                 proc.wait(15)
-    finally:
         stub.terminate()
         stub.wait(15)
 
