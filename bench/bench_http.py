@@ -5,13 +5,24 @@ that answers a constant (and acknowledges the click).
 
     python bench/bench_http.py --rows 100000            # 20 clients, 20 s each side, per case
     python bench/bench_http.py --rows 1000000 --clients 20 --seconds 30 --json out.json
-    python bench/bench_http.py --cases click --seconds 10
+    python bench/bench_http.py --cases click --seconds 10 --rounds 2
 
-A click is acknowledged at once (empty 200); its answer then goes to the response_url,
-here the Slack fake's sink, off the measured path.
+Each case alternates between the two servers (both started first) in --rounds slices
+of --seconds / --rounds, so load from elsewhere on a shared machine hits both alike.
+
+What is timed is what the clients see: request sent -> HTTP response read.
+
+- lookup: segbot answers in the acknowledgement itself (the Block Kit answer); the
+  minimal app acknowledges with a constant ephemeral text.
+- click: both acknowledge at once with an empty 200, then post one answer to the
+  click's response_url from a small thread pool (segbot: plan the command, look it up,
+  render, post; the minimal app: a constant text). Posting happens off the measured
+  path but in the same process, so its CPU competes with the requests, as in
+  production; the answers counted at the stub are reported beside the latencies.
 
 Everything runs on 127.0.0.1: the data is synthetic (model.sample), the model is trained
-here, and Slack's Web API is the test suite's local fake (only auth.test is called).
+here, and Slack (Web API and response_urls) is bench/slack_stub.py in its own process,
+so answering the servers costs neither them nor the load generator any CPU time.
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ SECRET = "bench-signing-secret"
 # ---- the minimal baseline app: same ASGI wrapper and uvicorn settings, constant answer ----
 def serve_baseline(port: int) -> None:
     import logging
+    from concurrent.futures import ThreadPoolExecutor
 
     import uvicorn
     from slack_bolt import App
@@ -63,9 +75,12 @@ def serve_baseline(port: int) -> None:
     def constant(ack) -> None:
         ack(text="ok", response_type="ephemeral")
 
+    posts = ThreadPoolExecutor(max_workers=4)  # segbot posts its answers from 4 threads
+
     @app.action("segbot_show")
-    def clicked(ack) -> None:
+    def clicked(ack, respond) -> None:
         ack()
+        posts.submit(respond, text="ok", response_type="ephemeral", replace_original=False)
 
     asgi = SegbotASGI(app, lambda: (200, {"status": "ok", "version": "baseline"}))
     uvicorn.run(
@@ -177,7 +192,14 @@ def load(
     for t in threads:
         t.join()
     wall = time.perf_counter() - began
-    ms = sorted(x * 1000 for x in latencies)
+    return {"ms": [x * 1000 for x in latencies], "errors": errors, "wall": wall}
+
+
+def stats(rounds: list[dict]) -> dict:
+    """Latency percentiles over every request of every round; req/s over their time."""
+    ms = sorted(x for r in rounds for x in r["ms"])
+    errors = [e for r in rounds for e in r["errors"]]
+    wall = sum(r["wall"] for r in rounds)
 
     def pct(p: float) -> float:
         return ms[min(len(ms) - 1, int(p / 100 * len(ms)))] if ms else float("nan")
@@ -210,6 +232,24 @@ def wait_health(port: int, proc: subprocess.Popen, timeout: float = 300) -> floa
     raise SystemExit("server never became healthy")
 
 
+def stub_stats(stub_url: str) -> dict[str, int]:
+    with urllib.request.urlopen(f"{stub_url}/stats", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def settle(stub_url: str, timeout: float = 30) -> int:
+    """Wait until answers stop arriving at the stub (a backlog from the last load must not
+    run into the next); returns the response_url posts counted so far."""
+    last, began = -1, time.perf_counter()
+    while time.perf_counter() - began < timeout:
+        now = stub_stats(stub_url).get("response_url", 0)
+        if now == last:
+            return now
+        last = now
+        time.sleep(0.3)
+    return last
+
+
 def free_port() -> int:
     import socket
 
@@ -223,6 +263,7 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=100_000, help="customers in the model")
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=20, help="load duration per server")
+    ap.add_argument("--rounds", type=int, default=4, help="alternating slices per case and server")
     ap.add_argument("--no-baseline", action="store_true", help="skip the constant-answer app")
     ap.add_argument(
         "--cases", default="lookup,click", help="comma-separated: lookup, click (both by default)"
@@ -239,7 +280,6 @@ def main() -> int:
     from model.config import Settings
     from model.sample import write_sample
     from model.service import SegmentService
-    from tests.slack_fake import SlackFake
 
     work = Path(tempfile.mkdtemp(prefix="segbot-bench-"))
     data, models = work / "customers.parquet", work / "models"
@@ -258,12 +298,17 @@ def main() -> int:
     step = max(1, args.rows // 5000)
     ids = pd.read_parquet(data, columns=["customer_id"])["customer_id"].astype(str)[::step].tolist()
 
-    fake = SlackFake(bot_token=BOT_TOKEN).start()
+    stub = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "slack_stub.py")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    stub_url = stub.stdout.readline().strip()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SEGBOT_"))}
     env.update(
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SECRET,
-        SLACK_API_URL=fake.api_url,
+        SLACK_API_URL=f"{stub_url}/api/",
         SEGBOT_MODEL_DIR=str(models),
         SEGBOT_HOST="127.0.0.1",
     )
@@ -271,7 +316,11 @@ def main() -> int:
     servers = {"segbot": [sys.executable, "-m", "bot", "serve", "--http"]}
     if not args.no_baseline:
         servers["minimal Bolt app"] = [sys.executable, __file__, "--serve-baseline", "{port}"]
+    procs: dict[str, tuple[subprocess.Popen, int, float]] = {}
     try:
+        # Both servers up at once (an idle one costs nothing); each case then alternates
+        # between them in --rounds slices, so a change in the shared machine's load hits
+        # both alike instead of whichever ran at that minute.
         for name, cmd in servers.items():
             port = free_port()
             argv = [c.replace("{port}", str(port)) for c in cmd]
@@ -282,43 +331,63 @@ def main() -> int:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            try:
-                ready = wait_health(port, proc)
-                if name == "segbot":  # let the background warm-up (scikit-learn) finish
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                    conn.request("POST", "/slack/events", *signed("/segment", "predict age=30"))
-                    conn.getresponse().read()
-                    conn.close()
-                for case in cases:
+            procs[name] = (proc, port, 0.0)
+            ready = wait_health(port, proc)
+            procs[name] = (proc, port, ready)
+            if name == "segbot":  # let the background warm-up (scikit-learn) finish
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("POST", "/slack/events", *signed("/segment", "predict age=30"))
+                conn.getresponse().read()
+                conn.close()
+                time.sleep(1)
+        for case in cases:
+            rounds: dict[str, list[dict]] = {name: [] for name in procs}
+            answers: dict[str, int] = dict.fromkeys(procs, 0)
+            for r in range(args.rounds):
+                for name, (_proc, port, _ready) in procs.items():
                     if case == "click":
-                        make = click_maker(segments, fake.response_url("bench"))
+                        make = click_maker(segments, f"{stub_url}/response/bench")
                         expect = ""  # an empty acknowledgement; the answer follows
                     else:
                         make, expect = None, "is in" if name == "segbot" else '"ok"'
-                    load(port, ids, args.clients, 2, expect, make)  # warm-up, not counted
-                    result = load(port, ids, args.clients, args.seconds, expect, make)
-                    result["healthz_after_s"] = round(ready, 2)
-                    key = _key(name, case)
-                    results[key] = result
-                    print(f"  {key}: {result}", flush=True)
-                    fake.reset()  # the click answers recorded in the sink
-            finally:
+                    if r == 0:
+                        load(port, ids, args.clients, 2, expect, make)  # warm-up, not counted
+                    before = settle(stub_url)
+                    rounds[name].append(
+                        load(port, ids, args.clients, args.seconds / args.rounds, expect, make)
+                    )
+                    if case == "click":  # answers posted to response_url, all of them
+                        answers[name] += settle(stub_url) - before
+            for name, (_proc, _port, ready) in procs.items():
+                result = stats(rounds[name])
+                result["healthz_after_s"] = round(ready, 2)
+                if case == "click":
+                    result["answers"] = answers[name]
+                key = _key(name, case)
+                results[key] = result
+                print(f"  {key}: {result}", flush=True)
+        for proc, _port, _ready in procs.values():
+            proc.terminate()
+            proc.wait(15)
+    finally:
+        for proc, _port, _ready in procs.values():
+            if proc.poll() is None:
                 proc.terminate()
                 proc.wait(15)
-    finally:
-        fake.stop()
+        stub.terminate()
+        stub.wait(15)
 
     print(
         f"\n/segment customer <id> and a 'Show segment' click over HTTP on loopback: "
         f"{args.rows:,} customers, {args.clients} keep-alive clients, {args.seconds:g} s, "
         f"{os.cpu_count()} CPUs\n"
     )
-    print("| server | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| server | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | answers |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
         print(
             f"| {name} | {r['requests']:,} | {r['rps']} | {r['p50_ms']} | {r['p90_ms']} | "
-            f"{r['p99_ms']} | {r['max_ms']} | {r['errors']} |"
+            f"{r['p99_ms']} | {r['max_ms']} | {r['errors']} | {r.get('answers', '—')} |"
         )
     ratios = {}
     for case in cases:

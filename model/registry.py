@@ -89,6 +89,15 @@ class Registry:
             raise NotFound(f"version {version} does not exist")
         return json.loads(path.read_text(encoding="utf-8"))
 
+    def metadata_stamp(self, version: str) -> tuple[int, int, int] | None:
+        """Changes whenever the version's metadata is rewritten (always by an atomic
+        rename), so readers can keep what they parsed from it."""
+        try:
+            st = (self.path(version) / METADATA).stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_ino, st.st_size)
+
     def served(self) -> str | None:
         """The served version, or None before the first training."""
         try:

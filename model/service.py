@@ -124,6 +124,9 @@ class SegmentService:
         self._checked = 0.0
         self._listeners: list[Callable[[str], None]] = []
         self._text_codes: tuple[LoadedVersion, np.ndarray | None] | None = None
+        # version_info by (version, served?, metadata file stamp): history() is asked on
+        # every "Show segment" click, and parsing each version's JSON was most of it.
+        self._infos: dict[tuple[str, bool, tuple[int, int, int]], VersionInfo] = {}
 
     # ---- which version is served ---------------------------------------------------------
     def _load_served(self) -> LoadedVersion | None:
@@ -352,9 +355,22 @@ class SegmentService:
         return LoadedVersion.load(self.registry.path(name))
 
     def version_info(self, name: str, served: str | None = None) -> VersionInfo:
+        is_served = name == (served if served is not None else self.registry.served())
+        stamp = self.registry.metadata_stamp(name)
+        key = (name, is_served, stamp) if stamp is not None else None
+        known = self._infos.get(key) if key is not None else None
+        if known is not None:
+            return known
+        info = self._version_info(name, is_served)
+        if key is not None:
+            if len(self._infos) >= 256:  # versions come and go; keep it bounded
+                self._infos.clear()
+            self._infos[key] = info
+        return info
+
+    def _version_info(self, name: str, is_served: bool) -> VersionInfo:
         meta = self.registry.metadata(name)
         comp = meta.get("comparison", {})
-        is_served = name == (served if served is not None else self.registry.served())
         status = "served" if is_served else meta.get("status", "served")
         if status == "served" and not is_served:
             status = "previous"

@@ -159,3 +159,17 @@ def test_ids_keep_leading_zeros(tmp_path):
     assert svc.lookup("00042").customer_id == "00042"
     with pytest.raises(NotFound):
         svc.lookup("42")
+
+
+def test_history_follows_a_rewritten_metadata_file(model_dir):
+    """version_info is kept between calls (every "Show segment" click asks for the
+    history), but a version whose metadata.json is rewritten is read again."""
+    svc = SegmentService(Settings(SEGBOT_MODEL_DIR=str(model_dir)))
+    name = svc.served_version
+    first = svc.history().versions[0]
+    assert first.version == name and first.note == ""
+    assert svc.history().versions[0] is first  # kept, not parsed again
+    svc.registry.update_metadata(name, guardrails=["held back by hand", "twice"])
+    again = svc.history().versions[0]
+    assert again.note == "held back by hand; twice"
+    assert again.sizes == first.sizes

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from logging import Logger
 from typing import Any
 
-from slack_bolt import App, BoltContext
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -70,6 +71,21 @@ def _quiet_refusals() -> None:
         logger.addFilter(_NoRequestBodies())
 
 
+class _Provide(Middleware):
+    """Listeners find the router and pools in their context (bot.slack.context). A
+    Middleware subclass, not an `@app.use` function: Bolt calls it directly, where a
+    function would cost a round of argument injection on every request."""
+
+    def __init__(self, segbot: Segbot):
+        self.segbot = segbot
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse | None:
+        req.context[KEY] = self.segbot
+        return next()
+
+
 def build_app(settings: Settings, router: Router, slow: SlowWork) -> App:
     if not settings.slack_bot_token:
         raise SegbotError("SLACK_BOT_TOKEN is not set")
@@ -93,11 +109,7 @@ def build_app(settings: Settings, router: Router, slow: SlowWork) -> App:
     )
     segbot = Segbot(router=router, slow=slow, posts=SlowWork(workers=4, queued=64))
 
-    @app.use
-    def provide(context: BoltContext, next: Callable[[], None]) -> None:
-        """Listeners find the router and pools in their context (bot.slack.context)."""
-        context[KEY] = segbot
-        next()
+    app.use(_Provide(segbot))
 
     @app.error
     def failed(error: Exception, body: dict[str, Any], respond: Any, logger: Logger) -> None:
