@@ -84,15 +84,17 @@ class Router:
         if refused is not None:
             log.info("refused %s %s for user %s in %s", parsed.command, parsed.verb, user, channel)
             return refused
+        # The local shell and `segbot ask` run as the operator, an admin.
+        admin = not slack or user in self.settings.admins
         if not parsed.spec.slow:
-            return self.run(parsed, user=user)
+            return self.run(parsed, user=user, admin=admin)
         if parsed.verb == "retrain" and self.service.is_retraining:
             # Said now rather than after a queue wait; the service checks again anyway.
             return render.error(RetrainInProgress("a retrain is already running; wait for it"))
         return Job(
             command=parsed,
             ack=render.working(parsed.spec, parsed.arg),
-            run=lambda progress=None: self.run(parsed, progress, user=user),
+            run=lambda progress=None: self.run(parsed, progress, user=user, admin=admin),
         )
 
     def refusal(
@@ -109,12 +111,18 @@ class Router:
 
     # ---- running a parsed command ----------------------------------------------------------
     def run(
-        self, command: Command, progress: Progress | None = None, *, user: str | None = None
+        self,
+        command: Command,
+        progress: Progress | None = None,
+        *,
+        user: str | None = None,
+        admin: bool = True,
     ) -> Reply:
-        """Call the service and render its answer; every failure becomes a one-line reply."""
+        """Call the service and render its answer; every failure becomes a one-line reply.
+        `admin`: whether admin-only extras (the movers' ids) may be given."""
         started = time.perf_counter()
         try:
-            reply = self._answer(command, progress, user)
+            reply = self._answer(command, progress, user, admin)
         except NoModel as exc:
             training = NoModel("the first model is still training; try again in a minute")
             reply = render.error(training if self.service.is_retraining else exc)
@@ -136,12 +144,24 @@ class Router:
         )
         return reply
 
-    def _answer(self, command: Command, progress: Progress | None, user: str | None) -> Reply:
+    def _answer(
+        self, command: Command, progress: Progress | None, user: str | None, admin: bool = True
+    ) -> Reply:
         service, verb, arg = self.service, command.verb, command.arg
         if verb == "help":
             return render.help_reply()
         if verb == "customer":
             return render.customer(service.lookup(arg or ""))
+        if verb == "customer_history":
+            return render.customer_history(service.customer_history(arg or ""))
+        if verb == "movers":
+            v = command.values
+            answer = service.movers(v["from"], v["to"], v.get("version"), with_ids=admin)
+            return render.movers(answer, admin=admin)
+        if verb == "trend":
+            return render.trend(service.trend())
+        if verb == "flows":
+            return render.flows(service.flows(arg))
         if verb == "predict":
             return render.predict(service.predict(dict(command.values)))
         if verb == "summary":
