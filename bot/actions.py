@@ -24,6 +24,7 @@ CHART = PREFIX + "chart"  # value: elbow | clusters | profiles
 SHOW = PREFIX + "show"  # value: a segment id (button), or the selected option (menu)
 EXPORT = PREFIX + "export"  # value: a segment id
 CUSTOMER = PREFIX + "customer"  # value: a customer id
+HISTORY = PREFIX + "history"  # value: a customer id
 RETRAIN = PREFIX + "retrain"  # value: "" or "force"
 ROLLBACK = PREFIX + "rollback"  # value: a version
 
@@ -33,6 +34,7 @@ ROWS: dict[str, tuple[str, str]] = {
     SHOW: (SEGMENTS, "show"),
     EXPORT: (SEGMENTS, "export"),
     CUSTOMER: (SEGMENT, "customer"),
+    HISTORY: (SEGMENT, "customer_history"),
     RETRAIN: (SEGMENTS, "retrain"),
     ROLLBACK: (SEGMENTS, "rollback"),
 }

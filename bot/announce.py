@@ -25,6 +25,8 @@ from model.config import Settings
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
+    from model.write_back import WriteBackResult
+
 log = logging.getLogger(__name__)
 Post = Callable[[Reply], None]
 
@@ -55,6 +57,10 @@ class Announcer:
 
     def rolled_back(self, answer: Rollback, *, by: str | None = None) -> Reply:
         return self._send(render.announcement_rollback(answer, by))
+
+    def write_back(self, result: WriteBackResult) -> Reply | None:
+        """A finished write-back: only a failure is worth a message (success is logged)."""
+        return None if result.ok else self._send(render.announcement_write_back_failed(result))
 
     def _send(self, reply: Reply) -> Reply:
         log.info("announcing in %s: %s", self.where, render.unescape(reply.text.splitlines()[0]))

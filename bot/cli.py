@@ -74,6 +74,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from model.service import SegmentService
 
     service = SegmentService(load_settings(args))
+    if service.write_back is not None:
+        service.write_back.eager = True  # also catch up a target left behind earlier
+        if not args.verbose:  # its outcome is printed below, once
+            logging.getLogger("model.write_back").setLevel(logging.CRITICAL)
     with terminal_progress() as progress:
         result = service.retrain(progress=progress, force=True)
     if not result.served:
@@ -82,6 +86,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
             + "; ".join(result.held_back)
         )
     print(Router(service).summary_text())
+    if service.write_back is not None:
+        written = service.write_back.wait()  # ran in the background meanwhile
+        if written is not None and written.ok:
+            print(written.line)
+        elif written is not None:
+            print(f"segbot: {written.line}", file=sys.stderr)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from model.export import export_version
+    from model.registry import Registry
+
+    settings = load_settings(args)
+    version, rows = export_version(Registry(settings.model_dir), Path(args.out), args.version)
+    print(f"wrote {rows:,} rows of {version} to {args.out}")
     return 0
 
 
@@ -127,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", required=True, help="output file, .csv or .parquet")
     p.set_defaults(func=_cmd_sample_data)
+
+    p = sub.add_parser("export", help="write every customer's segment to a csv or parquet file")
+    p.add_argument("--version", default=None, help="a stored version, e.g. v3 (default: served)")
+    p.add_argument("--out", required=True, help="output file, .csv or .parquet")
+    p.add_argument("--model-dir", default=None, help=TRAIN_FLAGS["--model-dir"][1])
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("ask", help='one command through the router, e.g. "/segments summary"')
     p.add_argument("command_line")

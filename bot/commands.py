@@ -50,6 +50,15 @@ TABLE: tuple[Spec, ...] = (
     ),
     Spec(
         SEGMENT,
+        "customer_history",
+        "<id> history",
+        "that customer's segment in every stored version, and since when",
+        words=("customer",),
+        visibility="ephemeral",
+        example="/segment customer 00042 history",
+    ),
+    Spec(
+        SEGMENT,
         "customer",
         "<id>",
         "the same, short form",
@@ -112,6 +121,32 @@ TABLE: tuple[Spec, ...] = (
         "",
         "trained versions, their quality and what changed",
         words=("history",),
+    ),
+    Spec(
+        SEGMENTS,
+        "movers",
+        "<from> <to> [<version>]",
+        "how many customers moved between two segments at a retrain (admins: their ids as CSV)",
+        words=("movers",),
+        slow=True,
+        example='/segments movers "Big Spenders" "At Risk" v5  (or: movers 2 to 4)',
+    ),
+    Spec(
+        SEGMENTS,
+        "trend",
+        "",
+        "chart of each segment's share across versions",
+        words=("trend",),
+        slow=True,
+    ),
+    Spec(
+        SEGMENTS,
+        "flows",
+        "[<version>]",
+        "chart of where each segment's customers went at a retrain",
+        words=("flows",),
+        slow=True,
+        example="/segments flows v5",
     ),
     Spec(
         SEGMENTS,
@@ -313,6 +348,9 @@ def _parse_segment(word: str, word_l: str, tail: str) -> Command | Usage:
 
 
 def _customer(text: str) -> Command | Usage:
+    history = _HISTORY.search(text)
+    if history is not None:  # `<id> history`; an id alone may still be "history"
+        text = text[: history.start()]
     customer_id = _unquote(text)
     if customer_id is None:
         return Usage(f"unbalanced quotes in '{_clip(text)}'", SEGMENT)
@@ -326,6 +364,9 @@ def _customer(text: str) -> Command | Usage:
             SEGMENT,
         )
     # ids are kept exactly, leading zeros and all
+    if history is not None:
+        spec = next(s for s in specs(SEGMENT) if s.verb == "customer_history")
+        return Command(spec, arg=customer_id)
     return Command(_find(SEGMENT, "customer"), arg=customer_id)  # type: ignore[arg-type]
 
 
@@ -352,6 +393,16 @@ def _parse_segments(word_l: str, tail: str) -> Command | Usage:
             f"`{SEGMENTS} retrain` takes nothing after it but `force`, not '{_clip(tail)}'",
             SEGMENTS,
         )
+    if spec.verb == "movers":
+        return _movers(spec, tail)
+    if spec.verb == "flows":
+        if not tail:
+            return Command(spec)
+        if len(tail.split()) > 1:
+            return Usage(
+                f"`{SEGMENTS} flows` takes one version at most, not '{_clip(tail)}'", SEGMENTS
+            )
+        return Command(spec, arg=tail)
     if spec.verb in ("rollback", "export", "show"):
         arg = _unquote(tail) if tail else ""
         if arg is None:
@@ -365,6 +416,54 @@ def _parse_segments(word_l: str, tail: str) -> Command | Usage:
             return Usage(f"{what}: `{spec.syntax}`", SEGMENTS)
         return Command(spec, arg=arg.strip())
     return _no_tail(spec, tail) or Command(spec)
+
+
+_HISTORY = re.compile(r"\s+history\s*$", re.IGNORECASE)
+_TOKEN = re.compile(r""""(?P<dq>[^"]*)"|'(?P<sq>[^']*)'(?=\s|$)|(?P<bare>\S+)""")
+_VERSION = re.compile(r"^[vV]\d+$")
+
+
+def _tokens(text: str) -> list[tuple[str, bool]] | None:
+    """Words, quoted ones kept whole: [(text, quoted)]. None for unbalanced quotes."""
+    if text.count('"') % 2:
+        return None
+    out = []
+    for match in _TOKEN.finditer(text):
+        quoted = match["bare"] is None
+        out.append(
+            (match["dq"] if match["dq"] is not None else match["sq"] or match["bare"], quoted)
+        )
+    return out
+
+
+def _movers(spec: Spec, tail: str) -> Command | Usage:
+    """`<from> <to> [<version>]`: names with spaces quoted, or `<from> to <to>`."""
+    how = (
+        f'name two segments, e.g. `{SEGMENTS} movers 2 4`, `{SEGMENTS} movers "Big Spenders" '
+        f'"At Risk" v5` or `{SEGMENTS} movers Big Spenders to At Risk`'
+    )
+    tokens = _tokens(tail)
+    if tokens is None:
+        return Usage(f"unbalanced quotes in '{_clip(tail)}'", SEGMENTS)
+    version = None
+    split = [i for i, (word, quoted) in enumerate(tokens) if not quoted and word.lower() == "to"]
+    if split and 0 < split[0] < len(tokens) - 1:
+        before, after = tokens[: split[0]], tokens[split[0] + 1 :]
+        if len(after) > 1 and not after[-1][1] and _VERSION.match(after[-1][0]):
+            version, after = after[-1][0], after[:-1]
+        source = " ".join(word for word, _ in before)
+        target = " ".join(word for word, _ in after)
+    elif len(tokens) in (2, 3):
+        source, target = tokens[0][0], tokens[1][0]
+        version = tokens[2][0] if len(tokens) == 3 else None
+    else:
+        return Usage(how, SEGMENTS)
+    if not source.strip() or not target.strip():
+        return Usage(how, SEGMENTS)
+    values = {"from": source.strip(), "to": target.strip()}
+    if version is not None:
+        values["version"] = version
+    return Command(spec, values=values)
 
 
 def _no_tail(spec: Spec, tail: str) -> Usage | None:
@@ -387,6 +486,8 @@ def build(
     `word` selects the row as a typed word would; `arg` is checked as `parse` checks
     it, since a button's value or a modal's input comes from outside too."""
     spec = _find(command, word) if command in COMMANDS else None
+    if word == "customer_history" and command == SEGMENT:  # shares its word with "customer"
+        spec = next(s for s in specs(SEGMENT) if s.verb == "customer_history")
     if spec is None:
         return Usage(
             f"unknown action '{_clip(str(word))}'", command if command in COMMANDS else None

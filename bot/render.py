@@ -12,27 +12,35 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import actions, commands, phrases
 from bot.commands import Spec, Usage
 from bot.reply import Reply, ReplyFile, Visibility
 from model.answers import (
     CustomerAnswer,
+    CustomerHistory,
     Export,
     FeatureValue,
+    Flows,
     History,
     Membership,
+    Movers,
     PredictAnswer,
     RetrainResult,
     Rollback,
     SegmentInfo,
     Summary,
     TextShare,
+    Trend,
     VersionInfo,
     to_dict,
 )
 from model.errors import SegbotError
+from model.history import biggest_flows
+
+if TYPE_CHECKING:
+    from model.write_back import WriteBackResult
 
 KEY_VALUES = 8  # features shown for one customer; fields beyond ~10 stop reading well
 PROFILE_VALUES = 6  # features per segment in the summary
@@ -44,6 +52,8 @@ CHART_TITLES = {
     "elbow": "Elbow chart: how many segments, and why",
     "clusters": "Customers by segment (2-D map)",
     "profiles": "Segment profiles against the average",
+    "flows": "Where customers went at this retrain",
+    "trend": "Segment shares across versions",
 }
 
 
@@ -285,11 +295,13 @@ def _member(
 
 
 def customer(answer: CustomerAnswer, admin: bool = False) -> Reply:
-    """Buttons: show the segment; for admins, export it. (No "History" button: the
-    `/segment customer <id> history` command is not in this table yet.)"""
+    """Buttons: show the segment, the customer's history; for admins, export it."""
     head = f"Customer `{esc(answer.customer_id)}` is in {_segment_line(answer.segment)}"
     seg = answer.segment
-    return _member(head, answer, buttons=_customer_buttons(seg.id, seg.name, admin))
+    buttons = _customer_buttons(seg.id, seg.name, admin)
+    history = actions.button("History", actions.HISTORY, answer.customer_id).to_dict()
+    buttons = {**buttons, "elements": [*buttons["elements"], history]}
+    return _member(head, answer, buttons=buttons)
 
 
 @functools.lru_cache(maxsize=512)
@@ -578,6 +590,168 @@ def rollback(answer: Rollback) -> Reply:
     return _reply([line.replace("*", "")], [section(line)], visibility="in_channel", answer=answer)
 
 
+# ---- segments over time ---------------------------------------------------------------------
+def day(iso: str, newest: str | None = None) -> str:
+    """'2026-10-12T…' -> '12 Oct', with the year when it is not `newest`'s year."""
+    try:
+        when = datetime.fromisoformat(iso)
+        ref = datetime.fromisoformat(newest) if newest else None
+    except (TypeError, ValueError):
+        return esc(iso)
+    return f"{when.day} {when:%b}" + (
+        "" if ref is not None and ref.year == when.year else f" {when.year}"
+    )
+
+
+def _span(first: str, last: str) -> str:
+    return esc(first) if first == last else f"{esc(first)} to {esc(last)}"
+
+
+VERSION_STATUS = {
+    "served": "served now",
+    "candidate": "candidate, never served",
+    "rolled back": "rolled back",
+    "earlier": "",
+}
+
+
+def history_line(answer: CustomerHistory) -> str:
+    """'*Champions* since v5, 12 Oct; before that *At Risk*, v3 to v4; not in the data, v1'."""
+    newest = answer.versions[-1].trained_at
+    parts = []
+    for i, stretch in enumerate(answer.stretches):
+        name = f"*{esc(stretch.segment.name)}*" if stretch.segment else "not in the data"
+        if i == 0:
+            parts.append(f"{name} since {esc(stretch.first)}, {day(stretch.since, newest)}")
+        else:
+            parts.append(f"{name}, {_span(stretch.first, stretch.last)}")
+    return parts[0] + ("; before that " + "; ".join(parts[1:]) if len(parts) > 1 else "")
+
+
+def customer_history(answer: CustomerHistory) -> Reply:
+    head = f"Customer `{esc(answer.customer_id)}`: {history_line(answer)}."
+    newest = answer.versions[-1].trained_at
+    rows = []
+    for v in answer.versions:
+        seg = (
+            f"*{esc(v.segment.name)}* (segment {v.segment.id})"
+            if v.segment is not None
+            else "not in the data"
+        )
+        status = VERSION_STATUS.get(v.status, esc(v.status))
+        rows.append(
+            f"{esc(v.version)} · {day(v.trained_at, newest)} · {seg}"
+            + (f" · _{status}_" if status else "")
+        )
+    foot = "Oldest first; each version's own segment names · only you can see this"
+    blocks = [section(head), section("\n".join(rows)), context(foot)]
+    text = [head.replace("*", ""), *("  " + r.replace("*", "").replace("_", "") for r in rows)]
+    return _reply(text, blocks, visibility="ephemeral", answer=answer)
+
+
+def movers(answer: Movers, admin: bool = True) -> Reply:
+    """How many customers moved from one segment to another; the ids as a file (admins)."""
+    src, dst = esc(answer.source.name), esc(answer.target.name)
+    prev, ver = esc(answer.previous), esc(answer.version)
+    of = (
+        f"{share(answer.share)} of the {count(answer.source_size)} customers of *{src}* "
+        f"in {prev} who are still in the data"
+    )
+    who = f"{count(answer.count)} customer{'s' * (answer.count != 1)}"
+    if answer.source.id == answer.target.id:
+        head = f"{who} stayed in *{src}* from {prev} to {ver}: {of}."
+    else:
+        head = f"{who} moved from *{src}* ({prev}) to *{dst}* ({ver}) at the {ver} retrain: {of}."
+    notes = []
+    if answer.left:
+        notes.append(f"{count(answer.left)} more customers of {src} left the data.")
+    files = []
+    if answer.csv is not None and answer.filename:
+        notes.append(f"Their ids: {esc(answer.filename)}")
+        files.append(
+            ReplyFile(
+                filename=answer.filename,
+                title=f"{answer.source.name} → {answer.target.name} ({answer.version})",
+                content=answer.csv,
+            )
+        )
+    elif not admin:
+        notes.append("Admins can get their ids as a CSV with the same command.")
+    data = to_dict(answer)
+    data["csv"] = None  # the bytes travel as the file, not inside the JSON
+    blocks = [section(head), *([context(*notes)] if notes else [])]
+    return Reply(
+        text="\n".join(line.replace("*", "") for line in [head, *notes]),
+        blocks=blocks,
+        files=files,
+        # the ids are customer data: only the admin who asked sees them
+        visibility="ephemeral" if files else "in_channel",
+        details=data,
+    )
+
+
+def _chart_file(name: str, path: str | None, version: str) -> list[ReplyFile]:
+    if not path:
+        return []
+    title = f"{CHART_TITLES.get(name, name)} ({version})"
+    return [ReplyFile(filename=f"{name}-{version}.png", title=title, path=Path(path))]
+
+
+def trend(answer: Trend) -> Reply:
+    versions = answer.versions
+    first, last = versions[0], versions[-1]
+    head = (
+        f"*Segment shares across {len(versions)} version(s)*, {esc(first.version)} to "
+        f"{esc(last.version)}; serving {esc(answer.served or 'none')}"
+    )
+    lines = []
+    for seg in answer.segments:
+        seen = [v for v in versions if seg.id in v.shares]
+        was, now = seen[0], last.shares.get(seg.id)
+        since = f"{share(was.shares[seg.id])} in {esc(was.version)}"
+        lines.append(
+            f"{esc(seg.name)}: {since} → "
+            + (f"{share(now)} in {esc(last.version)}" if now is not None else "gone")
+        )
+    skipped = [v.version for v in versions if v.status in ("candidate", "rolled back")]
+    if skipped:
+        lines.append(f"Not served (candidate or rolled back): {', '.join(map(esc, skipped))}")
+    return Reply(
+        text="\n".join([head.replace("*", ""), *lines]),
+        blocks=[section(head), section("\n".join(lines))],
+        files=_chart_file("trend", answer.chart, last.version),
+        visibility="in_channel",
+        answer=answer,
+    )
+
+
+def moves_lines(moves: list[dict[str, Any]]) -> list[str]:
+    return [f"• {count(m['count'])} moved from {esc(m['from'])} to {esc(m['to'])}" for m in moves]
+
+
+def flows(answer: Flows) -> Reply:
+    moved = sum(
+        answer.counts[i][j]
+        for i, s in enumerate(answer.sources)
+        for j, t in enumerate(answer.targets)
+        if s.id != t.id
+    )
+    head = (
+        f"*Where customers went at {esc(answer.version)}* (against {esc(answer.previous)}): "
+        f"{count(answer.common)} customers in both, {count(moved)} changed segment, "
+        f"{count(answer.left)} left the data, {count(answer.joined)} new"
+    )
+    moves = moves_lines(biggest_flows(answer))
+    lines = ["Biggest moves:", *moves] if moves else ["Nobody changed segment."]
+    return Reply(
+        text="\n".join([head.replace("*", ""), *lines]),
+        blocks=[section(head), section("\n".join(lines))],
+        files=_chart_file("flows", answer.chart, answer.version),
+        visibility="in_channel",
+        answer=answer,
+    )
+
+
 def _version_facts(v: VersionInfo) -> str:
     """A version in brief, as a rollback names it: when trained, k, and how well separated."""
     return f"trained {date(v.trained_at)}, k={v.k}, {quality_words(v.silhouette)}"
@@ -616,6 +790,13 @@ def _change_lines(result: RetrainResult) -> list[str]:
         ari = f", ARI {fixed(c.ari)}" if c.ari is not None else ""
         lines.append(
             f"Customers who changed segment: {count(c.moved)} ({share(c.moved_share)}){ari}"
+        )
+    if c.flows:
+        lines.append(
+            "Biggest moves: "
+            + "; ".join(
+                f"{count(m['count'])} from {esc(m['from'])} to {esc(m['to'])}" for m in c.flows
+            )
         )
     return lines
 
@@ -796,6 +977,9 @@ def announcement(result: RetrainResult, by: str | None = None) -> Reply:
     blocks.append(fields([f"*{label}*\n{value}" for label, value in facts]))
     if sizes:
         blocks.append(section("*Segment sizes*\n" + "\n".join(sizes)))
+    moves = moves_lines(c.flows) if c is not None and c.previous else []
+    if moves:
+        blocks.append(section(f"*Biggest moves since {prev}*\n" + "\n".join(moves)))
     blocks.append(context(charts, "`/segments history` lists every version"))
     text = [
         head,
@@ -803,6 +987,7 @@ def announcement(result: RetrainResult, by: str | None = None) -> Reply:
         " · ".join(f"{label}: {value}" for label, value in facts[:3]),
         *(f"{label}: {value}" for label, value in facts[3:]),
         *(["Segment sizes:", *(f"  {line}" for line in sizes)] if sizes else []),
+        *([f"Biggest moves since {prev}:", *(f"  {line}" for line in moves)] if moves else []),
         *([charts] if charts else []),
     ]
     return Reply(
@@ -834,6 +1019,14 @@ def announcement_failed(
     # Only a SegbotError's message is written for people; others stay in the log.
     message = str(exc) if isinstance(exc, SegbotError) else None
     return _failure_reply(line, "retrain_failed", exc, message, still_served)
+
+
+def announcement_write_back_failed(result: WriteBackResult) -> Reply:
+    """A failed write-back (SEGBOT_WRITE_BACK) for the channel: where, why, and that
+    serving is unchanged. The target is already masked (no password)."""
+    line = f":warning: Write-back failed: {esc(result.line)}."
+    data = {"kind": "write_back_failed", "version": result.version, "target": result.target}
+    return _reply([line], [section(line)], visibility="in_channel", ok=False, data=data)
 
 
 # ---- help, usage, refusals, failures ---------------------------------------------------------
@@ -931,6 +1124,9 @@ def working(spec: Spec, arg: str | None = None) -> Reply:
         "chart": f"Fetching the {esc(arg or 'chart')} chart…",
         "retrain": "Retraining started; progress follows here.",
         "export": f"Exporting {esc(arg or 'the segment')}…",
+        "movers": "Counting the movers…",
+        "trend": "Drawing the trend chart…",
+        "flows": "Drawing the flow chart…",
     }.get(spec.verb, "Working on it…")
     return Reply(
         text=what,

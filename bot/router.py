@@ -225,6 +225,16 @@ class Router:
             return render.customer(service.lookup(arg or ""), admin=admin)
         if verb == "show":
             return self._show(arg or "")
+        if verb == "customer_history":
+            return render.customer_history(service.customer_history(arg or ""))
+        if verb == "movers":
+            v = command.values
+            answer = service.movers(v["from"], v["to"], v.get("version"), with_ids=admin)
+            return render.movers(answer, admin=admin)
+        if verb == "trend":
+            return render.trend(service.trend())
+        if verb == "flows":
+            return render.flows(service.flows(arg))
         if verb == "predict":
             return render.predict(service.predict(dict(command.values)))
         if verb == "summary":

@@ -146,6 +146,8 @@ def run_serve(settings: Settings, mode: str | None = None) -> int:
     mode = choose_mode(settings, mode)
     trigger = retrain_trigger(settings)  # a bad cron or timezone stops here, in one line
     service = SegmentService(settings)
+    if service.write_back is not None:
+        service.write_back.eager = True  # a target left behind is caught up at start
     if mode == "shell":
         from bot.shell import run_shell
 
@@ -153,6 +155,7 @@ def run_serve(settings: Settings, mode: str | None = None) -> int:
         terminal = announce.Announcer.for_settings(
             settings, announce.terminal(), where="the terminal"
         )
+        _announce_write_backs(service, terminal)
         schedule = Schedule(service, terminal, trigger)
         schedule.start()
         try:
@@ -174,6 +177,7 @@ def run_serve(settings: Settings, mode: str | None = None) -> int:
         raise SegbotError(f"cannot reach Slack at {settings.slack_api_url}: {exc}") from None
     # Scheduled and manual retrains (and rollbacks) are announced the same way.
     router.announcer = announce.for_slack(settings, app.client)
+    _announce_write_backs(service, router.announcer)
     schedule = Schedule(service, router.announcer, trigger)
     startup = Startup(service)
     schedule.start()
@@ -186,6 +190,12 @@ def run_serve(settings: Settings, mode: str | None = None) -> int:
         schedule.stop()
         slow.shutdown(wait=False)
     return 0
+
+
+def _announce_write_backs(service: SegmentService, announcer: Any) -> None:
+    """A failed write-back (SEGBOT_WRITE_BACK) is said where retrains are announced."""
+    if service.write_back is not None:
+        service.write_back.on_result(announcer.write_back)
 
 
 def _run_http(app: Any, settings: Settings, startup: Startup) -> None:

@@ -138,6 +138,9 @@ class Change:
     ari: float | None
     common: int | None = None  # customers in both versions: what `moved_share` is a share of
     rows_before: int | None = None  # customers in the previous version
+    # biggest moves between two different segments, largest first:
+    # {from_id, from, to_id, to, count}
+    flows: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -171,3 +174,93 @@ class Rollback:
 
 def to_dict(answer: object) -> dict[str, Any]:
     return asdict(answer)  # type: ignore[call-overload]
+
+
+# ---- segments over time (customer history, movers, trend, flows) ----------------------------
+@dataclass(frozen=True)
+class SegmentRef:
+    """A segment as one version names it."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class VersionSegment:
+    """One customer in one stored version."""
+
+    version: str
+    trained_at: str
+    status: str  # "served", "earlier", "candidate" (never served), "rolled back"
+    segment: SegmentRef | None  # None: the customer is not in that version's data
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """Consecutive served versions in which a customer had the same segment."""
+
+    segment: SegmentRef | None  # None: not in the data
+    first: str  # version
+    last: str
+    since: str  # trained_at of `first`
+
+
+@dataclass(frozen=True)
+class CustomerHistory:
+    customer_id: str
+    versions: list[VersionSegment]  # every stored version, oldest first
+    stretches: list[Stretch]  # served versions only, newest first; [0] is the current one
+    served: str
+    kind: str = "customer_history"
+
+
+@dataclass(frozen=True)
+class Movers:
+    """Customers in `source` at `previous` who are in `target` at `version`."""
+
+    version: str
+    previous: str  # the version `version` was compared with when it was trained
+    source: SegmentRef  # named as in `previous`
+    target: SegmentRef  # named as in `version`
+    count: int
+    source_size: int  # customers of `source` at `previous` still in the data at `version`
+    share: float | None  # count / source_size
+    left: int  # customers of `source` at `previous` no longer in the data
+    filename: str | None = None  # the CSV of their ids (admins only)
+    csv: bytes | None = None
+    kind: str = "movers"
+
+
+@dataclass(frozen=True)
+class Flows:
+    """Customers from each segment of `previous` to each segment of `version`."""
+
+    version: str
+    previous: str
+    sources: list[SegmentRef]  # rows, as `previous` names them
+    targets: list[SegmentRef]  # columns, as `version` names them
+    counts: list[list[int]]  # counts[i][j]: from sources[i] to targets[j]
+    source_sizes: list[int]  # customers of each source segment at `previous`
+    common: int  # customers in both versions
+    left: int  # in `previous` only
+    joined: int  # in `version` only
+    chart: str | None = None  # path of the PNG
+    kind: str = "flows"
+
+
+@dataclass(frozen=True)
+class TrendVersion:
+    version: str
+    trained_at: str
+    status: str  # as in VersionSegment
+    rows: int
+    shares: dict[int, float]  # segment id -> share of that version's customers
+
+
+@dataclass(frozen=True)
+class Trend:
+    versions: list[TrendVersion]  # oldest first
+    segments: list[SegmentRef]  # every segment seen, named as the newest version has it
+    served: str | None
+    chart: str | None = None
+    kind: str = "trend"

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     port: int = Field(3000, alias="PORT")
     host: str = Field("0.0.0.0", alias="SEGBOT_HOST")  # HTTP mode; 127.0.0.1 behind a proxy
 
+    # Write-back: after each switch, every customer's segment goes to a table or file.
+    # A URL may hold a password: repr hides it, and logs show it masked.
+    write_back: str | None = Field(None, alias="SEGBOT_WRITE_BACK", repr=False)
+    write_back_table: str = Field("customer_segments", alias="SEGBOT_WRITE_BACK_TABLE")
+
     # Guardrails: a new version this much worse is kept as a candidate, not served
     max_silhouette_drop: float = Field(0.05, alias="SEGBOT_MAX_SILHOUETTE_DROP")
     min_segment_share: float = Field(0.01, alias="SEGBOT_MIN_SEGMENT_SHARE")

@@ -8,6 +8,8 @@ and a file lock across processes.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import io
 import logging
 import threading
@@ -21,20 +23,25 @@ import numpy as np
 from model.answers import (
     Change,
     CustomerAnswer,
+    CustomerHistory,
     Export,
     FeatureValue,
+    Flows,
     History,
     Membership,
+    Movers,
     PredictAnswer,
     RetrainResult,
     Rollback,
     SegmentInfo,
     Summary,
     TextShare,
+    Trend,
     VersionInfo,
 )
 from model.config import Settings
 from model.errors import InputError, NoModel, NotFound, RetrainInProgress
+from model.history import SegmentsOverTime, biggest_flows
 from model.registry import Registry, normalise_version
 from model.version import LoadedVersion
 
@@ -127,6 +134,12 @@ class SegmentService:
         # version_info by (version, served?, metadata file stamp): history() is asked on
         # every "Show segment" click, and parsing each version's JSON was most of it.
         self._infos: dict[tuple[str, bool, tuple[int, int, int]], VersionInfo] = {}
+        # SEGBOT_WRITE_BACK: every switch below is also written to the team's table/file.
+        self.write_back = None
+        if getattr(settings, "write_back", None):
+            from model.write_back import WriteBack
+
+            self.write_back = WriteBack.for_settings(settings, self.registry)
 
     # ---- which version is served ---------------------------------------------------------
     def _load_served(self) -> LoadedVersion | None:
@@ -158,11 +171,18 @@ class SegmentService:
             if name is None or (self._current is not None and self._current.name == name):
                 self._stamp = stamp
                 return False
+            before = self._current
             self._current = LoadedVersion.load(self.registry.path(name))
             self._stamp = stamp
         log.info("now serving %s", name)
         for listener in self._listeners:
             listener(name)
+        # The one place the served version changes. A switch made here (retrain and rollback
+        # hold the retrain lock) or seen from another process, or for `serve` and `train`
+        # the first load, brings the write-back up to date.
+        wb = self.write_back
+        if wb is not None and (before is not None or wb.eager or self._retrain_lock.locked()):
+            wb.schedule(name)
         return True
 
     def on_switch(self, listener: Callable[[str], None]) -> None:
@@ -426,7 +446,13 @@ class SegmentService:
         names = ", ".join(f"{s['id']} {s['name']}" for s in segments)
         if partial:
             raise NotFound(f"'{text}' matches several segments; say which: {names}")
-        raise NotFound(f"no segment '{text}'; segments are: {names}")
+        close = difflib.get_close_matches(
+            text.lower(), [s["name"].lower() for s in segments], n=1, cutoff=0.5
+        )
+        hint = next(
+            (f"did you mean {s['name']}? " for s in segments if [s["name"].lower()] == close), ""
+        )
+        raise NotFound(f"no segment '{text}'; {hint}segments are: {names}")
 
     def export(self, segment: str) -> Export:
         v = self._version()
@@ -452,6 +478,50 @@ class SegmentService:
             rows=int(mask.sum()),
             version=v.name,
         )
+
+    # ---- segments over time (model/history.py) ---------------------------------------------
+    @property
+    def over_time(self) -> SegmentsOverTime:
+        if getattr(self, "_over_time", None) is None:
+            self._over_time = SegmentsOverTime(self.registry, self.find_segment)
+        return self._over_time
+
+    def customer_history(self, customer_id: str) -> CustomerHistory:
+        return self.over_time.customer_history(customer_id)
+
+    def movers(
+        self, source: str, target: str, version: str | None = None, with_ids: bool = False
+    ) -> Movers:
+        return self.over_time.movers(source, target, version, with_ids=with_ids)
+
+    def flows(self, version: str | None = None) -> Flows:
+        """The flows of a version (the served one by default) with their chart."""
+        from model.history_charts import flows_png
+
+        flows = self.over_time.flows(version)
+        path = flows_png(flows, self.registry.path(flows.version))
+        return dataclasses.replace(flows, chart=str(path))
+
+    def trend(self) -> Trend:
+        from model.history_charts import trend_png
+
+        trend = self.over_time.trend()
+        path = trend_png(trend, self.over_time.trend_chart_path(trend))
+        return dataclasses.replace(trend, chart=str(path))
+
+    def _retrain_flows(self, name: str, charts: dict[str, str]) -> list[dict[str, Any]]:
+        """The new version's biggest moves, and its flow chart among `charts`. A courtesy
+        for the announcement: a failure here never fails the retrain."""
+        try:
+            flows = self.flows(name)
+        except NotFound:  # the first version: nothing to compare with
+            return []
+        except Exception:
+            log.exception("could not count or draw the flows of %s", name)
+            return []
+        if flows.chart:
+            charts["flows"] = flows.chart
+        return biggest_flows(flows)
 
     # ---- changes ---------------------------------------------------------------------------
     def retrain(self, progress: Progress | None = None, force: bool = False) -> RetrainResult:
@@ -505,16 +575,19 @@ class SegmentService:
         if not held:
             self.registry.set_served(name)
             self.refresh()
+        charts = {c: str(self.registry.path(name) / f) for c, f in meta["charts"].items()}
+        flows = self._retrain_flows(name, charts)  # before `retain` may delete the previous
         self.registry.retain(self.settings.keep_versions)
         info = self.version_info(name)
+        change = self._change(meta, previous.meta["rows"] if previous else None)
         return RetrainResult(
             version=info,
             served=not held,
             unchanged_data=False,
             held_back=held,
-            change=self._change(meta, previous.meta["rows"] if previous else None),
+            change=dataclasses.replace(change, flows=flows),
             summary=self.summary(name),
-            charts={c: str(self.registry.path(name) / f) for c, f in meta["charts"].items()},
+            charts=charts,
         )
 
     @staticmethod

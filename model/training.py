@@ -46,6 +46,8 @@ from model.naming import (
 )
 from model.text_shares import chart_columns, distinct_traits, segment_text, text_shares
 from model.version import LoadedVersion, fixed_width_ids, save_assignments
+from model.version import as_keys as _as_keys
+from model.version import common_rows as _common_rows
 
 if TYPE_CHECKING:
     from model.load import Dataset
@@ -159,32 +161,6 @@ def match_segments(
             next_id += 1
         out.append(int(ids[i]))
     return out, next_id, before
-
-
-def _common_rows(p_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of two sorted, duplicate-free id arrays that hold the same id.
-
-    A binary search of each new id among the previous ones: O(n log n) compares
-    with no concatenation and re-sort of both arrays, as `np.intersect1d` does."""
-    if len(p_keys) == 0 or len(keys) == 0:
-        empty = np.zeros(0, dtype=np.intp)
-        return empty, empty
-    width = max(p_keys.dtype.itemsize, keys.dtype.itemsize)
-    wide = np.dtype(f"S{width}")
-    p_keys = p_keys if p_keys.dtype == wide else p_keys.astype(wide)
-    keys = keys if keys.dtype == wide else keys.astype(wide)
-    pos = np.minimum(np.searchsorted(p_keys, keys), len(p_keys) - 1)
-    hit = p_keys[pos] == keys
-    return pos[hit], np.flatnonzero(hit)
-
-
-def _as_keys(ids: np.ndarray) -> np.ndarray:
-    """Stored ids as UTF-8 bytes, also for versions saved with numpy str ids."""
-    if ids.dtype.kind == "S":
-        return ids
-    import pyarrow as pa
-
-    return fixed_width_ids(pa.array(np.asarray(ids), type=pa.large_string()))
 
 
 def _ari(a: np.ndarray, b: np.ndarray) -> float:

@@ -83,6 +83,32 @@ def decode_ids(keys: np.ndarray) -> np.ndarray:
         return np.asarray(text.to_numpy(zero_copy_only=False), dtype=str)
 
 
+def common_rows(p_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of two sorted, duplicate-free id arrays that hold the same id.
+
+    A binary search of each new id among the previous ones: O(n log n) compares
+    with no concatenation and re-sort of both arrays, as `np.intersect1d` does."""
+    if len(p_keys) == 0 or len(keys) == 0:
+        empty = np.zeros(0, dtype=np.intp)
+        return empty, empty
+    width = max(p_keys.dtype.itemsize, keys.dtype.itemsize)
+    wide = np.dtype(f"S{width}")
+    p_keys = p_keys if p_keys.dtype == wide else p_keys.astype(wide)
+    keys = keys if keys.dtype == wide else keys.astype(wide)
+    pos = np.minimum(np.searchsorted(p_keys, keys), len(p_keys) - 1)
+    hit = p_keys[pos] == keys
+    return pos[hit], np.flatnonzero(hit)
+
+
+def as_keys(ids: np.ndarray) -> np.ndarray:
+    """Stored ids as UTF-8 bytes, also for versions saved with numpy str ids."""
+    if ids.dtype.kind == "S":
+        return ids
+    import pyarrow as pa
+
+    return fixed_width_ids(pa.array(np.asarray(ids), type=pa.large_string()))
+
+
 @dataclass
 class LoadedVersion:
     name: str

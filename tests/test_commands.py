@@ -131,9 +131,9 @@ def test_table_drives_help_and_access() -> None:
     admin = {s.verb for s in TABLE if s.admin}
     assert admin == {"retrain", "rollback", "export"}
     slow = {s.verb for s in TABLE if s.slow}
-    assert slow == {"chart", "retrain", "export"}
+    assert slow == {"chart", "retrain", "export", "movers", "trend", "flows"}
     ephemeral = {s.verb for s in TABLE if s.visibility == "ephemeral"}
-    assert {"customer", "predict", "help", "export"} == ephemeral
+    assert {"customer", "customer_history", "predict", "help", "export"} == ephemeral
 
 
 def test_every_usage_hint_parses() -> None:

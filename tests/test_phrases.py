@@ -153,8 +153,8 @@ def test_customer_buttons_depend_on_who_asks(router: Router, customer_ids: list[
         [block] = [b for b in reply.blocks if b["type"] == "actions"]
         return [e["action_id"] for e in block["elements"]]
 
-    assert [a.split("_")[1] for a in buttons(USER)] == ["show"]
-    assert [a.split("_")[1] for a in buttons(ADMIN)] == ["show", "export"]
+    assert [a.split("_")[1] for a in buttons(USER)] == ["show", "history"]
+    assert [a.split("_")[1] for a in buttons(ADMIN)] == ["show", "export", "history"]
 
 
 def test_said_and_typed_give_the_same_answer(router: Router, customer_ids: list[str]) -> None:

@@ -253,6 +253,24 @@ def test_admin_buttons_follow_the_clickers_rights(
     assert csv == SegmentService(make_settings(bot.model_dir)).export(export["value"]).csv
 
 
+def test_the_history_button_answers_that_customers_history_privately(
+    bot: Bot, fake: SlackFake, customer_ids: list[str]
+) -> None:
+    cid = customer_ids[5]
+    ack = bot.slash("/segment", cid, user=USER)
+    [buttons] = [b for b in ack["blocks"] if b["type"] == "actions"]
+    history = next(e for e in buttons["elements"] if e["action_id"] == "segbot_history")
+    assert history["value"] == cid
+    url = fake.response_url("history")
+    assert interact(bot, P.block_actions("segbot_history", cid, response_url=url))[0] == 200
+    [answer] = fake.wait_for(lambda: fake.responses_to("history"))
+    expected = SegmentService(make_settings(bot.model_dir)).customer_history(cid)
+    assert answer["response_type"] == "ephemeral"
+    assert f"Customer `{cid}`" in answer["text"] and expected.served in answer["text"]
+    name = expected.versions[-1].segment.name
+    assert render.esc(name) in answer["text"] or name in answer["text"]
+
+
 def test_a_forged_button_value_gets_one_line(bot: Bot, fake: SlackFake) -> None:
     url = fake.response_url("odd")
     assert (

@@ -1,0 +1,137 @@
+"""`segbot export [--version vN] --out FILE`: every customer's assignment as csv or
+parquet, compared with the version's `.npy` arrays read here with numpy alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bot.cli import main
+from model.export import CHUNK_ROWS, assignment_batches
+from model.version import LoadedVersion
+from tests.conftest import run_segbot, segbot_env
+from tests.test_write_back import clone_version
+
+
+def expected_frame(model_dir: Path, version: str) -> pd.DataFrame:
+    folder = model_dir / version
+    meta = json.loads((folder / "metadata.json").read_text())
+    names = {s["id"]: s["name"] for s in meta["segments"]}
+    ids = np.load(folder / "ids.npy")
+    segments = np.load(folder / "segments.npy").astype(int)
+    runner = np.load(folder / "runner_up.npy").astype(int)
+    dist = np.load(folder / "distances.npy")[:, 0].astype(float)
+    return pd.DataFrame(
+        {
+            "customer_id": [i.decode() for i in ids],
+            "segment_id": segments,
+            "segment": [names[s] for s in segments],
+            "version": version,
+            "distance": np.round(dist, 6),
+            "runner_up": [names[r] if r >= 0 else None for r in runner],
+        }
+    )
+
+
+def read(path: Path) -> pd.DataFrame:
+    if path.suffix == ".csv":
+        frame = pd.read_csv(path, dtype={"customer_id": str, "runner_up": object})
+        return frame.astype({"runner_up": object}).where(frame.notna(), None)
+    return pd.read_parquet(path)
+
+
+@pytest.fixture
+def two_versions(served_copy) -> Path:
+    model_dir, _ = served_copy
+    clone_version(model_dir, "v1", "v2", drop_first=100)
+    (model_dir / "CURRENT").write_text("v2\n")
+    return model_dir
+
+
+def test_export_cli_writes_the_stored_rows_as_csv_and_parquet(two_versions, tmp_path):
+    model_dir = two_versions
+    env = segbot_env(SEGBOT_MODEL_DIR=model_dir)
+    done = run_segbot(["export", "--out", "served.csv"], env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "wrote 1,900 rows of v2 to served.csv"
+    header = (tmp_path / "served.csv").read_text().splitlines()[0]
+    assert header == '"customer_id","segment_id","segment","version","distance","runner_up"'
+    got = read(tmp_path / "served.csv")
+    pd.testing.assert_frame_equal(got, expected_frame(model_dir, "v2"), check_dtype=False)
+
+    out = tmp_path / "old.parquet"
+    assert main(["export", "--version", "1", "--out", str(out), "--model-dir", str(model_dir)]) == 0
+    pd.testing.assert_frame_equal(read(out), expected_frame(model_dir, "v1"), check_dtype=False)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--version", "v12"],
+            "version v12 does not exist; did you mean v2? stored versions: v1, v2",
+        ),
+        (["--version", "0"], "version v0 does not exist; did you mean v1?"),
+        (["--version", "banana"], "version banana does not exist; stored versions: v1, v2"),
+        (["--out", "x.xlsx"], "the file name must end in .csv or .parquet, not .xlsx"),
+        (["--out", "no/such/folder/x.csv"], "folder"),
+        (["--out", "."], "must end in .csv or .parquet"),
+    ],
+)
+def test_export_errors_are_one_line_and_exit_2(
+    two_versions, tmp_path, monkeypatch, capsys, args, expected
+):
+    monkeypatch.chdir(tmp_path)
+    argv = ["export", "--model-dir", str(two_versions)]
+    argv += args if "--out" in args else [*args, "--out", "x.csv"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("segbot: ") and expected in err and "\n" not in err, err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_export_into_a_read_only_folder_is_one_line(two_versions, tmp_path, capsys):
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    assert main(["export", "--model-dir", str(two_versions), "--out", f"{blocked}/x.csv"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"folder {blocked} does not exist" in err and "\n" not in err
+
+
+def test_export_with_no_model_says_so(tmp_path, capsys):
+    assert main(["export", "--model-dir", str(tmp_path / "none"), "--out", "x.csv"]) == 2
+    assert "no model is trained yet" in capsys.readouterr().err
+
+
+def test_rows_come_in_bounded_chunks(two_versions):
+    """10M customers never sit in memory at once: batches of at most `chunk` rows."""
+    v = LoadedVersion.load(two_versions / "v1")
+    sizes = [b.num_rows for b in assignment_batches(v, chunk=300)]
+    assert sizes == [300] * 6 + [200]
+    assert max(b.num_rows for b in assignment_batches(v)) <= CHUNK_ROWS
+
+
+def test_ids_with_commas_quotes_and_accents_survive_csv(two_versions, tmp_path):
+    import csv
+
+    model_dir = two_versions
+    folder = model_dir / "v1"
+    odd = ["a,b", 'say "hi"', "Zoë", "line\nbreak", "007"]
+    ids = np.load(folder / "ids.npy")
+    keys = [k.decode() for k in ids]
+    keys[: len(odd)] = odd
+    encoded = np.array(sorted(k.encode() for k in keys))  # stored sorted, as training does
+    np.save(folder / "ids.npy", encoded)
+    out = tmp_path / "odd.csv"
+    assert (
+        main(["export", "--version", "v1", "--out", str(out), "--model-dir", str(model_dir)]) == 0
+    )
+    with out.open(newline="", encoding="utf-8") as fh:
+        got = [row["customer_id"] for row in csv.DictReader(fh)]
+    assert got == [k.decode() for k in encoded]
+    assert set(odd) <= set(got)
