@@ -8,6 +8,7 @@ Pure: elements are built with `slack_sdk.models`, which checks Slack's limits.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, unquote
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -56,6 +57,8 @@ def command_for(action_id: str, value: str) -> Command | Usage:
     if row is None:
         return Usage("that button is not one of segbot's")
     command, word = row
+    if action_id == HISTORY:
+        return build(command, word, unquote(value))
     if action_id == CHART:
         return build(command, word, value or None)
     return build(command, word, value)
@@ -97,6 +100,12 @@ def show_segment(segments: list[tuple[int, str]]) -> list[ButtonElement | Static
             ],
         )
     ]
+
+
+def history_button(customer_id: str) -> ButtonElement:
+    """ "History" for one customer: the id percent-encoded, since a value is sent back
+    as is and ids may hold characters Slack treats as markup (<, >, &)."""
+    return button("History", HISTORY, quote(customer_id, safe=""))
 
 
 def button(label: str, action_id: str, value: str, *, danger: bool = False) -> ButtonElement:

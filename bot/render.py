@@ -299,7 +299,7 @@ def customer(answer: CustomerAnswer, admin: bool = False) -> Reply:
     head = f"Customer `{esc(answer.customer_id)}` is in {_segment_line(answer.segment)}"
     seg = answer.segment
     buttons = _customer_buttons(seg.id, seg.name, admin)
-    history = actions.button("History", actions.HISTORY, answer.customer_id).to_dict()
+    history = actions.history_button(answer.customer_id).to_dict()
     buttons = {**buttons, "elements": [*buttons["elements"], history]}
     return _member(head, answer, buttons=buttons)
 

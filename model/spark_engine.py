@@ -33,7 +33,6 @@ import shutil
 import socket
 import sys
 import tempfile
-import time
 import traceback
 import warnings
 from collections.abc import Callable
@@ -500,17 +499,11 @@ def _fit(spark, settings: Settings, progress: Progress, master: str):
     from pyspark.mllib.clustering import KMeans as SparkKMeans
     from pyspark.mllib.clustering import KMeansModel
 
-    from model.training import EngineFit
+    from model.training import EngineFit, Laps
 
     seed = settings.seed
-    timings: dict[str, float] = {}
-    t = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal t
-        now = time.perf_counter()
-        timings[stage] = round(now - t, 3)
-        t = now
+    lap = Laps()
+    timings = lap.timings
 
     progress("reading data on Spark", 0.04)
     raw, source, where = _read(spark, settings)

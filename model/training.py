@@ -71,6 +71,19 @@ def _noop(stage: str, fraction: float) -> None:
     pass
 
 
+class Laps:
+    """Seconds per training stage: `lap("fit")` records the time since the last lap."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = round(now - self._t, 3)
+        self._t = now
+
+
 @dataclass
 class EngineFit:
     """What a training engine hands the shared stages (matching, naming, quality,
@@ -288,14 +301,8 @@ def _train(
     fit: EngineFit | None = None,
 ) -> dict[str, Any]:
     seed = settings.seed
-    timings: dict[str, float] = {}
-    t = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal t
-        now = time.perf_counter()
-        timings[stage] = round(now - t, 3)
-        t = now
+    lap = Laps()
+    timings = lap.timings
 
     if fit is None:
         fit = _fit_local(dataset, settings, progress, lap)

@@ -351,6 +351,25 @@ def stop_bot(bot: Bot) -> None:
     stop_process(bot.proc)
 
 
+def served_http_bot(
+    tmp_path_factory: pytest.TempPathFactory,
+    trained_model_dir: Path,
+    sample_csv: Path,
+    fake: SlackFake,
+    name: str,
+) -> Iterator[Bot]:
+    """A module's `serve --http` on a copy of the session's model, warmed up so timed
+    acknowledgements measure answers; stopped when the module is done."""
+    tmp = tmp_path_factory.mktemp(name)
+    model_dir, data = copy_served(trained_model_dir, sample_csv, tmp)
+    bot = start_http_bot(tmp, fake, model_dir, data)
+    try:
+        bot.wait_ready(warm=True)
+        yield bot
+    finally:
+        stop_bot(bot)
+
+
 # ---- signed slash commands ---------------------------------------------------------------
 def slack_signature(secret: str, timestamp: str, body: str) -> str:
     base = f"v0:{timestamp}:{body}".encode()

@@ -23,8 +23,8 @@ from tests.conftest import (
     SIGNING_SECRET,
     USER,
     Bot,
-    copy_served,
     make_settings,
+    served_http_bot,
     signed_headers,
     slash_body,
     start_http_bot,
@@ -40,14 +40,9 @@ def bot(
     sample_csv: Path,
     module_slack_fake: SlackFake,
 ) -> Iterator[Bot]:
-    tmp = tmp_path_factory.mktemp("http")
-    model_dir, data = copy_served(trained_model_dir, sample_csv, tmp)
-    bot = start_http_bot(tmp, module_slack_fake, model_dir, data)
-    try:
-        bot.wait_ready(warm=True)  # so the timed acknowledgements below measure answers
-        yield bot
-    finally:
-        stop_bot(bot)
+    yield from served_http_bot(
+        tmp_path_factory, trained_model_dir, sample_csv, module_slack_fake, "http"
+    )
 
 
 @pytest.fixture

@@ -147,6 +147,14 @@ def test_a_click_runs_with_the_clickers_rights(router: Router) -> None:
     assert not router.plan_command(retrain, user=USER, channel=None, slack=True).ok
 
 
+def test_the_history_button_carries_any_id_back_exactly() -> None:
+    for cid in ("00042", "A*1", "<!channel> & <@U1>", "é 12", "50%"):
+        value = actions.history_button(cid).value
+        assert not set(value) & set("<>&* ")
+        command = actions.command_for(actions.HISTORY, value)
+        assert command.spec.verb == "customer_history" and command.arg == cid
+
+
 def test_customer_buttons_depend_on_who_asks(router: Router, customer_ids: list[str]) -> None:
     def buttons(user: str) -> list[str]:
         reply = router.plan_said(f"customer {customer_ids[0]}", user=user, channel="C1", slack=True)

@@ -24,6 +24,7 @@ from tests.conftest import (
     Bot,
     copy_served,
     make_settings,
+    served_http_bot,
     signed_headers,
     slash_body,
     start_http_bot,
@@ -41,14 +42,9 @@ def bot(
     sample_csv: Path,
     module_slack_fake: SlackFake,
 ) -> Iterator[Bot]:
-    tmp = tmp_path_factory.mktemp("surfaces")
-    model_dir, data = copy_served(trained_model_dir, sample_csv, tmp)
-    bot = start_http_bot(tmp, module_slack_fake, model_dir, data)
-    try:
-        bot.wait_ready(warm=True)
-        yield bot
-    finally:
-        stop_bot(bot)
+    yield from served_http_bot(
+        tmp_path_factory, trained_model_dir, sample_csv, module_slack_fake, "surfaces"
+    )
 
 
 @pytest.fixture
@@ -205,7 +201,8 @@ def test_show_segment_from_an_ephemeral_answer_stays_ephemeral(
 ) -> None:
     ack = bot.slash("/segment", customer_ids[0])
     [buttons] = [b for b in ack["blocks"] if b["type"] == "actions"]
-    [show] = buttons["elements"]  # not an admin: no Export
+    show, history = buttons["elements"]  # not an admin: no Export
+    assert history["action_id"] == "segbot_history"
     assert show["action_id"].startswith("segbot_show")
     click = P.block_actions(
         show["action_id"], show["value"], ephemeral=True, response_url=fake.response_url("e")
@@ -260,9 +257,9 @@ def test_the_history_button_answers_that_customers_history_privately(
     ack = bot.slash("/segment", cid, user=USER)
     [buttons] = [b for b in ack["blocks"] if b["type"] == "actions"]
     history = next(e for e in buttons["elements"] if e["action_id"] == "segbot_history")
-    assert history["value"] == cid
     url = fake.response_url("history")
-    assert interact(bot, P.block_actions("segbot_history", cid, response_url=url))[0] == 200
+    click = P.block_actions("segbot_history", history["value"], response_url=url)
+    assert interact(bot, click)[0] == 200
     [answer] = fake.wait_for(lambda: fake.responses_to("history"))
     expected = SegmentService(make_settings(bot.model_dir)).customer_history(cid)
     assert answer["response_type"] == "ephemeral"
