@@ -123,6 +123,15 @@ def metadata(model_dir: Path, version: str) -> dict[str, Any]:
     return json.loads((model_dir / version / "metadata.json").read_text())
 
 
+def announced_charts(model_dir: Path, version: str) -> set[Path]:
+    """The version's charts, and the flow chart when it replaced another version."""
+    meta = metadata(model_dir, version)
+    names = list(meta["charts"].values())
+    if meta["comparison"]["previous"]:
+        names.append("flows.png")
+    return {model_dir / version / name for name in names}
+
+
 def expected_size_change(size: int, before: int | None) -> str:
     if before is None:
         return "new"
@@ -264,8 +273,7 @@ def test_the_schedule_fires_and_announces_what_changed(
     reply = posted.wait_for(lambda r: "is now served" in r.text)
     assert reply.text.startswith("Scheduled retrain: v2 is now served (was v1).")
     assert_announces(reply.text, model_dir, "v2", "v1")
-    meta = metadata(model_dir, "v2")
-    assert {f.path for f in reply.files} == {model_dir / "v2" / f for f in meta["charts"].values()}
+    assert {f.path for f in reply.files} == announced_charts(model_dir, "v2")
     assert service.served_version == "v2"
     posted.wait_for(lambda r: "no new data since v2" in r.text)
 
@@ -515,8 +523,7 @@ def announced(fake: SlackFake, match: Callable[[str], bool], timeout: float = 60
 
 
 def assert_charts_uploaded(fake: SlackFake, model_dir: Path, version: str) -> None:
-    meta = metadata(model_dir, version)
-    expected = sorted((model_dir / version / f).read_bytes() for f in meta["charts"].values())
+    expected = sorted(path.read_bytes() for path in announced_charts(model_dir, version))
     done = fake.wait_for(
         lambda: [
             c
