@@ -102,10 +102,17 @@ def show_segment(segments: list[tuple[int, str]]) -> list[ButtonElement | Static
     ]
 
 
+MAX_VALUE = 2000  # Slack's limit on a button's value
+
+
+def history_value(customer_id: str) -> str:
+    """A customer id as a "History" button's value: percent-encoded, since a value is
+    sent back as is and ids may hold characters Slack treats as markup (<, >, &)."""
+    return quote(customer_id, safe="")
+
+
 def history_button(customer_id: str) -> ButtonElement:
-    """ "History" for one customer: the id percent-encoded, since a value is sent back
-    as is and ids may hold characters Slack treats as markup (<, >, &)."""
-    return button("History", HISTORY, quote(customer_id, safe=""))
+    return button("History", HISTORY, history_value(customer_id))
 
 
 def button(label: str, action_id: str, value: str, *, danger: bool = False) -> ButtonElement:

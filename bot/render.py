@@ -299,18 +299,23 @@ def customer(answer: CustomerAnswer, admin: bool = False) -> Reply:
     head = f"Customer `{esc(answer.customer_id)}` is in {_segment_line(answer.segment)}"
     seg = answer.segment
     buttons = _customer_buttons(seg.id, seg.name, admin)
-    history = actions.history_button(answer.customer_id).to_dict()
-    buttons = {**buttons, "elements": [*buttons["elements"], history]}
-    return _member(head, answer, buttons=buttons)
+    value = actions.history_value(answer.customer_id)
+    *others, history = buttons["elements"]
+    if len(value) > actions.MAX_VALUE:  # an id too long for a button: no History
+        return _member(head, answer, buttons={**buttons, "elements": others})
+    elements = [*others, {**history, "value": value}]
+    return _member(head, answer, buttons={**buttons, "elements": elements})
 
 
 @functools.lru_cache(maxsize=512)
 def _customer_buttons(segment: int, name: str, admin: bool) -> dict[str, Any]:
     """Built and checked by slack_sdk once per segment, not on every lookup (that was a
-    quarter of a lookup's time over HTTP). Shared between replies: read-only."""
+    quarter of a lookup's time over HTTP). Shared between replies: read-only; the last
+    element is the "History" button, whose value each answer sets to its customer."""
     elements = actions.show_segment([(segment, name)])
     if admin:
         elements.append(actions.button(f"Export {name}", actions.EXPORT, str(segment)))
+    elements.append(actions.history_button(""))
     return actions.actions_block(elements)
 
 
