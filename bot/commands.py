@@ -483,11 +483,14 @@ def build(
 ) -> Command | Usage:
     """A command from its parts, for clicks and modals (no round trip through text).
 
-    `word` selects the row as a typed word would; `arg` is checked as `parse` checks
-    it, since a button's value or a modal's input comes from outside too."""
-    spec = _find(command, word) if command in COMMANDS else None
-    if word == "customer_history" and command == SEGMENT:  # shares its word with "customer"
-        spec = next(s for s in specs(SEGMENT) if s.verb == "customer_history")
+    `word` selects the row by its verb, else as a typed word would; `arg` is checked as
+    `parse` checks it, since a button's value or a modal's input comes from outside too."""
+    # by verb first: rows that share a typed word ("customer", "customer_history") differ in it
+    spec = (
+        next((s for s in specs(command) if s.verb == word), None) or _find(command, word)
+        if command in COMMANDS
+        else None
+    )
     if spec is None:
         return Usage(
             f"unknown action '{_clip(str(word))}'", command if command in COMMANDS else None
