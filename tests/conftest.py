@@ -351,23 +351,32 @@ def stop_bot(bot: Bot) -> None:
     stop_process(bot.proc)
 
 
-def served_http_bot(
+@pytest.fixture(scope="module")
+def bot(
+    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     trained_model_dir: Path,
     sample_csv: Path,
-    fake: SlackFake,
-    name: str,
+    module_slack_fake: SlackFake,
 ) -> Iterator[Bot]:
     """A module's `serve --http` on a copy of the session's model, warmed up so timed
-    acknowledgements measure answers; stopped when the module is done."""
-    tmp = tmp_path_factory.mktemp(name)
+    acknowledgements measure answers; stopped when the module is done. (Modules that
+    need other settings define their own `bot`.)"""
+    tmp = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
     model_dir, data = copy_served(trained_model_dir, sample_csv, tmp)
-    bot = start_http_bot(tmp, fake, model_dir, data)
+    bot = start_http_bot(tmp, module_slack_fake, model_dir, data)
     try:
         bot.wait_ready(warm=True)
         yield bot
     finally:
         stop_bot(bot)
+
+
+@pytest.fixture
+def fake(bot: Bot) -> SlackFake:
+    """The running bot's Slack fake, cleared of earlier calls."""
+    bot.fake.reset()
+    return bot.fake
 
 
 # ---- signed slash commands ---------------------------------------------------------------

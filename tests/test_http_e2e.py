@@ -7,7 +7,6 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,31 +23,12 @@ from tests.conftest import (
     USER,
     Bot,
     make_settings,
-    served_http_bot,
     signed_headers,
     slash_body,
     start_http_bot,
     stop_bot,
 )
 from tests.slack_fake import SlackFake
-
-
-@pytest.fixture(scope="module")
-def bot(
-    tmp_path_factory: pytest.TempPathFactory,
-    trained_model_dir: Path,
-    sample_csv: Path,
-    module_slack_fake: SlackFake,
-) -> Iterator[Bot]:
-    yield from served_http_bot(
-        tmp_path_factory, trained_model_dir, sample_csv, module_slack_fake, "http"
-    )
-
-
-@pytest.fixture
-def fake(bot: Bot) -> SlackFake:
-    bot.fake.reset()
-    return bot.fake
 
 
 def local_router(model_dir: Path) -> Router:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from tests.conftest import (
     Bot,
     copy_served,
     make_settings,
-    served_http_bot,
     signed_headers,
     slash_body,
     start_http_bot,
@@ -33,24 +31,6 @@ from tests.conftest import (
 from tests.slack_fake import SlackFake
 
 QUIET = 0.6  # seconds to wait before saying "nothing happened"
-
-
-@pytest.fixture(scope="module")
-def bot(
-    tmp_path_factory: pytest.TempPathFactory,
-    trained_model_dir: Path,
-    sample_csv: Path,
-    module_slack_fake: SlackFake,
-) -> Iterator[Bot]:
-    yield from served_http_bot(
-        tmp_path_factory, trained_model_dir, sample_csv, module_slack_fake, "surfaces"
-    )
-
-
-@pytest.fixture
-def fake(bot: Bot) -> SlackFake:
-    bot.fake.reset()
-    return bot.fake
 
 
 @pytest.fixture(scope="module")
