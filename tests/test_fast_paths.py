@@ -18,8 +18,8 @@ from sklearn.metrics import adjusted_rand_score
 from model import features as feat
 from model import selection
 from model.sample import generate
-from model.training import _ari, _common_rows, _label_sums
-from model.version import LoadedVersion, decode_ids, fixed_width_ids
+from model.stages import ari, label_sums
+from model.version import LoadedVersion, common_rows, decode_ids, fixed_width_ids
 
 
 @pytest.mark.parametrize("categorical", [[], ["gender"]])
@@ -95,13 +95,13 @@ def test_ari_is_sklearns():
         n = int(rng.integers(1, 400))
         a = rng.integers(1, int(rng.integers(2, 8)), n).astype(np.int16)
         b = a.copy() if rng.random() < 0.3 else rng.integers(1, 6, n).astype(np.int16)
-        assert _ari(a, b) == adjusted_rand_score(a, b)
+        assert ari(a, b) == adjusted_rand_score(a, b)
 
 
 def test_label_sums_skip_missing_values():
     col = np.array([1.0, np.nan, 3.0, 4.0, np.nan])
     labels = np.array([0, 0, 1, 1, 1])
-    sums, counts = _label_sums([col], labels, 2)
+    sums, counts = label_sums([col], labels, 2)
     assert sums[:, 0].tolist() == [1.0, 7.0] and counts[:, 0].tolist() == [1, 2]
 
 
@@ -151,7 +151,7 @@ def test_common_rows_across_id_widths():
     old = np.array(["A1", "A3", "B2", "ünï"], dtype="U")
     old_keys = fixed_width_ids(pa.array(sorted(old.tolist(), key=str.encode)))
     new_keys = fixed_width_ids(pa.array(["A1", "A2", "A3", "B22", "ünï"]))
-    ia, ib = _common_rows(old_keys, new_keys)
+    ia, ib = common_rows(old_keys, new_keys)
     assert old_keys[ia].tolist() == new_keys[ib].tolist() == [b"A1", b"A3", "ünï".encode()]
 
 
@@ -165,55 +165,3 @@ def test_dataset_ids_are_python_strings_on_demand(tmp_path):
     assert data._ids is None  # nothing made until asked
     assert data.ids.dtype == object and data.ids[0] == "C00000001"
     assert data.ids.tolist() == data.id_array.to_pylist()
-
-
-def _train_small(tmp_path, name):
-    from model import training
-    from model.config import Settings
-    from model.load import load_dataset
-
-    settings = Settings(_env_file=None, SEGBOT_MODEL_DIR=str(tmp_path / "models"))
-    data = load_dataset(settings)  # the bundled 5,000-customer sample
-    out = tmp_path / name
-    out.mkdir()
-    return training.train_version(data, settings, None, out, "v1"), out
-
-
-@pytest.mark.parametrize("mode", ["worker", "in process", "worker fails"])
-def test_charts_are_drawn_by_the_worker_or_in_process(mode, tmp_path, monkeypatch, caplog):
-    from model import training
-
-    if mode == "in process":
-        monkeypatch.setattr(training, "CHART_WORKER", False)
-    if mode == "worker fails":
-        monkeypatch.setattr(training, "_WORKER_PROGRAM", "import sys; sys.exit(3)")
-    meta, out = _train_small(tmp_path, mode.replace(" ", "-"))
-    assert meta["charts"] == {n: f"{n}.png" for n in ("elbow", "clusters", "profiles")}
-    for file in meta["charts"].values():
-        assert (out / file).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert meta["timings"]["charts_render"] > 0
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files
-    if mode == "worker fails":
-        assert "chart worker failed" in caplog.text
-
-
-def test_worker_and_in_process_charts_are_the_same_pictures(tmp_path, monkeypatch):
-    from datetime import UTC, datetime
-
-    from PIL import Image
-
-    from model import training
-
-    class Frozen(datetime):
-        @classmethod
-        def now(cls, tz=None):
-            return datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
-
-    monkeypatch.setattr(training, "datetime", Frozen)  # the charts show the minute
-    _, a = _train_small(tmp_path, "worker")
-    monkeypatch.setattr(training, "CHART_WORKER", False)
-    _, b = _train_small(tmp_path, "here")
-    for name in ("elbow", "clusters", "profiles"):
-        with Image.open(a / f"{name}.png") as x, Image.open(b / f"{name}.png") as y:
-            assert x.size == y.size
-            assert np.array_equal(np.asarray(x.convert("RGB")), np.asarray(y.convert("RGB")))

@@ -1,0 +1,174 @@
+"""Draw a version's charts in a second process, off training's critical path.
+
+Charts were a third of `segbot train` at 1M customers, most of it importing
+matplotlib and drawing, which need nothing from training but the final numbers.
+`ChartWorker` starts a one-process pool when training starts; the process imports
+matplotlib while the trainer computes (on the other core), picks the cluster
+chart's points while segments are named, and draws while the trainer scores,
+sorts and saves. Any failure (no process, a crash, an exception, a timeout) makes
+the trainer draw the charts itself with `draw_here`: the same files either way.
+
+The pool uses the spawn start method: a forked copy of a trainer holding
+gigabytes of arrays and BLAS/OpenMP threads is neither cheap nor safe. Like any
+spawned process, the worker re-imports the main script, so a script that trains
+must do so under `if __name__ == "__main__":` (segbot's own entry points do).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ChartFields = Callable[[np.ndarray], dict[str, Any]]  # chart rows -> ChartInput fields
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A version's charts as drawn: chart name -> file name, seconds spent drawing,
+    and the process that drew them (the worker's pid, or the trainer's own)."""
+
+    charts: dict[str, str]
+    seconds: float
+    pid: int
+
+
+def draw(out_dir: str | Path, fields: dict[str, Any]) -> Drawn:
+    """Write the PNGs from `model.charts.ChartInput` fields given as plain values
+    (segments as (id, name, size) tuples), in whichever process runs it."""
+    from model import charts
+
+    started = time.perf_counter()
+    fields = {**fields, "segments": [charts.ChartSegment(*s) for s in fields["segments"]]}
+    paths = charts.render_all(Path(out_dir), charts.ChartInput(**fields))
+    names = {name: path.name for name, path in paths.items()}
+    return Drawn(names, time.perf_counter() - started, os.getpid())
+
+
+def draw_here(out_dir: Path, chart_fields: ChartFields, seg_of_row: np.ndarray, seed: int) -> Drawn:
+    """Draw the charts in this process (no worker, or the worker failed)."""
+    from model import charts
+
+    return draw(out_dir, chart_fields(charts.chart_sample(seg_of_row, seed=seed)))
+
+
+def _start_worker() -> None:
+    """The worker's initializer: leave with the trainer, and import matplotlib (most
+    of the wait) before the first task."""
+    threading.Thread(target=_exit_with_trainer, daemon=True).start()
+    import model.charts  # noqa: F401
+
+
+def _exit_with_trainer() -> None:
+    # A pool's worker waits for tasks on a pipe it holds both ends of, so it would
+    # outlive a killed trainer for good; the trainer's end of its sentinel says so.
+    trainer = multiprocessing.parent_process()
+    if trainer is not None:
+        trainer.join()
+        os._exit(1)
+
+
+def _sample(seg_of_row: np.ndarray, seed: int) -> np.ndarray:
+    from model import charts
+
+    return charts.chart_sample(seg_of_row, seed=seed)
+
+
+class ChartWorker:
+    """One spawned process that samples the cluster chart's rows, then draws.
+
+    Use: `start()` as training starts, `sample()` once every row has its segment,
+    `render()` once the chart fields are known, `result()` when the version is saved,
+    `close()` always. `result()` is None after any failure: draw with `draw_here`.
+    """
+
+    TIMEOUT = 600.0  # seconds for any one answer; drawing takes about one
+
+    def __init__(self, pool: ProcessPoolExecutor, process: multiprocessing.Process | None):
+        self._pool = pool
+        self.process = process  # to kill it on a timeout; None if it could not be told
+        self._rows: Future | None = None
+        self._drawn: Future | None = None
+        self.failed = False
+
+    @classmethod
+    def start(cls) -> ChartWorker | None:
+        """A worker importing matplotlib already, or None if none can be started."""
+        before = set(multiprocessing.active_children())
+        try:
+            pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+            )
+            pool.submit(int)  # the pool starts its process on the first task
+        except OSError as exc:
+            log.warning("cannot start the chart worker (%s); charts are drawn in process", exc)
+            return None
+        new = list(set(multiprocessing.active_children()) - before)
+        return cls(pool, new[0] if len(new) == 1 else None)
+
+    def sample(self, seg_of_row: np.ndarray, seed: int) -> None:
+        """Ask for the rows of the cluster chart (`charts.chart_sample` over every row)."""
+        self._rows = self._submit(_sample, seg_of_row, seed)
+
+    def render(self, out_dir: Path, chart_fields: ChartFields) -> None:
+        """Send the chart fields for the sampled rows; the worker draws meanwhile."""
+        rows = self._wait(self._rows, "sampling the points")
+        if rows is not None:
+            self._drawn = self._submit(draw, str(out_dir), chart_fields(rows))
+
+    def result(self) -> Drawn | None:
+        """The drawn charts, or None if the worker failed at any step."""
+        return self._wait(self._drawn, "drawing")
+
+    def close(self) -> None:
+        """Stop the worker: at once if it failed or its charts were never collected."""
+        collected = self._drawn is not None and self._drawn.done() and not self.failed
+        if not collected:
+            self._kill()
+        self._pool.shutdown(wait=not collected, cancel_futures=True)
+
+    def _submit(self, fn: Callable, *args: Any) -> Future | None:
+        if self.failed:
+            return None
+        try:
+            return self._pool.submit(fn, *args)
+        except Exception as exc:  # a broken pool says so here
+            self._fail("starting a task", exc)
+            return None
+
+    def _wait(self, future: Future | None, what: str) -> Any:
+        if future is None or self.failed:
+            return None
+        try:
+            return future.result(timeout=self.TIMEOUT)
+        except Exception as exc:  # whatever went wrong there, the trainer can still draw
+            self._fail(what, exc)
+            return None
+
+    def _fail(self, what: str, exc: BaseException) -> None:
+        self.failed = True
+        self._kill()
+        reason = str(exc) or type(exc).__name__
+        log.warning(
+            "the chart worker failed while %s (%s); drawing the charts in this process",
+            what,
+            reason,
+        )
+
+    def _kill(self) -> None:
+        if self.process is not None and self.process.is_alive():
+            self.process.kill()
+            self.process.join()

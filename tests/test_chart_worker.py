@@ -1,0 +1,207 @@
+"""The chart worker (model.chart_worker) draws a version's charts in its own process;
+when it cannot (killed, hung, broken at start), training draws them itself.
+
+Each test records who drew: the worker's answer carries the pid of the process that
+drew, and `training.draw_here` (the in-process fallback) is spied on. Without that,
+a worker that always died would pass, the fallback standing in for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from model import chart_worker, training
+from model.chart_worker import ChartWorker
+from tests.conftest import segbot_command, segbot_env
+
+CHARTS = ("elbow", "clusters", "profiles")
+
+
+class Frozen(datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Records the started workers, what each answered, and in-process drawings."""
+    seen = {"workers": [], "answers": [], "here": []}
+    start, result, here = ChartWorker.start.__func__, ChartWorker.result, training.draw_here
+
+    def spied_start(cls):
+        worker = start(cls)
+        seen["workers"].append(worker)
+        return worker
+
+    def spied_result(self):
+        answer = result(self)
+        seen["answers"].append(answer)
+        return answer
+
+    def spied_here(*args, **kwargs):
+        drawn = here(*args, **kwargs)
+        seen["here"].append(drawn)
+        return drawn
+
+    monkeypatch.setattr(ChartWorker, "start", classmethod(spied_start))
+    monkeypatch.setattr(ChartWorker, "result", spied_result)
+    monkeypatch.setattr(training, "draw_here", spied_here)
+    monkeypatch.setattr(training, "datetime", Frozen)  # the charts show the minute
+    return seen
+
+
+def train(tmp_path, name, progress=None):
+    from model.config import Settings
+    from model.load import load_dataset
+
+    settings = Settings(_env_file=None, SEGBOT_MODEL_DIR=str(tmp_path / "models"))
+    data = load_dataset(settings)  # the bundled 5,000-customer sample
+    out = tmp_path / name
+    out.mkdir()
+    return training.train_version(data, settings, None, out, "v1", progress), out
+
+
+def assert_charts(meta, out):
+    assert meta["charts"] == {n: f"{n}.png" for n in CHARTS}
+    for file in meta["charts"].values():
+        assert (out / file).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert meta["timings"]["charts_render"] > 0
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files
+
+
+def at_stage(stage, action):
+    """A progress callback that runs `action` once, when training reports `stage`."""
+
+    def progress(name, fraction):
+        if name == stage:
+            action()
+
+    return progress
+
+
+def test_the_worker_draws_in_its_own_process(tmp_path, spy):
+    meta, out = train(tmp_path, "worker")
+    assert_charts(meta, out)
+    (worker,) = spy["workers"]
+    (drawn,) = spy["answers"]
+    assert drawn is not None and drawn.pid == worker.process.pid != os.getpid()
+    assert drawn.charts == meta["charts"]
+    assert spy["here"] == []  # the fallback never ran
+
+
+def test_worker_and_in_process_charts_are_the_same_pictures(tmp_path, spy, monkeypatch):
+    _, a = train(tmp_path, "worker")
+    assert spy["answers"][0].pid != os.getpid() and spy["here"] == []
+    monkeypatch.setattr(training, "CHART_WORKER", False)
+    _, b = train(tmp_path, "here")
+    assert len(spy["workers"]) == 1  # no second worker
+    assert [d.pid for d in spy["here"]] == [os.getpid()]
+    for name in CHARTS:
+        assert (a / f"{name}.png").read_bytes() == (b / f"{name}.png").read_bytes(), name
+
+
+def test_a_killed_worker_leaves_the_drawing_to_the_trainer(tmp_path, spy, caplog):
+    def kill():
+        os.kill(spy["workers"][0].process.pid, signal.SIGKILL)
+
+    meta, out = train(tmp_path, "killed", at_stage("naming segments", kill))
+    assert_charts(meta, out)
+    assert spy["answers"] == [None]
+    assert [d.pid for d in spy["here"]] == [os.getpid()]
+    assert "chart worker failed while sampling the points" in caplog.text
+    assert spy["workers"][0].process.exitcode == -signal.SIGKILL
+
+
+def test_a_hung_worker_times_out_and_is_killed(tmp_path, spy, caplog, monkeypatch):
+    monkeypatch.setattr(ChartWorker, "TIMEOUT", 1.0)
+
+    def stop():
+        os.kill(spy["workers"][0].process.pid, signal.SIGSTOP)
+
+    meta, out = train(tmp_path, "hung", at_stage("naming segments", stop))
+    assert_charts(meta, out)
+    assert [d.pid for d in spy["here"]] == [os.getpid()]
+    assert "chart worker failed while sampling the points (TimeoutError)" in caplog.text
+    process = spy["workers"][0].process
+    assert not process.is_alive() and process.exitcode == -signal.SIGKILL
+
+
+def _broken_start() -> None:
+    raise ImportError("no matplotlib here")
+
+
+def test_a_worker_that_cannot_start_leaves_the_drawing_to_the_trainer(
+    tmp_path, spy, caplog, monkeypatch
+):
+    # the pool pickles its initializer by name: the worker imports this module and fails
+    monkeypatch.setattr(chart_worker, "_start_worker", _broken_start)
+    meta, out = train(tmp_path, "broken")
+    assert_charts(meta, out)
+    assert spy["answers"] == [None]
+    assert [d.pid for d in spy["here"]] == [os.getpid()]
+    assert "chart worker failed" in caplog.text
+
+
+def children(pid: int) -> list[int]:
+    """Live child processes of `pid` (zombies count as gone)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if fields[0] != "Z" and int(fields[1]) == pid:
+                out.append(int(stat.parent.name))
+    return out
+
+
+def is_worker(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    return False
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_the_worker_leaves_with_a_killed_trainer(tmp_path):
+    proc = subprocess.Popen(
+        [*segbot_command(), "train", "--model-dir", str(tmp_path / "models")],
+        env=segbot_env(),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    helpers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not any(map(is_worker, helpers)) and proc.poll() is None:
+            assert time.monotonic() < deadline, "the trainer started no chart worker"
+            helpers = children(proc.pid)  # the worker and multiprocessing's tracker
+            time.sleep(0.01)
+        assert any(map(is_worker, helpers)), "the trainer finished before the worker was seen"
+        proc.kill()  # the trainer alone, as an OOM killer would
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in helpers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in helpers if alive(pid)]
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        for pid in helpers:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
