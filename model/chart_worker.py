@@ -63,7 +63,7 @@ def draw_here(out_dir: Path, chart_fields: ChartFields, seg_of_row: np.ndarray, 
     return draw(out_dir, chart_fields(charts.chart_sample(seg_of_row, seed=seed)))
 
 
-def _start_worker() -> None:
+def prepare_worker() -> None:
     """The worker's initializer: leave with the trainer, and import matplotlib (most
     of the wait) before the first task."""
     threading.Thread(target=_exit_with_trainer, daemon=True).start()
@@ -110,7 +110,7 @@ class ChartWorker:
             pool = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker,
+                initializer=prepare_worker,
             )
             pool.submit(int)  # the pool starts its process on the first task
         except OSError as exc:

@@ -143,7 +143,7 @@ def test_a_worker_that_cannot_start_leaves_the_drawing_to_the_trainer(
     tmp_path, spy, caplog, monkeypatch
 ):
     # the pool pickles its initializer by name: the worker imports this module and fails
-    monkeypatch.setattr(chart_worker, "_start_worker", _broken_start)
+    monkeypatch.setattr(chart_worker, "prepare_worker", _broken_start)
     meta, out = train(tmp_path, "broken")
     assert_charts(meta, out)
     assert spy["answers"] == [None]
