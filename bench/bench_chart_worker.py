@@ -6,8 +6,8 @@ against the same command drawing in process (`model.training.CHART_WORKER = Fals
 Runs the variants interleaved (worker, in process, worker, ...) so both see the same
 machine load, each in a fresh model folder, and prints every run's wall time, the
 trainer's wait for the charts (`timings.charts`) and the drawing time
-(`timings.charts_render`), then the medians. `--also NAME=SEGBOT` adds another
-`segbot` executable (e.g. another checkout's) as a third variant.
+(`timings.charts_render`), then the medians, also of each stage's lap.
+`--also NAME=SEGBOT` adds another `segbot` executable (e.g. another checkout's).
 """
 
 from __future__ import annotations
@@ -40,7 +40,12 @@ def run(command: list[str], data: Path, work: Path) -> dict:
         wall = time.perf_counter() - started
         (meta_file,) = models.glob("v*/metadata.json")
         timings = json.loads(meta_file.read_text())["timings"]
-        return {"wall": wall, "waited": timings["charts"], "drawing": timings["charts_render"]}
+        return {
+            "wall": wall,
+            "waited": timings["charts"],
+            "drawing": timings["charts_render"],
+            "stages": timings,
+        }
     finally:
         shutil.rmtree(models, ignore_errors=True)
 
@@ -69,10 +74,14 @@ def main() -> None:
                 )
     print("median of", args.repeats)
     for name, runs in results.items():
-        med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        med = {
+            key: statistics.median(r[key] for r in runs) for key in ("wall", "waited", "drawing")
+        }
+        laps = {key: statistics.median(r["stages"][key] for r in runs) for key in runs[0]["stages"]}
         print(
             f"{name:>12}: {med['wall']:6.2f} s wall, {med['waited']:.2f} s waited, "
-            f"{med['drawing']:.2f} s drawing"
+            f"{med['drawing']:.2f} s drawing; stages: "
+            + ", ".join(f"{key} {value:.2f}" for key, value in laps.items())
         )
 
 
