@@ -351,7 +351,7 @@ class SegmentService:
             k=meta.k,
             k_reason=meta.k_selection.reason,
             features=list(meta.features),
-            quality=meta.quality.to_dict(),  # the scores stored, as before
+            quality=meta.quality.scores(),
             segments=[segment_info(s) for s in meta.segments],
             source=meta.source.description,
             id_column=meta.id_column,
