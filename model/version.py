@@ -115,8 +115,8 @@ def as_keys(ids: np.ndarray) -> np.ndarray:
 
 
 class StoredPipeline:
-    """The fitted pipeline of a version, as a prospect is placed with it: which input
-    columns it takes, and each segment centre's distance from given values."""
+    """The fitted pipeline of a version, as a prospect is placed with it: each cluster
+    centre's distance from given values. The one place that knows the pipeline's steps."""
 
     def __init__(self, pipeline: Any):
         self.sklearn = pipeline  # the fitted sklearn Pipeline itself, for tools that inspect it
@@ -124,11 +124,6 @@ class StoredPipeline:
     @classmethod
     def load(cls, path: Path) -> StoredPipeline:
         return cls(joblib.load(path))
-
-    @property
-    def columns(self) -> list[str]:
-        """The input columns, numeric and text, as the data named them."""
-        return [str(c) for c in self.sklearn.named_steps[PIPELINE_STEPS[0]].feature_names_in_]
 
     def distances(self, given: dict[str, float | str]) -> np.ndarray:
         """Distance (scaled units) to each cluster centre, by cluster number. Columns not

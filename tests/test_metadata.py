@@ -168,6 +168,16 @@ def test_what_training_writes_parses_strictly_and_round_trips(
     assert (meta.comparison.previous is None) == (version == "v1")
 
 
+def test_what_the_spark_engine_adds_is_in_the_contract(trained_today: Path) -> None:
+    """The Spark engine writes the same file through the same stages, with its master and
+    Spark's version in `engine` (model/spark_engine.py `EngineFit.engine`)."""
+    written = raw(trained_today, "v2")
+    written["engine"] = {"name": "spark", "master": "local[*]", "spark": "3.5.3"}
+    meta = VersionMeta.from_dict(written, complete=True)
+    assert (meta.engine.name, meta.engine.master) == ("spark", "local[*]")
+    assert meta.to_dict() == written
+
+
 def test_complete_names_what_a_writer_left_out(trained_today: Path) -> None:
     written = raw(trained_today, "v2")
     del written["flags"], written["segments"][1]["text"]
