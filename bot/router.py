@@ -261,7 +261,7 @@ class Router:
 
     def _show(self, text: str) -> Reply:
         summary = self.service.summary()
-        wanted = self.service.find_segment(text)["id"]
+        wanted = self.service.find_segment(text).id
         seg = next(s for s in summary.segments if s.id == wanted)
         # Sizes by name: identity is kept across retrains, and so are the names.
         across = [

@@ -35,6 +35,7 @@ from model.answers import (
     VersionSegment,
 )
 from model.errors import NoModel, NotFound
+from model.metadata import Segment, VersionMeta
 from model.registry import METADATA, Registry, version_number
 from model.version import LoadedVersion, as_keys, common_rows
 
@@ -44,16 +45,16 @@ FLOWS_FILE = "flows.json"
 FLOWS_CHART = "flows.png"
 TREND_PREFIX = "trend-"  # trend-<key>.png in the served version's folder
 NO_MODEL = "no model is trained yet: run `segbot train` (or ask an admin to retrain)"
-FindSegment = Callable[[str, LoadedVersion], dict[str, Any]]
+FindSegment = Callable[[str, list[Segment]], Segment]
 
 
 # ---- statuses and version names -------------------------------------------------------------
-def version_status(name: str, meta: dict[str, Any], served: str | None) -> str:
+def version_status(name: str, meta: VersionMeta, served: str | None) -> str:
     """served; candidate (held back, never served); rolled back (served once, newer than the
     served one); earlier."""
     if name == served:
         return "served"
-    if meta.get("status") == "candidate":
+    if meta.status == "candidate":
         return "candidate"
     if served is not None and version_number(name) > version_number(served):
         return "rolled back"
@@ -81,8 +82,8 @@ def resolve_version(text: str, versions: list[str]) -> str:
     raise NotFound(f"no version {name}; did you mean {nearest}? stored versions: {stored}")
 
 
-def _ref(seg: dict[str, Any]) -> SegmentRef:
-    return SegmentRef(id=int(seg["id"]), name=str(seg["name"]))
+def _ref(seg: Segment) -> SegmentRef:
+    return SegmentRef(id=seg.id, name=seg.name)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -160,8 +161,8 @@ class SegmentsOverTime:
         for v in versions:
             row = v.row_of(customer_id)
             seg = None if row is None else _ref(v.segment(int(v.segments[row])))
-            status = version_status(v.name, v.meta, served)
-            rows.append(VersionSegment(v.name, v.meta["trained_at"], status, seg))
+            status = version_status(v.name, v.metadata, served)
+            rows.append(VersionSegment(v.name, v.metadata.trained_at, status, seg))
         if all(r.segment is None for r in rows):
             span = versions[0].name if len(versions) == 1 else f"{versions[0].name} to "
             span += versions[-1].name if len(versions) > 1 else ""
@@ -186,7 +187,7 @@ class SegmentsOverTime:
 
     @staticmethod
     def previous_of(v: LoadedVersion) -> str:
-        previous = (v.meta.get("comparison") or {}).get("previous")
+        previous = v.metadata.comparison.previous
         if not previous:
             raise NotFound(f"nothing to compare {v.name} with: it is the first version")
         return str(previous)
@@ -220,11 +221,9 @@ class SegmentsOverTime:
         previous = flows.previous
         # <from> is matched against the segments of the version compared with (it may be
         # deleted by now: its names are kept with the flows)
-        prev_view = _MetaOnly(
-            previous, {"segments": [{"id": s.id, "name": s.name} for s in flows.sources]}
-        )
-        src = _ref(self._find(source, prev_view, "in " + previous))
-        dst = _ref(self._find(target, v, "in " + v.name))
+        before = [Segment(id=s.id, name=s.name) for s in flows.sources]
+        src = _ref(self._find(source, before, "in " + previous))
+        dst = _ref(self._find(target, v.metadata.segments, "in " + v.name))
         i = next(i for i, s in enumerate(flows.sources) if s.id == src.id)
         j = next(j for j, t in enumerate(flows.targets) if t.id == dst.id)
         n, size = flows.counts[i][j], sum(flows.counts[i])
@@ -245,9 +244,9 @@ class SegmentsOverTime:
             csv=csv,
         )
 
-    def _find(self, text: str, v: Any, where: str) -> dict[str, Any]:
+    def _find(self, text: str, segments: list[Segment], where: str) -> Segment:
         try:
-            return self.find_segment(text, v)
+            return self.find_segment(text, segments)
         except NotFound as exc:
             message = str(exc)
             # say which version's segments were searched: the two ends may differ
@@ -261,7 +260,7 @@ class SegmentsOverTime:
         mask = np.asarray(prev.segments)[ia] == src.id
         mask &= np.asarray(v.segments)[ib] == dst.id
         ids = v.id_strings(ib[mask])
-        id_column = v.meta.get("id_column", "customer_id")
+        id_column = v.metadata.id_column
         head = f"{csv_field(id_column)},from_segment_id,from_segment,to_segment_id,to_segment\n"
         tail = f",{src.id},{csv_field(src.name)},{dst.id},{csv_field(dst.name)}\n"
         return (head + "".join(csv_field(str(c)) + tail for c in ids)).encode("utf-8")
@@ -275,14 +274,14 @@ class SegmentsOverTime:
         names: dict[int, str] = {}
         points = []
         for name, meta in metas:  # oldest first, so the newest name wins
-            rows = int(meta["rows"]) or 1
+            rows = meta.rows or 1
             shares = {}
-            for s in meta["segments"]:
-                names[int(s["id"])] = str(s["name"])
-                shares[int(s["id"])] = round(int(s["size"]) / rows, 6)
+            for s in meta.segments:
+                names[s.id] = s.name
+                shares[s.id] = round(s.size / rows, 6)
             points.append(
                 TrendVersion(
-                    name, meta["trained_at"], version_status(name, meta, served), rows, shares
+                    name, meta.trained_at, version_status(name, meta, served), rows, shares
                 )
             )
         return Trend(
@@ -299,15 +298,6 @@ class SegmentsOverTime:
         digest = hashlib.sha1(key.encode()).hexdigest()[:12]
         home = trend.served or trend.versions[-1].version
         return self.registry.path(home) / f"{TREND_PREFIX}{digest}.png"
-
-
-class _MetaOnly:
-    """Enough of a version for `find_segment`: its name and segments."""
-
-    def __init__(self, name: str, meta: dict[str, Any]):
-        self.name = name
-        self.meta = meta
-        self.by_id = {int(s["id"]): s for s in meta["segments"]}
 
 
 def stretches(rows: list[VersionSegment], served: str) -> list[Stretch]:
@@ -347,8 +337,8 @@ def count_flows(prev: LoadedVersion, v: LoadedVersion) -> Flows:
     ia, ib = _common(prev, v)
     a = np.asarray(prev.segments)[ia].astype(np.int64)
     b = np.asarray(v.segments)[ib].astype(np.int64)
-    sources = sorted((_ref(s) for s in prev.meta["segments"]), key=lambda s: s.id)
-    targets = sorted((_ref(s) for s in v.meta["segments"]), key=lambda s: s.id)
+    sources = sorted((_ref(s) for s in prev.metadata.segments), key=lambda s: s.id)
+    targets = sorted((_ref(s) for s in v.metadata.segments), key=lambda s: s.id)
     # segment id -> row / column; ids are small non-negative ints
     top = max([s.id for s in sources + targets] + [int(a.max(initial=0)), int(b.max(initial=0))])
     row_of = np.full(top + 1, -1, dtype=np.int64)
@@ -366,7 +356,7 @@ def count_flows(prev: LoadedVersion, v: LoadedVersion) -> Flows:
         sources=sources,
         targets=targets,
         counts=counts.tolist(),
-        source_sizes=[int(prev.segment(s.id)["size"]) for s in sources],
+        source_sizes=[prev.segment(s.id).size for s in sources],
         common=len(ia),
         left=len(prev.keys) - len(ia),
         joined=len(v.keys) - len(ib),

@@ -25,9 +25,10 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from model.errors import NotFound, RetrainInProgress
+from model.metadata import FILE as METADATA
+from model.metadata import VersionMeta, read_metadata
 
 VERSION_RE = re.compile(r"^v(\d+)$")
-METADATA = "metadata.json"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -83,11 +84,11 @@ class Registry:
         ]
         return sorted(found, key=version_number)
 
-    def metadata(self, version: str) -> dict[str, Any]:
-        path = self.path(version) / METADATA
-        if not path.is_file():
+    def metadata(self, version: str) -> VersionMeta:
+        """The version's metadata.json, typed (`MetadataError` if it is not one)."""
+        if not (self.path(version) / METADATA).is_file():
             raise NotFound(f"version {version} does not exist")
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_metadata(self.path(version))
 
     def metadata_stamp(self, version: str) -> tuple[int, int, int] | None:
         """Changes whenever the version's metadata is rewritten (always by an atomic
@@ -177,8 +178,10 @@ class Registry:
         return removed
 
     def update_metadata(self, version: str, **fields: Any) -> None:
-        meta = self.metadata(version)
+        """Rewrite some fields; checked first, so a wrong type is never written."""
+        meta = self.metadata(version).to_dict()
         meta.update(fields)
+        VersionMeta.from_dict(meta, f"{version}/{METADATA} with {', '.join(fields)}")
         write_atomic(self.path(version) / METADATA, json.dumps(meta, indent=2).encode())
 
     def retain(self, keep: int) -> list[str]:

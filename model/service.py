@@ -42,6 +42,7 @@ from model.answers import (
 from model.config import Settings
 from model.errors import InputError, NoModel, NotFound, RetrainInProgress
 from model.history import SegmentsOverTime, biggest_flows
+from model.metadata import Segment, VersionMeta
 from model.registry import Registry, normalise_version
 from model.version import LoadedVersion
 
@@ -67,34 +68,34 @@ def clarity(margin: float | None) -> str:
     return "borderline"
 
 
-def segment_info(seg: dict[str, Any]) -> SegmentInfo:
+def segment_info(seg: Segment) -> SegmentInfo:
     return SegmentInfo(
-        id=seg["id"],
-        name=seg["name"],
-        action=seg["action"],
-        size=seg["size"],
-        share=seg["share"],
-        profile=dict(seg["mean"]),
-        typical=dict(seg["median"]),
-        distinct=list(seg.get("traits", [])),
+        id=seg.id,
+        name=seg.name,
+        action=seg.action,
+        size=seg.size,
+        share=seg.share,
+        profile=dict(seg.mean),
+        typical=dict(seg.median),
+        distinct=list(seg.traits),
         text=text_shares(seg),
     )
 
 
-def text_shares(seg: dict[str, Any]) -> list[TextShare]:
+def text_shares(seg: Segment) -> list[TextShare]:
     """A segment's stored text-value shares (none for versions trained before them)."""
     out = []
-    for feature, entry in seg.get("text", {}).items():
-        distinct = {d["value"] for d in entry.get("distinct", [])}
-        for value, overall in entry["overall"].items():
+    for feature, entry in seg.text.items():
+        distinct = {d.value for d in entry.distinct}
+        for value, overall in entry.overall.items():
             out.append(
                 TextShare(
                     feature=feature,
                     value=value,
-                    share=entry["values"].get(value),
+                    share=entry.values.get(value),
                     overall=overall,
                     distinct=value in distinct,
-                    missing=int(entry.get("missing", 0)),
+                    missing=entry.missing,
                 )
             )
     return out
@@ -212,21 +213,20 @@ class SegmentService:
 
     # ---- queries ---------------------------------------------------------------------------
     def features(self) -> list[str]:
-        return list(self._version().meta["features"])
+        return list(self._version().metadata.features)
 
     def prospect_inputs(self) -> tuple[list[str], dict[str, list[str]]]:
         """What a prospect can be given: the numeric features, and each text feature with
         its known values (stored levels, else the segments' most common values)."""
-        meta = self._version().meta
-        levels = meta.get("text_levels", {})
+        meta = self._version().metadata
         text: dict[str, list[str]] = {}
-        for feature in meta["categorical"]:
-            known = list(levels.get(feature) or [])
+        for feature in meta.categorical:
+            known = list(meta.text_levels.get(feature) or [])
             if not known:
-                modes = (s.get("mode", {}).get(feature) for s in meta["segments"])
+                modes = (s.mode.get(feature) for s in meta.segments)
                 known = sorted({str(m) for m in modes if m is not None})
             text[feature] = known
-        return list(meta["numeric"]), text
+        return list(meta.numeric), text
 
     def lookup(self, customer_id: str) -> CustomerAnswer:
         v = self._version()
@@ -235,17 +235,16 @@ class SegmentService:
         if row is None:
             raise NotFound(f"no customer with id '{customer_id}' in {v.name}")
         seg = v.segment(int(v.segments[row]))
+        meta = v.metadata
         values = [
-            FeatureValue(f, _num(v.values[row, j]), seg["median"].get(f))
-            for j, f in enumerate(v.meta["numeric"])
+            FeatureValue(f, _num(v.values[row, j]), seg.median.get(f))
+            for j, f in enumerate(meta.numeric)
         ]
         codes = self._codes(v)
         if codes is not None:  # text features: the value, and the segment's most common one
-            for j, (f, levels) in enumerate(v.meta["text_levels"].items()):
+            for j, (f, levels) in enumerate(meta.text_levels.items()):
                 code = int(codes[row, j])
-                values.append(
-                    FeatureValue(f, levels[code] if code >= 0 else None, seg["mode"].get(f))
-                )
+                values.append(FeatureValue(f, levels[code] if code >= 0 else None, seg.mode.get(f)))
         d1, d2 = (float(d) for d in v.distances[row])
         runner = int(v.runner_up[row])
         return CustomerAnswer(
@@ -254,7 +253,7 @@ class SegmentService:
             values=values,
             membership=self._membership(v, d1, runner, d2),
             version=v.name,
-            as_of=v.meta["trained_at"],
+            as_of=meta.trained_at,
         )
 
     def _codes(self, v: LoadedVersion) -> np.ndarray | None:
@@ -264,7 +263,7 @@ class SegmentService:
             return cached[1]
         path = v.path / TEXT_CODES
         codes = None
-        if v.meta.get("text_levels") and path.is_file():
+        if v.metadata.text_levels and path.is_file():
             codes = np.load(path, mmap_mode="r", allow_pickle=False).view(np.ndarray)
         self._text_codes = (v, codes)  # one reference: safe to swap from any thread
         return codes
@@ -283,9 +282,10 @@ class SegmentService:
 
     def predict(self, values: dict[str, str | float]) -> PredictAnswer:
         v = self._version()
-        numeric, categorical = v.meta["numeric"], v.meta["categorical"]
+        meta = v.metadata
+        numeric, categorical = meta.numeric, meta.categorical
         known = {f.lower(): f for f in [*numeric, *categorical]}
-        logged = set(v.meta.get("log_columns", []))
+        logged = set(meta.log_columns)
         given: dict[str, float | str] = {}
         for key, raw in values.items():
             feature = known.get(key.strip().lower())
@@ -310,32 +310,25 @@ class SegmentService:
                     )
                 given[feature] = number
             else:
-                given[feature] = _text_value(feature, raw, v.meta.get("text_levels", {}))
+                given[feature] = _text_value(feature, raw, meta.text_levels)
         if not given:
             raise InputError(
                 "give at least one feature, e.g. " + " ".join(f"{f}=…" for f in numeric[:2])
             )
-        from model.features import prospect_frame
-
-        pipe = v.pipeline
-        frame = prospect_frame(pipe.named_steps["features"], given)
-        centers = pipe.named_steps["kmeans"].cluster_centers_
-        with np.errstate(over="ignore", invalid="ignore"):
-            x = pipe[:-1].transform(frame)
-            d = np.sqrt(((centers - x) ** 2).sum(1))
-        if not (np.isfinite(x).all() and np.isfinite(d).all()):
+        d = v.model.distances(given)
+        if not np.isfinite(d).all():
             # float32 overflow: a value so far out that no distance can be measured
             raise InputError("those values are too far outside the data to place a prospect")
         order = np.argsort(d)
         seg = v.segment_of_cluster(int(order[0]))
-        runner = v.segment_of_cluster(int(order[1]))["id"] if len(order) > 1 else -1
+        runner = v.segment_of_cluster(int(order[1])).id if len(order) > 1 else -1
         d2 = float(d[order[1]]) if len(order) > 1 else float("nan")
         imputed = [f for f in [*numeric, *categorical] if f not in given]
         shown = [
-            FeatureValue(f, given.get(f), seg["median"].get(f), imputed=f not in given)
+            FeatureValue(f, given.get(f), seg.median.get(f), imputed=f not in given)
             for f in numeric
         ] + [
-            FeatureValue(f, given.get(f), seg["mode"].get(f), imputed=f not in given)
+            FeatureValue(f, given.get(f), seg.mode.get(f), imputed=f not in given)
             for f in categorical
         ]
         return PredictAnswer(
@@ -345,24 +338,24 @@ class SegmentService:
             values=shown,
             membership=self._membership(v, float(d[order[0]]), runner, d2),
             version=v.name,
-            as_of=v.meta["trained_at"],
+            as_of=meta.trained_at,
         )
 
     def summary(self, version: str | None = None) -> Summary:
         v = self._version() if version is None else self._load(version)
-        meta = v.meta
+        meta = v.metadata
         return Summary(
             version=v.name,
-            trained_at=meta["trained_at"],
-            rows=meta["rows"],
-            k=meta["k"],
-            k_reason=meta["k_selection"]["reason"],
-            features=list(meta["features"]),
-            quality=dict(meta["quality"]),
-            segments=[segment_info(s) for s in meta["segments"]],
-            source=meta["source"]["description"],
-            id_column=meta.get("id_column", "customer_id"),
-            flags=list(meta.get("flags", [])),
+            trained_at=meta.trained_at,
+            rows=meta.rows,
+            k=meta.k,
+            k_reason=meta.k_selection.reason,
+            features=list(meta.features),
+            quality=meta.quality.scores(),
+            segments=[segment_info(s) for s in meta.segments],
+            source=meta.source.description,
+            id_column=meta.id_column,
+            flags=list(meta.flags),
         )
 
     def _load(self, version: str) -> LoadedVersion:
@@ -390,24 +383,24 @@ class SegmentService:
 
     def _version_info(self, name: str, is_served: bool) -> VersionInfo:
         meta = self.registry.metadata(name)
-        comp = meta.get("comparison", {})
-        status = "served" if is_served else meta.get("status", "served")
+        comp = meta.comparison
+        status = "served" if is_served else meta.status
         if status == "served" and not is_served:
             status = "previous"
         return VersionInfo(
             version=name,
-            trained_at=meta["trained_at"],
-            rows=meta["rows"],
-            k=meta["k"],
-            silhouette=meta["quality"].get("silhouette"),
-            sizes={s["name"]: s["size"] for s in meta["segments"]},
+            trained_at=meta.trained_at,
+            rows=meta.rows,
+            k=meta.k,
+            silhouette=meta.quality.silhouette,
+            sizes={s.name: s.size for s in meta.segments},
             served=is_served,
             status=status,
-            moved=comp.get("moved"),
-            moved_share=comp.get("moved_share"),
-            ari=comp.get("ari"),
-            note="; ".join(meta.get("guardrails", [])),
-            data_digest=meta["source"]["digest"],
+            moved=comp.moved,
+            moved_share=comp.moved_share,
+            ari=comp.ari,
+            note="; ".join(meta.guardrails),
+            data_digest=meta.source.digest,
         )
 
     def history(self) -> History:
@@ -426,54 +419,54 @@ class SegmentService:
             raise NotFound(f"{v.name} has no {name} chart")
         return path
 
-    def find_segment(self, text: str, v: LoadedVersion | None = None) -> dict[str, Any]:
-        """A segment by id ("2"), exact name, or unambiguous start of a name."""
-        v = v or self._version()
+    def find_segment(self, text: str, segments: list[Segment] | None = None) -> Segment:
+        """A segment by id ("2"), exact name, or unambiguous start of a name, among
+        `segments` (the served version's by default)."""
+        if segments is None:
+            segments = self._version().metadata.segments
         text = text.strip()
-        segments = v.meta["segments"]
         if text.lstrip("#").isdigit():
             seg_id = int(text.lstrip("#"))
-            if seg_id in v.by_id:
-                return v.by_id[seg_id]
-        exact = [s for s in segments if s["name"].lower() == text.lower()]
+            by_id = next((s for s in segments if s.id == seg_id), None)
+            if by_id is not None:
+                return by_id
+        exact = [s for s in segments if s.name.lower() == text.lower()]
         if exact:
             return exact[0]
-        partial = [s for s in segments if s["name"].lower().startswith(text.lower())] or [
-            s for s in segments if text.lower() in s["name"].lower()
+        partial = [s for s in segments if s.name.lower().startswith(text.lower())] or [
+            s for s in segments if text.lower() in s.name.lower()
         ]
         if len(partial) == 1:
             return partial[0]
-        names = ", ".join(f"{s['id']} {s['name']}" for s in segments)
+        names = ", ".join(f"{s.id} {s.name}" for s in segments)
         if partial:
             raise NotFound(f"'{text}' matches several segments; say which: {names}")
         close = difflib.get_close_matches(
-            text.lower(), [s["name"].lower() for s in segments], n=1, cutoff=0.5
+            text.lower(), [s.name.lower() for s in segments], n=1, cutoff=0.5
         )
-        hint = next(
-            (f"did you mean {s['name']}? " for s in segments if [s["name"].lower()] == close), ""
-        )
+        hint = next((f"did you mean {s.name}? " for s in segments if [s.name.lower()] == close), "")
         raise NotFound(f"no segment '{text}'; {hint}segments are: {names}")
 
     def export(self, segment: str) -> Export:
         v = self._version()
-        seg = self.find_segment(segment, v)
-        mask = np.asarray(v.segments) == seg["id"]
+        seg = self.find_segment(segment, v.metadata.segments)
+        mask = np.asarray(v.segments) == seg.id
         ids = v.id_strings(mask)  # decode only this segment's ids
         buf = io.StringIO()
-        id_column = v.meta.get("id_column", "customer_id")
+        id_column = v.metadata.id_column
         if id_column == "@row":  # model.load.ROW_IDS (not imported: pandas): row numbers
             ids = ids[np.argsort(ids.astype(np.int64), kind="stable")]  # 2 before 10
         buf.write(f"{'row' if id_column == '@row' else id_column},segment_id,segment\n")
-        name = seg["name"].replace('"', '""')
+        name = seg.name.replace('"', '""')
         for cid in ids:
             text = str(cid)
             if any(ch in text for ch in ',"\n'):
                 text = '"' + text.replace('"', '""') + '"'
-            buf.write(f'{text},{seg["id"]},"{name}"\n')
-        slug = "".join(ch if ch.isalnum() else "-" for ch in seg["name"].lower()).strip("-")
+            buf.write(f'{text},{seg.id},"{name}"\n')
+        slug = "".join(ch if ch.isalnum() else "-" for ch in seg.name.lower()).strip("-")
         return Export(
             segment=segment_info(seg),
-            filename=f"segment-{seg['id']}-{slug}-{v.name}.csv",
+            filename=f"segment-{seg.id}-{slug}-{v.name}.csv",
             csv=buf.getvalue().encode("utf-8"),
             rows=int(mask.sum()),
             version=v.name,
@@ -554,7 +547,7 @@ class SegmentService:
         if (
             previous is not None
             and not force
-            and (previous.meta["source"]["digest"] == dataset.digest)
+            and (previous.metadata.source.digest == dataset.digest)
         ):
             info = self.version_info(previous.name)
             return RetrainResult(
@@ -570,16 +563,17 @@ class SegmentService:
 
         name = self.registry.next_version()
         with self.registry.staging(name) as tmp:
-            meta = train_version(dataset, self.settings, previous, tmp, name, report, fit)
-        held = list(meta.get("guardrails", []))
+            written = train_version(dataset, self.settings, previous, tmp, name, report, fit)
+            meta = VersionMeta.from_dict(written, f"{name}/metadata.json")
+        held = list(meta.guardrails)
         if not held:
             self.registry.set_served(name)
             self.refresh()
-        charts = {c: str(self.registry.path(name) / f) for c, f in meta["charts"].items()}
+        charts = {c: str(self.registry.path(name) / f) for c, f in meta.charts.items()}
         flows = self._retrain_flows(name, charts)  # before `retain` may delete the previous
         self.registry.retain(self.settings.keep_versions)
         info = self.version_info(name)
-        change = self._change(meta, previous.meta["rows"] if previous else None)
+        change = self._change(meta, previous.metadata.rows if previous else None)
         return RetrainResult(
             version=info,
             served=not held,
@@ -591,28 +585,23 @@ class SegmentService:
         )
 
     @staticmethod
-    def _change(meta: dict[str, Any], rows_before: int | None = None) -> Change:
-        comp = meta["comparison"]
+    def _change(meta: VersionMeta, rows_before: int | None = None) -> Change:
+        comp = meta.comparison
         return Change(
-            previous=comp.get("previous"),
-            k_before=comp.get("k_before"),
-            k_after=meta["k"],
-            silhouette_before=comp.get("silhouette_before"),
-            silhouette_after=meta["quality"].get("silhouette"),
+            previous=comp.previous,
+            k_before=comp.k_before,
+            k_after=meta.k,
+            silhouette_before=comp.silhouette_before,
+            silhouette_after=meta.quality.silhouette,
             sizes=[
-                {
-                    "id": s["id"],
-                    "name": s["name"],
-                    "size": s["size"],
-                    "before": s.get("size_before"),
-                }
-                for s in meta["segments"]
+                {"id": s.id, "name": s.name, "size": s.size, "before": s.size_before}
+                for s in meta.segments
             ],
-            removed=list(comp.get("removed", [])),
-            moved=comp.get("moved"),
-            moved_share=comp.get("moved_share"),
-            ari=comp.get("ari"),
-            common=comp.get("common"),
+            removed=list(comp.removed),
+            moved=comp.moved,
+            moved_share=comp.moved_share,
+            ari=comp.ari,
+            common=comp.common,
             rows_before=rows_before,
         )
 

@@ -12,14 +12,19 @@ and bytewise order is the order Arrow sorts them in. Versions written with
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 
+from model.metadata import Segment, VersionMeta, read_metadata
+
+# The stored pipeline's steps, in order: the fitted ColumnTransformer, a cast to
+# float32, the fitted KMeans. Only `StoredPipeline` looks inside it.
+PIPELINE_STEPS = ("features", "float32", "kmeans")
 ARRAYS = ("ids", "segments", "runner_up", "distances", "values")
 _DECODE_CHUNK = 1 << 20
 
@@ -109,22 +114,46 @@ def as_keys(ids: np.ndarray) -> np.ndarray:
     return fixed_width_ids(pa.array(np.asarray(ids), type=pa.large_string()))
 
 
+class StoredPipeline:
+    """The fitted pipeline of a version, as a prospect is placed with it: each cluster
+    centre's distance from given values. The one place that knows the pipeline's steps."""
+
+    def __init__(self, pipeline: Any):
+        self.sklearn = pipeline  # the fitted sklearn Pipeline itself, for tools that inspect it
+
+    @classmethod
+    def load(cls, path: Path) -> StoredPipeline:
+        return cls(joblib.load(path))
+
+    def distances(self, given: dict[str, float | str]) -> np.ndarray:
+        """Distance (scaled units) to each cluster centre, by cluster number. Columns not
+        in `given` are missing, imputed as in training. Values too far out for float32
+        give inf or NaN distances: the caller decides what to say."""
+        from model.features import prospect_frame
+
+        steps = self.sklearn.named_steps
+        frame = prospect_frame(steps[PIPELINE_STEPS[0]], given)
+        centers = steps[PIPELINE_STEPS[-1]].cluster_centers_
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = self.sklearn[:-1].transform(frame)
+            return np.sqrt(((centers - x) ** 2).sum(1))
+
+
 @dataclass
 class LoadedVersion:
     name: str
     path: Path
-    meta: dict[str, Any]
+    metadata: VersionMeta
     keys: np.ndarray  # sorted customer ids as stored: UTF-8 bytes ("S"), or "U" (older)
     segments: np.ndarray  # stable segment id per customer
     runner_up: np.ndarray
     distances: np.ndarray  # (n, 2): own centre, runner-up centre
     values: np.ndarray  # (n, f) numeric features in original units, NaN = missing
-    by_id: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
-    _pipeline: Any = field(default=None, repr=False)
+    _model: StoredPipeline | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, path: Path) -> LoadedVersion:
-        meta = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
+        meta = read_metadata(path)
         # Memory-mapped, but held as plain ndarray views of the maps: indexing a
         # np.memmap runs Python code per access (__getitem__, __array_finalize__),
         # ~1 µs each, and a lookup reads a dozen values.
@@ -133,8 +162,18 @@ class LoadedVersion:
             for name in ARRAYS
         }
         arrays["keys"] = arrays.pop("ids")
-        by_id = {s["id"]: s for s in meta["segments"]}
-        return cls(name=meta["version"], path=path, meta=meta, by_id=by_id, **arrays)
+        return cls(name=meta.version, path=path, metadata=meta, **arrays)
+
+    @cached_property
+    def meta(self) -> dict[str, Any]:
+        """metadata.json as a plain dict, as stored: for writers that carry fields of
+        the previous version forward. Readers use the typed `metadata`."""
+        return self.metadata.to_dict()
+
+    @cached_property
+    def by_id(self) -> dict[int, dict[str, Any]]:
+        """Segment dicts by stable id, as stored (see `meta`); typed: `segment`."""
+        return {s["id"]: s for s in self.meta["segments"]}
 
     @property
     def ids(self) -> np.ndarray:
@@ -147,11 +186,17 @@ class LoadedVersion:
         return decode_ids(np.asarray(self.keys)[rows])
 
     @property
-    def pipeline(self):
+    def model(self) -> StoredPipeline:
+        """The fitted pipeline, to place prospects with."""
         # Loaded on first predict: lookups and summaries never need it.
-        if self._pipeline is None:
-            self._pipeline = joblib.load(self.path / "pipeline.joblib")
-        return self._pipeline
+        if self._model is None:
+            self._model = StoredPipeline.load(self.path / "pipeline.joblib")
+        return self._model
+
+    @property
+    def pipeline(self) -> Any:
+        """The fitted sklearn Pipeline (steps: PIPELINE_STEPS)."""
+        return self.model.sklearn
 
     def row_of(self, customer_id: str) -> int | None:
         keys = self.keys
@@ -169,8 +214,8 @@ class LoadedVersion:
             return i
         return None
 
-    def segment(self, segment_id: int) -> dict[str, Any]:
-        return self.by_id[int(segment_id)]
+    def segment(self, segment_id: int) -> Segment:
+        return self.metadata.segment(segment_id)
 
-    def segment_of_cluster(self, cluster: int) -> dict[str, Any]:
-        return next(s for s in self.meta["segments"] if s["cluster"] == cluster)
+    def segment_of_cluster(self, cluster: int) -> Segment:
+        return self.metadata.segment_of_cluster(cluster)

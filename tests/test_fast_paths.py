@@ -17,6 +17,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from model import features as feat
 from model import selection
+from model.metadata import VersionMeta
 from model.sample import generate
 from model.stages import ari, label_sums
 from model.version import LoadedVersion, common_rows, decode_ids, fixed_width_ids
@@ -125,7 +126,7 @@ def _version(keys: np.ndarray) -> LoadedVersion:
     return LoadedVersion(
         name="v1",
         path=None,  # type: ignore[arg-type]
-        meta={"segments": []},
+        metadata=VersionMeta(version="v1", segments=[]),
         keys=keys,
         segments=np.ones(n, dtype=np.int16),
         runner_up=np.full(n, -1, dtype=np.int16),
