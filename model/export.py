@@ -48,10 +48,10 @@ CHUNK_ROWS = 250_000  # ~15 MB of Arrow data per batch
 def assignment_batches(v: LoadedVersion, chunk: int = CHUNK_ROWS) -> Iterator[pa.RecordBatch]:
     """Every customer's row, `chunk` rows at a time, in customer id order."""
     chunk = max(1, int(chunk))
-    ids_of_segments = sorted(v.by_id)
-    table_size = (max(ids_of_segments) + 1) if ids_of_segments else 1
+    by_id = v.metadata.segments_by_id
+    table_size = (max(by_id) + 1) if by_id else 1
     # segment id -> name, as an Arrow array indexed by id (gaps: null, never read)
-    names = pa.array([v.by_id[i]["name"] if i in v.by_id else None for i in range(table_size)])
+    names = pa.array([by_id[i].name if i in by_id else None for i in range(table_size)])
     version = pa.array([v.name])
     n = len(v.keys)
     for start in range(0, n, chunk):

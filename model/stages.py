@@ -99,19 +99,19 @@ def match_segments(
     k = len(centers)
     if previous is None:
         return list(range(1, k + 1)), k + 1, {}
-    prev_segments = previous.meta["segments"]
-    rows = [{**s["centroid"], **s.get("mode", {})} for s in prev_segments]
+    prev_segments = previous.metadata.segments
+    rows = [{**s.centroid, **s.mode} for s in prev_segments]
     frame = pd.DataFrame(rows, columns=list(transformer.feature_names_in_))
     prev_scaled = feat.transform(transformer, frame)
     cost = np.linalg.norm(centers[:, None, :] - prev_scaled[None, :, :], axis=2)
     r, c = linear_sum_assignment(cost)
-    next_id = int(previous.meta.get("next_segment_id", max(s["id"] for s in prev_segments) + 1))
+    next_id = previous.metadata.next_segment_id  # defaults to one past the largest id
     ids: list[int | None] = [None] * k
     before: dict[int, int] = {}
     for i, j in zip(r, c, strict=True):
         if cost[i, j] <= MATCH_MAX:
-            ids[i] = int(prev_segments[j]["id"])
-            before[ids[i]] = int(prev_segments[j]["size"])
+            ids[i] = prev_segments[j].id
+            before[ids[i]] = prev_segments[j].size
     out = []
     for i in range(k):
         if ids[i] is None:
@@ -380,12 +380,12 @@ def compare(previous: LoadedVersion | None, order: IdOrder, matched: Matched) ->
     else:
         out = _movers(previous, order.keys, segs)
     out.update(
-        k_before=previous.meta["k"] if previous else None,
-        silhouette_before=previous.meta["quality"].get("silhouette") if previous else None,
+        k_before=previous.metadata.k if previous else None,
+        silhouette_before=previous.metadata.quality.silhouette if previous else None,
         removed=[
-            s["name"]
-            for s in (previous.meta["segments"] if previous else [])
-            if s["id"] not in matched.ids
+            s.name
+            for s in (previous.metadata.segments if previous else [])
+            if s.id not in matched.ids
         ],
     )
     return out
@@ -529,7 +529,7 @@ def guardrails(meta: dict, previous: LoadedVersion | None, settings: Settings) -
     if previous is None:
         return []
     reasons = []
-    before = previous.meta["quality"].get("silhouette")
+    before = previous.metadata.quality.silhouette
     after = meta["quality"].get("silhouette")
     if before is not None and after is not None and before - after > settings.max_silhouette_drop:
         reasons.append(
@@ -540,7 +540,7 @@ def guardrails(meta: dict, previous: LoadedVersion | None, settings: Settings) -
     if small and meta["k"] > 1:
         s = small[0]
         reasons.append(f"segment {s['name']!r} holds only {s['share']:.1%} of customers")
-    k_before = previous.meta["k"]
+    k_before = previous.metadata.k
     if settings.fixed_k is None and abs(meta["k"] - k_before) > 1:
         reasons.append(f"k jumped from {k_before} to {meta['k']}")
     return reasons

@@ -23,6 +23,7 @@ from model import features as feat
 from model import selection, stages
 from model.chart_worker import ChartWorker, draw_here
 from model.config import Settings
+from model.metadata import VersionMeta
 from model.stages import EngineFit
 from model.version import LoadedVersion
 
@@ -161,6 +162,9 @@ def _train(
         charts=drawn.charts,
         timings=lap.timings,
     )
+    # The contract any engine must meet (model.metadata): complete and well typed,
+    # checked before the file exists, so a reader never meets a half-made version.
+    VersionMeta.from_dict(meta, f"{version}/metadata.json", complete=True)
     # metadata.json last: a folder without it is not a version.
     (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     progress("done", 1.0)

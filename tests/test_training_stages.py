@@ -11,6 +11,7 @@ import pytest
 
 from model import stages
 from model.config import Settings
+from model.metadata import VersionMeta
 from model.version import LoadedVersion, fixed_width_ids
 
 ONE = np.zeros(0)
@@ -20,9 +21,9 @@ def version(ids: list[str], assigned: list[int], **meta) -> LoadedVersion:
     """A stored version with only what `compare` and `guardrails` read."""
     keys = fixed_width_ids(pa.array(sorted(ids, key=str.encode)))
     order = np.argsort([i.encode() for i in ids], kind="stable")
-    meta = {"k": 3, "quality": {"silhouette": 0.5}, "segments": [], **meta}
+    meta = {"version": "v1", "k": 3, "quality": {"silhouette": 0.5}, "segments": [], **meta}
     seg = np.asarray(assigned, dtype=np.int16)[order]
-    return LoadedVersion("v1", Path("."), meta, keys, seg, ONE, ONE, ONE)
+    return LoadedVersion("v1", Path("."), VersionMeta.from_dict(meta), keys, seg, ONE, ONE, ONE)
 
 
 def matched(ids: list[int], labels: list[int]) -> stages.Matched:
