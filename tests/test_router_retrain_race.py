@@ -17,6 +17,7 @@ from bot.router import Job, Router
 from model.registry import Registry
 from model.service import SegmentService
 from tests.conftest import ADMIN, make_settings
+from tests.test_write_back import clone_version
 
 
 class Announcements:
@@ -90,10 +91,11 @@ def test_a_retrain_planned_before_another_started_is_refused_by_the_service(
 def test_a_rollback_during_a_retrain_is_refused_and_serves_what_it_did(
     router: Router, retraining, model_dir: Path
 ) -> None:
+    clone_version(model_dir, "v1", "v2", drop_first=100)  # a second version, untrained
     registry = Registry(model_dir)
+    registry.set_served("v2")
     holding, first = retraining
-    router.service.retrain(force=True)  # v2, served: now there is a v1 to roll back to
-    assert registry.served() == "v2"
+    assert router.service.served_version == "v2"
 
     first.start()
     assert holding.wait(60)
