@@ -3,8 +3,8 @@
 - scheduled retrains from SEGBOT_RETRAIN_CRON in SEGBOT_TIMEZONE (APScheduler),
   each announced through an `Announcer`;
 - a light watch on the model directory, so a switch made by another process (a
-  retrain, a rollback, `segbot train`) is picked up within seconds even when no
-  query arrives, and the next query does not pay for loading the new version.
+  retrain, a rollback, `segbot train`) is picked up within about a second even when
+  no query arrives, and the next query does not pay for loading the new version.
 
 SEGBOT_RETRAIN_CRON is standard 5-field cron. APScheduler 3 reads the day-of-week
 field with 0 = Monday (cron: 0 = Sunday) and combines day-of-month and day-of-week
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 # within this many seconds; later than that it waits for the next slot. Missed runs
 # are coalesced into one.
 MISFIRE_GRACE = 15 * 60
-WATCH_EVERY = 2.0  # seconds between looks at which version another process serves
+WATCH_EVERY = 1.0  # seconds between looks at which version another process serves (README)
 SLOT_FILE = ".last-scheduled-run"
 SLOT_LOCK = ".schedule.lock"
 # Tests only: retrain every N seconds instead of the cron, to see the schedule fire

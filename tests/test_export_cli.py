@@ -135,3 +135,52 @@ def test_ids_with_commas_quotes_and_accents_survive_csv(two_versions, tmp_path):
         got = [row["customer_id"] for row in csv.DictReader(fh)]
     assert got == [k.decode() for k in encoded]
     assert set(odd) <= set(got)
+
+
+# ---- contents against ids known by construction --------------------------------------------
+@pytest.fixture(scope="module")
+def blobs_model(tmp_path_factory) -> Path:
+    """180 customers in three far-apart blobs (tests.test_history's v1 data), k=3: which
+    customers share a segment is known from the data alone. Read-only."""
+    from model.service import SegmentService
+    from tests.conftest import make_settings
+    from tests.test_history import V1, write_blobs
+
+    tmp = tmp_path_factory.mktemp("export-blobs")
+    data = write_blobs(tmp / "blobs.csv", V1, seed=1)
+    SegmentService(make_settings(tmp / "models", data, SEGBOT_K="3")).retrain(force=True)
+    return tmp / "models"
+
+
+def test_exports_hold_exactly_the_customers_of_each_blob(blobs_model, tmp_path):
+    from model.service import SegmentService
+    from tests.conftest import make_settings
+    from tests.test_history import CENTERS, V1, blob_segments
+
+    segment_of_blob = blob_segments(blobs_model, "v1")  # from the stored centres only
+    names = {
+        s["id"]: s["name"]
+        for s in json.loads((blobs_model / "v1" / "metadata.json").read_text())["segments"]
+    }
+
+    # `segbot export`: every customer once, in the segment of their blob
+    out = tmp_path / "all.csv"
+    assert main(["export", "--out", str(out), "--model-dir", str(blobs_model)]) == 0
+    rows = read(out)
+    assert sorted(rows["customer_id"]) == sorted(V1) and len(rows) == 180
+    for row in rows.itertuples():
+        segment = segment_of_blob[V1[row.customer_id]]
+        assert (row.segment_id, row.segment, row.version) == (segment, names[segment], "v1")
+        assert row.runner_up in set(names.values()) - {names[segment]}
+
+    # `/segments export <segment>`: that blob's customers, no one else
+    service = SegmentService(make_settings(blobs_model))
+    for blob in CENTERS:
+        segment = segment_of_blob[blob]
+        export = service.export(str(segment))
+        lines = export.csv.decode().splitlines()
+        assert lines[0] == "customer_id,segment_id,segment"
+        ids = [line.split(",")[0] for line in lines[1:]]
+        assert sorted(ids) == sorted(c for c, b in V1.items() if b == blob)
+        assert {line.split(",", 1)[1] for line in lines[1:]} == {f'{segment},"{names[segment]}"'}
+        assert export.rows == len(ids) == 60

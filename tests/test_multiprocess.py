@@ -1,6 +1,6 @@
 """Several segbot processes sharing one model directory, for real: they never train at
-the same time (a file lock), and a running bot notices within seconds when another
-process switched the served version, even while no query arrives."""
+the same time (a file lock), and a running bot notices within about a second (README)
+when another process switched the served version, even while no query arrives."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from bot.schedule import TEST_EVERY_ENV
+from bot.schedule import TEST_EVERY_ENV, WATCH_EVERY
 from model.registry import Registry
 from tests.conftest import run_segbot, segbot_env, stop_bot
 from tests.slack_fake import SlackFake
@@ -136,29 +136,49 @@ def test_processes_racing_to_train_take_turns(served_copy: tuple[Path, Path]) ->
     assert not list(model_dir.glob(".tmp-*"))
 
 
+# What README promises: a switch is seen within a second, plus the moment loading takes
+# (and, on a loaded machine, a thread waiting for a core).
+NOTICED_WITHIN = WATCH_EVERY + 1.0
+
+
+def serving_lines(log: Path, version: str) -> list[str]:
+    """The timestamps of the bot's "now serving <version>" log lines."""
+    pattern = re.compile(rf"^(\S+ \S+) INFO \S+: now serving {version}$", re.M)
+    return pattern.findall(log.read_text())
+
+
+def noticed_after(log: Path, version: str, current: Path, before: int, timeout=30.0) -> float:
+    """Seconds from the switch (CURRENT's mtime) to the bot's next "now serving <version>"
+    log line after the `before` it had (its own timestamp, so how slowly this test looks
+    does not count)."""
+    deadline = time.monotonic() + timeout
+    while len(stamps := serving_lines(log, version)) <= before:
+        assert time.monotonic() < deadline, f"the bot did not notice {version}"
+        time.sleep(0.05)
+    when, ms = stamps[before].split(",")
+    logged = time.mktime(time.strptime(when, "%Y-%m-%d %H:%M:%S")) + int(ms) / 1000
+    return logged - current.stat().st_mtime
+
+
 def test_serve_notices_another_process_switch_without_any_query(
     tmp_path: Path, served_copy: tuple[Path, Path], slack_fake: SlackFake
 ) -> None:
+    assert WATCH_EVERY <= 1.0  # README: "within about a second"
     model_dir, data = served_copy
     bot = start_serve(tmp_path, slack_fake, model_dir, data)  # waits for /healthz: v1
     try:
         env = segbot_env(SEGBOT_MODEL_DIR=model_dir, SEGBOT_DATA=data)
+        assert len(serving_lines(bot.log, "v1")) == 1  # the log format this test reads
         done = run_segbot(["train"], env=env, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
-        switched = time.monotonic()
         # No request reaches the bot meanwhile: its own watch must pick v2 up.
-        while "now serving v2" not in bot.log.read_text():
-            assert time.monotonic() - switched < 6, "the bot did not notice v2"
-            time.sleep(0.1)
+        assert noticed_after(bot.log, "v2", model_dir / "CURRENT", 0) < NOTICED_WITHIN
         assert bot.health() == (200, {"status": "ok", "version": "v2"})
 
         done = run_segbot(["ask", "/segments rollback v1"], env=env, cwd=tmp_path)
         assert done.returncode == 0 and "Now serving v1" in done.stdout
-        switched = time.monotonic()
-        while bot.health()[1]["version"] != "v1":
-            assert time.monotonic() - switched < 6, "the bot did not notice the rollback"
-            time.sleep(0.2)
-        assert len(re.findall(r"now serving v1", bot.log.read_text())) >= 1
+        assert noticed_after(bot.log, "v1", model_dir / "CURRENT", 1) < NOTICED_WITHIN
+        assert bot.health() == (200, {"status": "ok", "version": "v1"})
     finally:
         stop_bot(bot)
 

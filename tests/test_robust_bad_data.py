@@ -6,15 +6,15 @@ process exits non-zero with one line on stderr that names the column or the prob
 v1 was trained first, CURRENT still names it afterwards, no new version folder exists
 and nothing is left behind.
 
-The cases run as separate processes, a few at a time, in one module fixture; each
-case is then its own test item. The normal suite runs the cases the issues name; the
-other variants (already covered in-process by test_load.py and test_transactions.py)
-run at the command line too with `SEGBOT_LONG=1` or `-m slow`.
+The cases run as separate processes, a few at a time, in one module fixture (only those
+of the test items selected); each case is then its own test item. The normal suite runs
+the cases the issues name and those no other test covers at the command line; the other
+variants (already covered in-process by test_load.py and test_transactions.py) are marked
+`slow` and run with `-m slow` or `SEGBOT_LONG=1`.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +28,6 @@ from model.registry import Registry
 from model.service import SegmentService
 from tests.conftest import make_settings, run_segbot, segbot_env
 
-LONG = os.environ.get("SEGBOT_LONG", "") not in ("", "0")
 MALL = Path(__file__).parent / "data" / "mall_customers.csv"
 ORDERS = "customer_id,date,amount\n"
 
@@ -43,6 +42,8 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     transactions: bool = False
     named: bool = False  # one of the cases the core and data issues name
+    # the only command-line case of its flag or file format: in the normal suite too
+    unique: bool = False
 
 
 def rows(n: int, start: int = 1) -> str:
@@ -171,6 +172,7 @@ CASES = [
         text=ORDERS + "1,2024-01-01,3\n2,2024-01-02,4\n",
         flags=("--amount-column", "price"),
         transactions=True,
+        unique=True,
     ),
     Case(
         "empty amounts",
@@ -196,6 +198,7 @@ CASES = [
         "duplicate ids in Parquet",
         ("id column 'customer_id' has 1 duplicate id ('a' on row 1, row 3)",),
         suffix=".parquet",
+        unique=True,
     ),
 ]
 
@@ -233,23 +236,22 @@ def run_case(case: Case, folder: Path, trained_model_dir: Path) -> Outcome:
 
 
 NAMED = [c for c in CASES if c.named]
-MORE = [c for c in CASES if not c.named]
-
-
-def long_requested(config: pytest.Config) -> bool:
-    expr = config.getoption("markexpr") or ""
-    return LONG or ("slow" in expr and "not slow" not in expr)
+DEFAULT = [c for c in CASES if c.named or c.unique]
+MORE = [c for c in CASES if not (c.named or c.unique)]
 
 
 @pytest.fixture(scope="module")
 def outcomes(
     tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path, request
 ) -> dict[str, Outcome]:
+    """Every selected case of this module, run a few at a time."""
     base = tmp_path_factory.mktemp("bad-data")
-    expr = request.config.getoption("markexpr") or ""
-    cases = [] if expr.strip() == "slow" else list(NAMED)
-    if long_requested(request.config):
-        cases += MORE
+    selected = {
+        item.callspec.params["case"].name
+        for item in request.session.items
+        if item.module is request.module and hasattr(item, "callspec")
+    }
+    cases = [c for c in CASES if c.name in selected]
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {
             c.name: pool.submit(run_case, c, base / f"case{i:02d}", trained_model_dir)
@@ -278,7 +280,7 @@ def check(out: Outcome, customer_ids: list[str]) -> None:
     assert answer.version == "v1"
 
 
-@pytest.mark.parametrize("case", NAMED, ids=[c.name for c in NAMED])
+@pytest.mark.parametrize("case", DEFAULT, ids=[c.name for c in DEFAULT])
 def test_bad_data_fails_with_one_line_and_changes_nothing(
     case: Case, outcomes: dict[str, Outcome], customer_ids: list[str]
 ) -> None:
@@ -288,10 +290,8 @@ def test_bad_data_fails_with_one_line_and_changes_nothing(
 @pytest.mark.slow
 @pytest.mark.parametrize("case", MORE, ids=[c.name for c in MORE])
 def test_more_bad_data_long(
-    case: Case, outcomes: dict[str, Outcome], customer_ids: list[str], request
+    case: Case, outcomes: dict[str, Outcome], customer_ids: list[str]
 ) -> None:
-    if not long_requested(request.config):
-        pytest.skip("long variant: SEGBOT_LONG=1 or -m slow")
     check(outcomes[case.name], customer_ids)
 
 

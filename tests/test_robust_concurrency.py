@@ -4,16 +4,15 @@ wholly from one version: its segment, runner-up, distance, values and as-of date
 all be that version's stored row for the customer (checked afterwards against both
 versions' arrays), and no thread may see the old version after it has seen the new.
 
-The short variant (normal suite) runs one in-process retrain with at least 1,000
-lookups. The long one (`SEGBOT_LONG=1` or `-m slow`) runs three retrains in a row with
-at least 10,000 lookups, and the same check with the retrain done by another process
-(`segbot train`), which the service picks up through CURRENT.
+The normal suite runs one in-process retrain with at least 1,000 lookups, and one
+retrain by another process (`segbot train`), which the service picks up through CURRENT.
+The long variants (marked `slow`: `-m slow` or `SEGBOT_LONG=1`) run three retrains in a
+row with at least 10,000 lookups, and more lookups around the other process's retrain.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import random
 import subprocess
 import threading
@@ -28,7 +27,6 @@ from model.service import SegmentService
 from model.version import LoadedVersion
 from tests.conftest import make_settings, segbot_command, segbot_env
 
-LONG = os.environ.get("SEGBOT_LONG", "") not in ("", "0")
 THREADS = 20
 
 
@@ -61,11 +59,6 @@ def settings_for(model_dir: Path, data: Path):
     return make_settings(
         model_dir, data, SEGBOT_MAX_SILHOUETTE_DROP=1.0, SEGBOT_MIN_SEGMENT_SHARE=0.0
     )
-
-
-def long_requested(request: pytest.FixtureRequest) -> bool:
-    expr = request.config.getoption("markexpr") or ""
-    return LONG or ("slow" in expr and "not slow" not in expr)
 
 
 class Lookups:
@@ -226,10 +219,8 @@ def test_lookups_during_a_retrain_come_wholly_from_one_version(
 
 @pytest.mark.slow
 def test_lookups_during_three_retrains_long(
-    model_dir: Path, sample_csv: Path, tmp_path: Path, request: pytest.FixtureRequest
+    model_dir: Path, sample_csv: Path, tmp_path: Path
 ) -> None:
-    if not long_requested(request):
-        pytest.skip("long variant: SEGBOT_LONG=1 or -m slow")
     data = changed_data(sample_csv, tmp_path / "changed.csv", seed=1)
     lookups, _ = retrain_under_load(model_dir, data, retrains=3, each=500, pause=0.002)
     counts = check_wholly_from_one_version(lookups, model_dir)
@@ -238,18 +229,21 @@ def test_lookups_during_three_retrains_long(
     assert total >= 10_000 and set(counts) == {"v1", "v2", "v3", "v4"}
 
 
-@pytest.mark.slow
-def test_lookups_while_another_process_retrains_long(
-    model_dir: Path, sample_csv: Path, tmp_path: Path, request: pytest.FixtureRequest
+@pytest.mark.parametrize(
+    "each", [pytest.param(20, id="short"), pytest.param(100, marks=pytest.mark.slow, id="long")]
+)
+def test_lookups_while_another_process_retrains(
+    model_dir: Path, sample_csv: Path, tmp_path: Path, each: int
 ) -> None:
     """The bot answering while `segbot train` (cron, an operator) switches CURRENT."""
-    if not long_requested(request):
-        pytest.skip("long variant: SEGBOT_LONG=1 or -m slow")
     data = changed_data(sample_csv, tmp_path / "changed.csv", seed=2)
     service = SegmentService(settings_for(model_dir, data))
     ids = random.Random(1).sample([str(i) for i in LoadedVersion.load(model_dir / "v1").ids], 300)
+    switched = threading.Event()
+    service.on_switch(lambda name: switched.set() if name == "v2" else None)
     service.lookup(ids[0])
-    lookups = Lookups(service, ids, each=100, pause=0.005).start()
+    # each thread keeps looking up until v2 is seen, then `tail` more from v2
+    lookups = Lookups(service, ids, each=each, pause=0.005).start()
     lookups.go.set()
     try:
         done = subprocess.run(
@@ -261,13 +255,13 @@ def test_lookups_while_another_process_retrains_long(
             timeout=300,
         )
         assert done.returncode == 0, done.stderr
-        deadline = time.monotonic() + 10  # the service looks at CURRENT once a second
-        while service.served_version != "v2" and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.5)
+        # the lookups themselves look at CURRENT once a second (POINTER_CHECK_INTERVAL)
+        assert switched.wait(30), "the lookups never picked up v2"
     finally:
         lookups.done.set()
         lookups.join()
     counts = check_wholly_from_one_version(lookups, model_dir)
     print(f"\n{sum(counts.values())} lookups while another process retrained: {counts}")
-    assert set(counts) == {"v1", "v2"} and sum(counts.values()) >= 1000
+    assert set(counts) == {"v1", "v2"} and sum(counts.values()) >= THREADS * each
+    assert counts["v2"] >= THREADS * lookups.tail  # every thread answered from v2 at the end
+    assert differing(model_dir, "v1", "v2", ids) > 100  # the check can tell them apart

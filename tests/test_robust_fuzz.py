@@ -14,7 +14,6 @@ examples each test ran is printed (`-s`) and counted in `stats`.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from collections import Counter
@@ -32,7 +31,6 @@ from bot.router import Job, Router
 from model.service import SegmentService
 from tests.conftest import ADMIN, USER, make_settings
 
-LONG = os.environ.get("SEGBOT_LONG", "") not in ("", "0")
 SHORT_EXAMPLES = 150
 LONG_EXAMPLES = 10_000
 
@@ -406,15 +404,8 @@ def test_fuzz_prospect_values(routers, vocabulary) -> None:
     _report("prospects", before)
 
 
-def long_requested(request: pytest.FixtureRequest) -> bool:
-    expr = request.config.getoption("markexpr") or ""
-    return LONG or ("slow" in expr and "not slow" not in expr)
-
-
 @pytest.mark.slow
-def test_fuzz_command_lines_long(routers, vocabulary, request) -> None:
-    if not long_requested(request):
-        pytest.skip("long variant: SEGBOT_LONG=1 or -m slow")
+def test_fuzz_command_lines_long(routers, vocabulary) -> None:
     before = stats.copy()
     _lines_test(LONG_EXAMPLES)(routers, vocabulary)
     _report("command lines (long)", before)
@@ -422,9 +413,7 @@ def test_fuzz_command_lines_long(routers, vocabulary, request) -> None:
 
 
 @pytest.mark.slow
-def test_fuzz_prospect_values_long(routers, vocabulary, request) -> None:
-    if not long_requested(request):
-        pytest.skip("long variant: SEGBOT_LONG=1 or -m slow")
+def test_fuzz_prospect_values_long(routers, vocabulary) -> None:
     before = stats.copy()
     _prospect_test(LONG_EXAMPLES)(routers, vocabulary)
     _report("prospects (long)", before)

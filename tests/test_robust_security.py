@@ -48,6 +48,7 @@ from tests.conftest import (
     start_http_bot,
     stop_bot,
     stop_process,
+    wait_logged,
 )
 from tests.slack_fake import SlackFake
 from tests.test_socket_mode import SocketModeServer, slash_envelope, socket_mode_server
@@ -211,7 +212,7 @@ def test_non_admins_cannot_roll_back_over_http(bot: Bot, slack: SlackFake) -> No
     before = disk(bot.model_dir)
     ack = bot.slash("/segments", "rollback v1", user=USER)
     assert ack["response_type"] == "ephemeral" and "only segbot admins" in ack["text"]
-    time.sleep(0.5)
+    bot.wait_logged(f"refused /segments rollback for user {USER}")
     assert slack.calls == [] and disk(bot.model_dir) == before
     assert bot.health()[1]["version"] == "v2"
 
@@ -263,7 +264,7 @@ def test_admin_commands_are_refused_to_others_in_socket_mode(
         ack = state.ack_for(f"adm-{i}")
         assert ack["payload"]["response_type"] == "ephemeral"
         assert "only segbot admins" in ack["payload"]["text"], text
-    time.sleep(1.0)
+        wait_logged(log, f"refused /segments {text.split()[0]} for user {USER}", proc=proc)
     assert slack_fake.calls == [] and slack_fake.uploads == {} and disk(model_dir) == before
 
     # the same from an admin works: the export reaches the conversation it came from

@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import numpy as np
@@ -111,16 +112,32 @@ def test_a_failing_data_source_keeps_the_served_version(service, tmp_path):
     assert not list(service.registry.root.glob(".tmp-*"))
 
 
-def test_guardrail_holds_back_and_rollback_serves_it(service):
+def test_a_held_back_candidate_is_stored_but_never_served_nor_compared_with(service):
+    v1 = service._version()
     service.settings = service.settings.model_copy(update={"min_segment_share": 0.6})
-    result = service.retrain(force=True)
-    assert not result.served and result.held_back
-    assert "holds only" in result.held_back[0]
-    assert service.served_version == "v1"
-    history = service.history()
-    assert [v.status for v in history.versions] == ["candidate", "served"]
+    held = service.retrain(force=True)
+    assert not held.served and held.version.version == "v2"
+    assert "holds only" in held.held_back[0]
+    candidate = json.loads((service.registry.path("v2") / "metadata.json").read_text())
+    assert candidate["status"] == "candidate" and candidate["guardrails"] == held.held_back
+    assert [v.status for v in service.history().versions] == ["candidate", "served"]
+    # lookups keep answering from v1's stored rows
+    for cid in ("C00000001", "C00000250", "C00002500"):
+        answer = service.lookup(cid)
+        assert answer.version == "v1" and answer.segment.id == int(v1.segments[v1.row_of(cid)])
+    assert service.summary().version == "v1" and service.export("1").version == "v1"
+
+    # the next retrain is measured against what customers were served (v1), not v2
+    service.settings = service.settings.model_copy(update={"min_segment_share": 0.0})
+    served = service.retrain(force=True)
+    assert served.served and served.version.version == "v3"
+    assert served.change.previous == "v1"
+    stored = json.loads((service.registry.path("v3") / "metadata.json").read_text())
+    assert stored["comparison"]["previous"] == "v1"
+
+    # and a rollback can still serve the candidate
     rolled = service.rollback("v2")
-    assert rolled.previous == "v1" and service.served_version == "v2"
+    assert rolled.previous == "v3" and service.served_version == "v2"
 
 
 def test_another_process_switch_is_noticed(service):

@@ -132,6 +132,23 @@ def test_sqlite_transactions_by_table_and_by_query(shop_db):
     assert_expected(by_query)
 
 
+def test_train_query_flag_trains_on_the_rows_it_selects(shop_db, tmp_path):
+    """`segbot train --data URL --query SQL` (in process): the version holds exactly the
+    customers the query selects, counted here with pandas on the same table."""
+    from bot.cli import main
+
+    chosen = CUSTOMERS[(CUSTOMERS["age"] >= 40) & (CUSTOMERS["annual_income"] < 60_000)]
+    assert 20 < len(chosen) < 150  # a real selection, neither all nor nearly none
+    query = "SELECT * FROM customers WHERE age >= 40 AND annual_income < 60000"
+    models = tmp_path / "models"
+    argv = ["train", "--data", shop_db, "--query", query, "--model-dir", str(models)]
+    assert main([*argv, "--k", "3"]) == 0
+    meta = json.loads((models / "v1" / "metadata.json").read_text())
+    assert meta["rows"] == len(chosen) and meta["source"]["description"].endswith("(query)")
+    stored = [i.decode() for i in np.load(models / "v1" / "ids.npy")]
+    assert sorted(stored) == sorted(chosen["customer_id"])
+
+
 def test_sqlite_rows_come_in_chunks_with_only_the_needed_columns(shop_db, monkeypatch):
     in_process(monkeypatch)
     counter = ChunkCounter(monkeypatch, rows=4)

@@ -12,7 +12,6 @@ A few hundred examples by default; `-m slow` (or SEGBOT_LONG=1) runs 10,000 of e
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -28,7 +27,6 @@ from bot.router import Job, Router
 from model.service import SegmentService
 from tests.conftest import ADMIN, USER, make_settings
 
-LONG = os.environ.get("SEGBOT_LONG", "") not in ("", "0")
 SHORT_EXAMPLES = 200
 LONG_EXAMPLES = 10_000
 RAW = re.compile(r"[<>]|&(?!(?:amp|lt|gt);)")
@@ -136,20 +134,11 @@ def test_fuzz_clicks(router: Router, vocabulary: list[str]) -> None:
     _click_test(SHORT_EXAMPLES)(router, vocabulary)
 
 
-def _long(request: pytest.FixtureRequest) -> bool:
-    expr = request.config.getoption("markexpr") or ""
-    return LONG or ("slow" in expr and "not slow" not in expr)
-
-
 @pytest.mark.slow
-def test_fuzz_said_long(router: Router, vocabulary: list[str], request) -> None:
-    if not _long(request):
-        pytest.skip("long variant: SEGBOT_LONG=1 or -m slow")
+def test_fuzz_said_long(router: Router, vocabulary: list[str]) -> None:
     _said_test(LONG_EXAMPLES)(router, vocabulary)
 
 
 @pytest.mark.slow
-def test_fuzz_clicks_long(router: Router, vocabulary: list[str], request) -> None:
-    if not _long(request):
-        pytest.skip("long variant: SEGBOT_LONG=1 or -m slow")
+def test_fuzz_clicks_long(router: Router, vocabulary: list[str]) -> None:
     _click_test(LONG_EXAMPLES)(router, vocabulary)

@@ -484,3 +484,23 @@ def test_a_bad_log_fails_train_with_the_message(tmp_path):
         "write dates as YYYY-MM-DD, optionally with a time and a UTC offset"
     )
     assert not (tmp_path / "m" / "v1").exists()
+
+
+def test_train_flags_name_the_date_and_amount_columns(tmp_path):
+    """`--date-column` and `--amount-column` at the command line (in process): the stored
+    values are the hand-worked ones above, as of the log's latest day (2024-03-10)."""
+    from bot.cli import main
+    from model.version import LoadedVersion
+
+    renamed = LOG.replace("customer_id,date,amount,", "customer_id,Order Date,Total (€),", 1)
+    path = write(tmp_path / "orders.csv", renamed)
+    models = tmp_path / "models"
+    argv = ["train", "--kind", "transactions", "--data", path, "--model-dir", str(models)]
+    argv += ["--date-column", "Order Date", "--amount-column", "Total (€)", "--k", "2"]
+    assert main(argv) == 0
+    version = LoadedVersion.load(models / "v1")
+    assert version.meta["features"] == list(DEFAULT_FEATURES)
+    columns = [FEATURES.index(f) for f in DEFAULT_FEATURES]
+    for customer, expected in EXPECTED.items():
+        stored = version.values[version.row_of(customer)].tolist()
+        assert stored == [expected[i] for i in columns], customer

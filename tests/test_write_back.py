@@ -10,7 +10,6 @@ metadata.json with numpy alone (not through `model.export`), or from the real
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import secrets
@@ -30,7 +29,6 @@ from model.write_back import WriteBackError
 from tests.conftest import make_settings, run_segbot, segbot_command, segbot_env
 from tests.test_sql_sources import pg_url_or_skip
 
-LONG = os.environ.get("SEGBOT_LONG", "") not in ("", "0")
 Row = tuple[int, str, str, float, str | None]  # segment_id, segment, version, distance, runner_up
 
 
@@ -481,11 +479,6 @@ def test_file_write_back_swaps_and_keeps_the_previous_file(two_versions, tmp_pat
 
 
 # ---- kill -9 during a write-back -------------------------------------------------------------
-def long_requested(request: pytest.FixtureRequest) -> bool:
-    expr = request.config.getoption("markexpr") or ""
-    return LONG or ("slow" in expr and "not slow" not in expr)
-
-
 def kill_during_write_back(
     env: dict[str, str], cwd: Path, delay: float | None = None
 ) -> tuple[bool, float | None]:
@@ -588,9 +581,7 @@ def test_kill_9_during_postgres_write_back_never_leaves_a_partial_table(served_c
 
 
 @pytest.mark.slow
-def test_kill_9_during_write_back_20_times(served_copy, tmp_path, request):
-    if not long_requested(request):
-        pytest.skip("long variant: SEGBOT_LONG=1 or -m slow")
+def test_kill_9_during_write_back_20_times(served_copy, tmp_path):
     model_dir, data = served_copy
     db = tmp_path / "crm.db"
     interrupted = kill_trials(model_dir, data, f"sqlite:///{db}", 20, sqlite_reader(db))
@@ -599,9 +590,7 @@ def test_kill_9_during_write_back_20_times(served_copy, tmp_path, request):
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_kill_9_during_postgres_write_back_20_times(served_copy, pg_table, request):
-    if not long_requested(request):
-        pytest.skip("long variant: SEGBOT_LONG=1 or -m slow")
+def test_kill_9_during_postgres_write_back_20_times(served_copy, pg_table):
     url, table = pg_table
     model_dir, data = served_copy
     read = pg_reader(url, table)
