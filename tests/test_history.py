@@ -443,7 +443,6 @@ def test_segbot_ask_answers_history_and_movers(three, tmp_path):
     assert missing.returncode == 1 and "NOPE" in missing.stdout
 
 
-@pytest.mark.slow
 def test_segbot_train_three_times_then_ask(tmp_path):
     """The whole path through the real CLI: three `segbot train`, then `segbot ask`."""
     root = tmp_path / "models"

@@ -364,7 +364,6 @@ def test_ask_json_summary_through_the_cli(student_service):
     _check_json_summary(student_service.registry.root)
 
 
-@pytest.mark.slow
 def test_train_then_ask_json_through_the_cli(tmp_path):
     csv = students_csv(tmp_path / "students.csv")
     models = tmp_path / "models"
