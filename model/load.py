@@ -333,7 +333,8 @@ def _read_csv(path: Path, settings: Settings, compressed: bool) -> pd.DataFrame:
         try:
             header = list(read(encoding, nrows=0).columns)
             wanted = _wanted_columns(header, settings, str(path))
-            return read(encoding, usecols=wanted)
+            fast = None if compressed else _read_csv_arrow(path, sep, settings, header, wanted)
+            return fast if fast is not None else read(encoding, usecols=wanted)
         except UnicodeDecodeError:
             continue  # a Windows export: every byte is a latin-1 character
         except pd.errors.EmptyDataError:
@@ -341,6 +342,56 @@ def _read_csv(path: Path, settings: Settings, compressed: bool) -> pd.DataFrame:
         except (pd.errors.ParserError, ValueError, OSError) as exc:
             raise DataError(f"cannot read {path}: {one_line(exc)}") from None
     raise AssertionError("unreachable: latin-1 decodes every byte")
+
+
+# pandas' default missing-value markers (`pd.read_csv`'s na_values), so both readers
+# agree on what is missing.
+_CSV_MISSING = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+    "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+]  # fmt: skip
+
+
+def _read_csv_arrow(
+    path: Path, sep: str, settings: Settings, header: list[str], wanted: list[str] | None
+) -> pd.DataFrame | None:
+    """The table `pd.read_csv` would give, read by Arrow's multi-threaded reader
+    (a 1M-row file: ~4x less time), or None when Arrow cannot promise the same
+    frame and pandas should read it: text in a numeric column past Arrow's first
+    block, a malformed line, bytes that are not UTF-8, dates (Arrow parses them,
+    pandas keeps text), a blank or repeated header name (pandas renames those).
+    pandas then reports any problem in its words, as before."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    columns = header if wanted is None else [c for c in header if c in set(wanted)]
+    if len(set(header)) != len(header) or any(c.startswith("Unnamed: ") for c in header):
+        return None
+    text = {} if settings.id_column == ROW_IDS else {settings.id_column: pa.string()}
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(encoding="utf8"),
+            parse_options=pacsv.ParseOptions(delimiter=sep),
+            convert_options=pacsv.ConvertOptions(
+                column_types=text,
+                include_columns=columns,
+                null_values=_CSV_MISSING,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError, OSError):
+        return None
+    if table.column_names != columns:
+        return None
+    for i, column in enumerate(table.schema):
+        kind = column.type
+        if pa.types.is_null(kind):  # no value at all: pandas gives float64 NaN
+            table = table.set_column(i, column.name, table.column(i).cast(pa.float64()))
+        elif not (pa.types.is_int64(kind) or pa.types.is_float64(kind) or pa.types.is_string(kind)):
+            return None  # true/false, a date, a time...: pandas reads those differently
+    return table.to_pandas()
 
 
 def _read_parquet(path: Path, settings: Settings) -> pd.DataFrame:
