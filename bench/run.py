@@ -945,7 +945,7 @@ def main(argv: list[str] | None = None) -> int:
             res["lookup"] = lookups(pick["model_dir"], args.lookup_calls)
         if "ask" not in skip:
             print(f"segbot ask one-shot at {label(pick['rows'])}", flush=True)
-            res["ask"] = ask_startup(pick["model_dir"], 5)
+            res["ask"] = ask_startup(pick["model_dir"], 1 if args.quick else 5)
         if "startup" not in skip:
             print(f"serve --http start-up at {label(pick['rows'])}", flush=True)
             res["startup"] = startup(pick["model_dir"], 3)
