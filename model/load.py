@@ -333,7 +333,8 @@ def _read_csv(path: Path, settings: Settings, compressed: bool) -> pd.DataFrame:
         try:
             header = list(read(encoding, nrows=0).columns)
             wanted = _wanted_columns(header, settings, str(path))
-            fast = None if compressed else _read_csv_arrow(path, sep, settings, header, wanted)
+            arrow = encoding == "utf-8" and not compressed  # Arrow reads UTF-8 files only
+            fast = _read_csv_arrow(path, sep, settings, header, wanted) if arrow else None
             return fast if fast is not None else read(encoding, usecols=wanted)
         except UnicodeDecodeError:
             continue  # a Windows export: every byte is a latin-1 character
@@ -356,15 +357,16 @@ def _read_csv_arrow(
     path: Path, sep: str, settings: Settings, header: list[str], wanted: list[str] | None
 ) -> pd.DataFrame | None:
     """The table `pd.read_csv` would give, read by Arrow's multi-threaded reader
-    (a 1M-row file: ~4x less time), or None when Arrow cannot promise the same
-    frame and pandas should read it: text in a numeric column past Arrow's first
-    block, a malformed line, bytes that are not UTF-8, dates (Arrow parses them,
-    pandas keeps text), a blank or repeated header name (pandas renames those).
-    pandas then reports any problem in its words, as before."""
+    (a 1M-row file: half the time, BENCHMARKS.md), or None when Arrow cannot promise
+    the same frame and pandas should read it: a malformed line, bytes that are not
+    UTF-8, dates or true/false (Arrow types them, pandas keeps text), a blank or
+    repeated header name (pandas renames those). pandas then reports any problem in
+    its words, as before."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    columns = header if wanted is None else [c for c in header if c in set(wanted)]
+    listed = set(wanted or ())
+    columns = header if wanted is None else [c for c in header if c in listed]  # file order
     if len(set(header)) != len(header) or any(c.startswith("Unnamed: ") for c in header):
         return None
     text = {} if settings.id_column == ROW_IDS else {settings.id_column: pa.string()}
