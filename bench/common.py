@@ -44,10 +44,11 @@ def label(rows: int) -> str:
     return str(rows)
 
 
-def data_file(rows: int, seed: int = SEED) -> Path:
-    """Synthetic customers as Parquet, made once by `segbot sample-data` and cached."""
+def data_file(rows: int, seed: int = SEED, suffix: str = ".parquet") -> Path:
+    """Synthetic customers as Parquet (or `suffix` ".csv"), made once by
+    `segbot sample-data` and cached."""
     DATA.mkdir(parents=True, exist_ok=True)
-    path = DATA / f"customers_{rows}_s{seed}.parquet"
+    path = DATA / f"customers_{rows}_s{seed}{suffix}"
     if not path.exists():
         print(f"  generating {rows:,} customers -> {path.relative_to(ROOT)}", flush=True)
         subprocess.run(

@@ -48,13 +48,12 @@ the first data row); for CSV files they are given as the line in the file
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hashlib
 import logging
 import re
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,6 +63,16 @@ import pandas as pd
 
 from model.config import Settings
 from model.errors import DataError
+from model.ids import ROW_IDS, id_strings
+from model.messages import (
+    SHOW,
+    did_you_mean,
+    first_values,
+    name_list,
+    one_line,
+    plural,
+    quote,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -78,16 +87,12 @@ MAX_CATEGORIES = 100
 """A listed text feature with more distinct values than this is refused: it is
 most likely an identifier or free text, and one-hot encoding it would explode."""
 
-SHOW = 3  # how many offending rows or values a message quotes
-
 _CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 _COMPRESSION = (".gz", ".bz2", ".zip", ".xz", ".zst")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
 _CSV_INDEX = "Unnamed: 0"  # pandas' name for a blank first header: `DataFrame.to_csv`'s index
-ROW_IDS = "@row"
-"""SEGBOT_ID_COLUMN / --id-column value: no id column, the 1-based row numbers are the ids."""
 
 
 @dataclass
@@ -196,7 +201,7 @@ def describe_source(settings: Settings) -> str:
     if data is None or not str(data).strip():
         return SAMPLE_SOURCE
     if _URL.match(str(data)):
-        return _mask_url(str(data))
+        return mask_url(str(data))
     return str(data)
 
 
@@ -261,8 +266,8 @@ def _wanted_columns(
         )
         raise DataError(
             f"id column {id_column!r} not found in {source} (set SEGBOT_ID_COLUMN or "
-            f"--id-column{no_ids}{_did_you_mean(id_column, available, '; ')}); "
-            f"the columns are: {_list(available)}"
+            f"--id-column{no_ids}{did_you_mean(id_column, available, '; ')}); "
+            f"the columns are: {name_list(available)}"
         )
     if reading and settings.data_kind == "transactions":
         from model.transactions import transaction_columns
@@ -280,7 +285,8 @@ def _wanted_columns(
         if name not in available:
             raise DataError(
                 f"unknown feature {name!r} in SEGBOT_FEATURES / --features"
-                f"{_did_you_mean(name, available, ' (', ')')}; the columns are: {_list(available)}"
+                f"{did_you_mean(name, available, ' (', ')')}; "
+                f"the columns are: {name_list(available)}"
             )
         if name in seen:
             raise DataError(f"feature {name!r} is listed twice in SEGBOT_FEATURES / --features")
@@ -327,14 +333,67 @@ def _read_csv(path: Path, settings: Settings, compressed: bool) -> pd.DataFrame:
         try:
             header = list(read(encoding, nrows=0).columns)
             wanted = _wanted_columns(header, settings, str(path))
-            return read(encoding, usecols=wanted)
+            arrow = encoding == "utf-8" and not compressed  # Arrow reads UTF-8 files only
+            fast = _read_csv_arrow(path, sep, settings, header, wanted) if arrow else None
+            return fast if fast is not None else read(encoding, usecols=wanted)
         except UnicodeDecodeError:
             continue  # a Windows export: every byte is a latin-1 character
         except pd.errors.EmptyDataError:
             raise DataError(f"{path} is empty: no header line and no rows") from None
         except (pd.errors.ParserError, ValueError, OSError) as exc:
-            raise DataError(f"cannot read {path}: {_one_line(exc)}") from None
+            raise DataError(f"cannot read {path}: {one_line(exc)}") from None
     raise AssertionError("unreachable: latin-1 decodes every byte")
+
+
+# pandas' default missing-value markers (`pd.read_csv`'s na_values), so both readers
+# agree on what is missing.
+_CSV_MISSING = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+    "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+]  # fmt: skip
+
+
+def _read_csv_arrow(
+    path: Path, sep: str, settings: Settings, header: list[str], wanted: list[str] | None
+) -> pd.DataFrame | None:
+    """The table `pd.read_csv` would give, read by Arrow's multi-threaded reader
+    (a 1M-row file: half the time, BENCHMARKS.md), or None when Arrow cannot promise
+    the same frame and pandas should read it: a malformed line, bytes that are not
+    UTF-8, dates or true/false (Arrow types them, pandas keeps text), a blank or
+    repeated header name (pandas renames those). pandas then reports any problem in
+    its words, as before."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    listed = set(wanted or ())
+    columns = header if wanted is None else [c for c in header if c in listed]  # file order
+    if len(set(header)) != len(header) or any(c.startswith("Unnamed: ") for c in header):
+        return None
+    text = {} if settings.id_column == ROW_IDS else {settings.id_column: pa.string()}
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(encoding="utf8"),
+            parse_options=pacsv.ParseOptions(delimiter=sep),
+            convert_options=pacsv.ConvertOptions(
+                column_types=text,
+                include_columns=columns,
+                null_values=_CSV_MISSING,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError, OSError):
+        return None
+    if table.column_names != columns:
+        return None
+    for i, column in enumerate(table.schema):
+        kind = column.type
+        if pa.types.is_null(kind):  # no value at all: pandas gives float64 NaN
+            table = table.set_column(i, column.name, table.column(i).cast(pa.float64()))
+        elif not (pa.types.is_int64(kind) or pa.types.is_float64(kind) or pa.types.is_string(kind)):
+            return None  # true/false, a date, a time...: pandas reads those differently
+    return table.to_pandas()
 
 
 def _read_parquet(path: Path, settings: Settings) -> pd.DataFrame:
@@ -350,7 +409,7 @@ def _read_parquet(path: Path, settings: Settings) -> pd.DataFrame:
         wanted = _wanted_columns(available, settings, str(path))
         table = dataset.to_table(columns=wanted)
     except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"cannot read {path} as Parquet: {_one_line(exc)}") from None
+        raise DataError(f"cannot read {path} as Parquet: {one_line(exc)}") from None
     # Ids stored as integers become their digits ("42"), never a float ("42.0").
     index = (
         -1 if settings.id_column == ROW_IDS else table.schema.get_field_index(settings.id_column)
@@ -371,7 +430,7 @@ def _read_parquet(path: Path, settings: Settings) -> pd.DataFrame:
     return frame
 
 
-def _mask_url(text: str) -> str:
+def mask_url(text: str) -> str:
     import sqlalchemy as sa
 
     try:
@@ -383,11 +442,11 @@ def _mask_url(text: str) -> str:
 def _read_sql(text: str, settings: Settings, push_down: bool = False) -> _Raw:
     import sqlalchemy as sa
 
-    masked = _mask_url(text)
+    masked = mask_url(text)
     try:
         url = sa.make_url(text)
     except sa.exc.ArgumentError as exc:
-        raise DataError(f"cannot use {masked} as a database URL: {_one_line(exc)}") from None
+        raise DataError(f"cannot use {masked} as a database URL: {one_line(exc)}") from None
     query = (settings.data_query or "").strip()
     if not query:
         raise DataError(
@@ -406,7 +465,7 @@ def _read_sql(text: str, settings: Settings, push_down: bool = False) -> _Raw:
     secret = url.password
 
     def clean(exc: BaseException) -> str:
-        message = _db_message(exc)
+        message = db_message(exc)
         return message.replace(str(secret), "***") if secret else message
 
     try:
@@ -483,7 +542,7 @@ def _query(
                     chunk = chunk[wanted]
                 if settings.id_column in chunk.columns and settings.id_column != ROW_IDS:
                     # per chunk: a chunk with a NULL id turns whole-number ids into floats
-                    chunk[settings.id_column] = _id_strings(chunk[settings.id_column])
+                    chunk[settings.id_column] = id_strings(chunk[settings.id_column])
                 chunks.append(chunk)
     except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError, OSError) as exc:
         raise DataError(f"cannot read from {masked}: {clean(exc)}") from None
@@ -512,21 +571,21 @@ def _missing_table(engine, schema: str | None, name: str) -> str | None:
         return None
     if name in names or name.lower() in {n.lower() for n in names}:
         return None
-    return f"the tables are: {_list(sorted(names))}" if names else "the database has no tables"
+    return f"the tables are: {name_list(sorted(names))}" if names else "the database has no tables"
 
 
-def _db_message(exc: BaseException) -> str:
+def db_message(exc: BaseException) -> str:
     """The database's own words from a (possibly wrapped) SQLAlchemy error."""
     import sqlalchemy as sa
 
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, sa.exc.DBAPIError) and seen.orig is not None:
-            return _one_line(seen.orig)
+            return one_line(seen.orig)
         if isinstance(seen, sa.exc.SQLAlchemyError):
-            return _one_line(re.split(r"\[SQL:|\(Background on", str(seen))[0])
+            return one_line(re.split(r"\[SQL:|\(Background on", str(seen))[0])
         seen = seen.__cause__ or seen.__context__
-    return _one_line(exc)
+    return one_line(exc)
 
 
 # --------------------------------------------------------------------------- validation
@@ -546,12 +605,10 @@ def _validate(
     _wanted_columns(columns, settings, source, reading=False)
     if len(set(columns)) != len(columns):
         twice = sorted({c for c in columns if columns.count(c) > 1})
-        raise DataError(f"{source} has more than one column named {_list(twice)}")
+        raise DataError(f"{source} has more than one column named {name_list(twice)}")
 
     row_ids = id_column == ROW_IDS
-    ids = (
-        _row_numbers(n) if row_ids else _check_ids(_id_strings(frame[id_column]), id_column, where)
-    )
+    ids = _row_numbers(n) if row_ids else _check_ids(id_strings(frame[id_column]), id_column, where)
 
     listed = bool(settings.features)
     names = (
@@ -586,7 +643,7 @@ def _validate(
 
     if not data:
         hint = (
-            f"; text columns {_list(skipped_text)} are used only when listed in "
+            f"; text columns {name_list(skipped_text)} are used only when listed in "
             "SEGBOT_FEATURES / --features"
             if skipped_text
             else ""
@@ -594,7 +651,7 @@ def _validate(
         besides = "" if row_ids else f" besides the id {id_column!r}"
         raise DataError(
             f"no usable feature column in {source}: no numeric column{besides}"
-            f"{hint}; the columns are: {_list(columns)}"
+            f"{hint}; the columns are: {name_list(columns)}"
         )
     if skipped_text:
         log.info("text columns not used as features (not listed): %s", ", ".join(skipped_text))
@@ -628,17 +685,6 @@ def _row_numbers(n: int) -> pa.Array:
     import pyarrow.compute as pc
 
     return pc.cast(pa.array(np.arange(1, n + 1, dtype=np.int64)), pa.string())
-
-
-def _id_strings(series: pd.Series) -> pd.Series:
-    """Ids as text (pandas str dtype, NaN when missing), whole numbers without ".0"."""
-    dtype = series.dtype
-    if pd.api.types.is_float_dtype(dtype):
-        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        finite = values[~np.isnan(values)]
-        if np.all(finite == np.round(finite)) and np.all(np.abs(finite) < 2**53):
-            return series.astype("Int64").astype("str")
-    return series.astype("str")
 
 
 def _arrow_text(ids: pd.Series) -> pa.Array:
@@ -681,12 +727,12 @@ def _check_ids(ids: pd.Series, id_column: str, where: Callable[[int], str]) -> p
         for value, within in list(groups.items())[:SHOW]:
             positions = rows[within]
             shown.append(
-                f"{_quote(value)} on {', '.join(where(int(i)) for i in positions[:SHOW])}"
+                f"{quote(value)} on {', '.join(where(int(i)) for i in positions[:SHOW])}"
                 + (", …" if len(positions) > SHOW else "")
             )
         raise DataError(
             f"id column {id_column!r} has {len(groups):,} duplicate "
-            f"{_plural(len(groups), 'id')} ({'; '.join(shown)}); "
+            f"{plural(len(groups), 'id')} ({'; '.join(shown)}); "
             "a customers table needs one row per customer"
         )
     return text
@@ -759,7 +805,7 @@ def _feature(
         values = np.where(infinite, np.nan, values)
         first = ", ".join(where(int(i)) for i in np.flatnonzero(infinite)[:SHOW])
         note = (
-            f"column {name!r}: {count:,} infinite {_plural(count, 'value')} "
+            f"column {name!r}: {count:,} infinite {plural(count, 'value')} "
             f"treated as missing ({first})"
         )
         notes.append(note)
@@ -840,45 +886,10 @@ def _digest(
 # --------------------------------------------------------------------------- messages
 
 
-def _one_line(exc: object) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return " ".join(text.split())
-
-
-def first_values(where: Callable[[int], str], values: pd.Series, positions) -> str:
-    """ "line 5: 'abc', line 9: 'n/a'": the first SHOW offending rows, for one-line messages."""
-    return ", ".join(f"{where(int(i))}: {_quote(values.iat[int(i)])}" for i in positions[:SHOW])
-
-
-def _quote(value: object, width: int = 40) -> str:
-    text = repr(str(value))
-    return text if len(text) <= width else text[: width - 2] + "…'"
-
-
-def _list(names: Iterable[str], limit: int = 30) -> str:
-    names = list(names)
-    shown = ", ".join(repr(str(n)) if _needs_quotes(str(n)) else str(n) for n in names[:limit])
-    return shown + (f", … ({len(names) - limit} more)" if len(names) > limit else "")
-
-
-def _needs_quotes(name: str) -> bool:
-    return name == "" or name != name.strip() or "," in name or not name.isprintable()
-
-
-def _did_you_mean(name: str, available: list[str], before: str = "", after: str = "") -> str:
-    def key(text: str) -> str:
-        return re.sub(r"[\W_]+", "", text.lower())
-
-    same = [c for c in available if key(c) == key(name)]
-    if same:
-        return f"{before}did you mean {same[0]!r}?{after}"
-    close = difflib.get_close_matches(name, available, n=1, cutoff=0.75)
-    return f"{before}did you mean {close[0]!r}?{after}" if close else ""
+# model.spark_engine still reads these by their former private names; kept until it
+# imports them from model.messages (its own change, not this module's).
+_list, _quote, _plural, _mask_url = name_list, quote, plural, mask_url
 
 
 def _rows(count: int) -> str:
-    return _plural(count, "row")
-
-
-def _plural(count: int, word: str) -> str:
-    return word if count == 1 else word + "s"
+    return plural(count, "row")

@@ -489,9 +489,9 @@ class SegmentService:
 
     def flows(self, version: str | None = None) -> Flows:
         """The flows of a version (the served one by default) with their chart."""
-        from model.history_charts import flows_png
+        flows = self.over_time.flows(version)  # first: a first version has none (NotFound)
+        from model.history_charts import flows_png  # matplotlib: ~0.5 s, only to draw
 
-        flows = self.over_time.flows(version)
         path = flows_png(flows, self.registry.path(flows.version))
         return dataclasses.replace(flows, chart=str(path))
 

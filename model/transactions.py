@@ -60,7 +60,8 @@ import pandas as pd
 
 from model.config import Settings
 from model.errors import DataError
-from model.load import ROW_IDS, SHOW, _id_strings, _list, _plural, first_values
+from model.ids import ROW_IDS, id_strings
+from model.messages import SHOW, did_you_mean, first_values, name_list, plural
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def transaction_columns(available: list[str], settings: Settings, source: str) -
         if name not in available:
             raise DataError(
                 f"{role} column {name!r} not found in {source} (set {how}"
-                f"{_did_you_mean(name, available)}); the columns are: {_list(available)}"
+                f"{did_you_mean(name, available, '; ')}); the columns are: {name_list(available)}"
             )
         if name in seen:
             raise DataError(
@@ -133,18 +134,6 @@ def transaction_columns(available: list[str], settings: Settings, source: str) -
             )
         seen[name] = role
     return [name for _, name, _ in roles]
-
-
-def _did_you_mean(name: str, available: list[str]) -> str:
-    import difflib
-    import re
-
-    def key(text: str) -> str:
-        return re.sub(r"[\W_]+", "", text.lower())
-
-    same = [c for c in available if key(c) == key(name)]
-    close = same or difflib.get_close_matches(name, available, n=1, cutoff=0.75)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 # --------------------------------------------------------------------------- public
@@ -191,7 +180,7 @@ def customer_features(
                     f" (the first purchase is on {_iso(int(days.min()))})"
                 )
             notes.append(
-                f"{left_out:,} {_plural(left_out, 'row')} dated after SEGBOT_AS_OF "
+                f"{left_out:,} {plural(left_out, 'row')} dated after SEGBOT_AS_OF "
                 f"{settings.as_of} left out"
             )
             codes, days, amount = codes[keep], days[keep], amount[keep]
@@ -233,11 +222,11 @@ def features_frame(
     if counts["returns"]:
         r = counts["returns"]
         notes.append(
-            f"{r:,} {_plural(r, 'return')} (negative amounts) netted off the monetary total"
+            f"{r:,} {plural(r, 'return')} (negative amounts) netted off the monetary total"
         )
     if counts["returns_only"]:
         c = counts["returns_only"]
-        notes.append(f"{c:,} {_plural(c, 'customer')} with returns only, kept with frequency 0")
+        notes.append(f"{c:,} {plural(c, 'customer')} with returns only, kept with frequency 0")
     for note in notes:
         log.info("%s", note)
 
@@ -373,7 +362,7 @@ def _factorize_ids(
     import pyarrow.compute as pc
 
     if not pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
-        series = _id_strings(series)
+        series = id_strings(series)
     text = pa.array(series, from_pandas=True)
     if not isinstance(text, pa.ChunkedArray):
         text = pa.chunked_array([text])
@@ -399,7 +388,7 @@ def _factorize_ids(
         count = int(missing.sum())
         first = ", ".join(where(int(i)) for i in np.flatnonzero(missing)[:SHOW])
         raise DataError(
-            f"id column {name!r} is empty in {count:,} {_plural(count, 'row')} ({first}); "
+            f"id column {name!r} is empty in {count:,} {plural(count, 'row')} ({first}); "
             "every purchase needs a customer id"
         )
     return codes, pd.Series(uniques.to_pandas(), dtype="str")
@@ -561,7 +550,7 @@ def _parse_slowly(series: pd.Series, name: str, where: Callable[[int], str]):
         count = int(bad.sum())
         shown = first_values(where, series, np.flatnonzero(bad))
         raise DataError(
-            f"date column {name!r} has {count:,} {_plural(count, 'value')} that "
+            f"date column {name!r} has {count:,} {plural(count, 'value')} that "
             f"{'is not a date' if count == 1 else 'are not dates'} ({shown}); "
             f"write dates as {ISO_HINT}"
         )
@@ -606,7 +595,7 @@ def _numbers(series: pd.Series, name: str, role: str, where: Callable[[int], str
         shown = first_values(where, series, np.flatnonzero(bad))
         raise DataError(
             f"{role} column {name!r} has text where numbers are expected in {count:,} "
-            f"{_plural(count, 'row')} ({shown})"
+            f"{plural(count, 'row')} ({shown})"
         )
     _missing(np.flatnonzero(blank), name, role, where)
     raise AssertionError("unreachable")
@@ -617,7 +606,7 @@ def _missing(positions: np.ndarray, name: str, role: str, where: Callable[[int],
     count = len(positions)
     first = ", ".join(where(int(i)) for i in positions[:SHOW])
     raise DataError(
-        f"{role} column {name!r} is empty in {count:,} {_plural(count, 'row')} ({first}); "
+        f"{role} column {name!r} is empty in {count:,} {plural(count, 'row')} ({first}); "
         f"every purchase needs {'an' if role[0] in 'aeiou' else 'a'} {role}"
     )
 

@@ -48,7 +48,8 @@ import pandas as pd
 
 from model.config import Settings
 from model.errors import DataError
-from model.load import SHOW, _plural, first_values
+from model.messages import SHOW, first_values
+from model.messages import plural as _plural
 from model.transactions import (
     ISO_HINT,
     _as_of_day,

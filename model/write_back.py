@@ -98,9 +98,9 @@ class WriteBackResult:
 
 # ---- targets ---------------------------------------------------------------------------------
 def _mask(url: str) -> str:
-    from model.load import _mask_url
+    from model.load import mask_url
 
-    return _mask_url(url)
+    return mask_url(url)
 
 
 class FileTarget:
@@ -451,9 +451,9 @@ class WriteBack:
         return result
 
     def _message(self, exc: BaseException) -> str:
-        from model.load import _db_message
+        from model.load import db_message
 
-        message = str(exc) if isinstance(exc, SegbotError) else _db_message(exc)
+        message = str(exc) if isinstance(exc, SegbotError) else db_message(exc)
         message = " ".join(message.split()) or type(exc).__name__
         if isinstance(self.target, SqlTarget):
             message = self.target.clean(message)

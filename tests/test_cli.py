@@ -1,6 +1,7 @@
 """The `segbot` command line on real files: train, sample-data, bad settings."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -133,3 +134,26 @@ def test_mall_income_and_spending_still_gives_five_segments(tmp_path):
     )
     assert meta["k"] == 5  # five blobs, the textbook answer for these two columns
     assert meta["k_selection"]["reason"].startswith("knee of the inertia curve at k=5")
+
+
+HEAVY = ("sklearn", "scipy", "matplotlib", "pandas")
+
+
+def test_ask_answers_without_importing_what_only_training_and_charts_need(trained_model_dir):
+    """`segbot ask` one-shot stays under 0.7 s by not importing scikit-learn, SciPy,
+    matplotlib or pandas (~1.5 s together) for an answer that needs none of them."""
+    program = (
+        "import sys\n"
+        "from bot.cli import main\n"
+        "code = main(['ask', '/segments summary'])\n"
+        f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
+        "print('HEAVY', code, heavy)\n"
+    )
+    env = {**os.environ, "SEGBOT_MODEL_DIR": str(trained_model_dir)}
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last == "HEAVY 0 []", done.stdout[-2000:]
+    assert "customer segments in model v1" in done.stdout

@@ -403,3 +403,96 @@ def test_dates_are_not_features(tmp_path):
 
 def test_bundled_sample_is_not_a_transaction_log():
     assert "transaction" in error(data_kind="transactions")
+
+
+# --------------------------------------------------------------------------- CSV readers
+# A plain CSV is read by Arrow's multi-threaded reader when it gives the very frame
+# pandas would; anything else goes to pandas, whose reading and messages are the rule.
+
+
+@pytest.fixture
+def full_reads(monkeypatch) -> list[str]:
+    """Paths of the whole-file reads that went to pandas (not its header-only peeks)."""
+    import model.load
+
+    reads: list[str] = []
+    real = pd.read_csv
+
+    def counting(path, *args, **kwargs):
+        if kwargs.get("nrows") != 0:
+            reads.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(model.load.pd, "read_csv", counting)
+    return reads
+
+
+MIXED_CSV = (
+    "customer_id,age,income,city,score,empty,note\n"
+    '"00042",31,1200.5,"Lyon",7,,"a, b"\n'
+    "00043,NA,None,,8,,\n"
+    '00044,<NA>,"900",Paris,n/a,,x\n'
+    "00045,40,1e3, Nice ,9,,NULL\n"
+)
+
+
+def test_arrow_reads_a_plain_csv_as_pandas_does(tmp_path, full_reads):
+    path = write_csv(tmp_path / "mixed.csv", MIXED_CSV)
+    frame = read_source(settings(data=path))
+    assert full_reads == []  # Arrow read it: pandas only peeked at the header
+    expected = pd.DataFrame(
+        {
+            "customer_id": pd.array(["00042", "00043", "00044", "00045"], dtype="str"),
+            "age": [31.0, np.nan, np.nan, 40.0],
+            "income": [1200.5, np.nan, 900.0, 1000.0],
+            "city": pd.array(["Lyon", np.nan, "Paris", " Nice "], dtype="str"),
+            "score": [7.0, 8.0, np.nan, 9.0],
+            "empty": [np.nan] * 4,
+            "note": pd.array(["a, b", np.nan, "x", np.nan], dtype="str"),
+        }
+    )
+    pd.testing.assert_frame_equal(frame, expected)
+    reference = pd.read_csv(path, dtype={"customer_id": "str"})  # the old reader
+    pd.testing.assert_frame_equal(frame, reference)
+
+
+def test_arrow_reads_listed_columns_in_file_order(tmp_path, full_reads):
+    path = write_csv(tmp_path / "mixed.csv", MIXED_CSV)
+    frame = read_source(settings(data=path, features=["score", "age"]))
+    assert full_reads == []
+    assert list(frame.columns) == ["customer_id", "age", "score"]  # as pandas' usecols
+    assert frame["score"].tolist()[:2] == [7.0, 8.0]
+
+
+def test_text_late_in_a_numeric_column_is_named_as_before(tmp_path, full_reads):
+    # ~2.3 MB, past Arrow's first 1 MB block: "age" looks like whole numbers until
+    # the text near the end; Arrow reads the column as text, and the check that names
+    # text in a numeric column sees what it saw from pandas.
+    lines = [f"{i},{20 + i % 50},{i % 7}" for i in range(1, 200_001)]
+    lines[199_990] = "199991,forty,3"
+    path = write_csv(tmp_path / "late_text.csv", "customer_id,age,income\n" + "\n".join(lines))
+    message = error(data=path)
+    assert full_reads == []
+    assert message.startswith("column 'age' has text where numbers are expected in 1 row")
+    assert "line 199992: 'forty'" in message
+
+
+def test_a_malformed_line_is_read_and_reported_by_pandas(tmp_path, full_reads):
+    path = write_csv(tmp_path / "bad.csv", "customer_id,age\n1,20\n2,30\n3,40,7\n")
+    message = error(data=path)
+    assert full_reads == [path]  # Arrow gave up; pandas' words name the line
+    assert message == (
+        f"cannot read {path}: Error tokenizing data. C error: Expected 2 fields in line 4, saw 3"
+    )
+
+
+def test_dates_and_repeated_names_go_to_pandas(tmp_path, full_reads):
+    dated = write_csv(
+        tmp_path / "d.csv", "customer_id,age,since\n1,20,2024-01-05\n2,30,2024-02-01\n"
+    )
+    frame = read_source(settings(data=dated))
+    assert full_reads == [dated]  # Arrow would make the dates timestamps; pandas keeps text
+    assert frame["since"].tolist() == ["2024-01-05", "2024-02-01"]
+    twice = write_csv(tmp_path / "t.csv", "customer_id,age,age\n1,20,21\n2,30,31\n")
+    assert list(read_source(settings(data=twice)).columns) == ["customer_id", "age", "age.1"]
+    assert full_reads == [dated, twice]
