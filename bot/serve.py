@@ -1,4 +1,4 @@
-"""`segbot serve`: Socket Mode, HTTP mode or the local shell (DESIGN.md §3).
+"""`segbot serve`: Socket Mode, HTTP mode or the local shell (docs/interface.md §3).
 
 With no trained model yet, the first one is trained in the background once the
 bot is up, so HTTP mode's `/healthz` says 503 until it is ready and commands
