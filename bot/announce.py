@@ -1,9 +1,10 @@
 """Telling the team what a retrain did, in SEGBOT_ANNOUNCE_CHANNEL.
 
 `Announcer` decides what is worth saying (settings such as SEGBOT_ANNOUNCE_UNCHANGED)
-and hands a rendered `Reply` to a `Post`: `SlackChannel` in Slack modes, `terminal`
-in the local shell. What is said is rendered by pure functions in `bot.render`
-(`announcement`, `announcement_failed`), so tests need no Slack at all.
+and hands a rendered `Reply` to a `Post`: `bot.slack.announce.SlackChannel` in Slack
+modes, `terminal` in the local shell; nothing here reaches Slack. What is said is
+rendered by pure functions in `bot.render` (`announcement`, `announcement_failed`),
+so tests need no Slack at all.
 
 An announcement is a courtesy, never part of the retrain: a failure to post is
 logged and the retrain's outcome stands.
@@ -23,8 +24,6 @@ from model.answers import RetrainResult, Rollback
 from model.config import Settings
 
 if TYPE_CHECKING:
-    from slack_sdk import WebClient
-
     from model.write_back import WriteBackResult
 
 log = logging.getLogger(__name__)
@@ -72,52 +71,6 @@ class Announcer:
         return reply
 
 
-class SlackChannel:
-    """Posts announcements in one channel: the message (text and blocks) with
-    chat.postMessage, then its charts in one files_upload_v2 call. Joins a public
-    channel it is not in yet; a private one needs an invitation, which the log says."""
-
-    def __init__(self, client: WebClient, channel: str):
-        from bot.slack.delivery import Destination
-
-        self.client = client
-        self.channel = channel
-        self.dest = Destination(client=client, respond=None, channel=channel, user="")
-
-    def __call__(self, reply: Reply) -> None:
-        from bot.slack.delivery import NotInChannel, joined
-
-        client, channel = self.client, self.channel
-        try:
-            joined(
-                self.dest,
-                lambda: client.chat_postMessage(
-                    channel=channel, text=reply.text, blocks=reply.blocks, unfurl_links=False
-                ),
-            )
-            if not reply.files:
-                return
-            uploads = [
-                {"file": f.read(), "filename": f.filename, "title": f.title} for f in reply.files
-            ]
-            version = getattr(getattr(reply.answer, "version", None), "version", "")
-            joined(
-                self.dest,
-                lambda: client.files_upload_v2(
-                    channel=channel,
-                    file_uploads=uploads,
-                    initial_comment=f"Charts of {version}" if version else None,
-                ),
-            )
-        except NotInChannel as exc:
-            log.error(
-                "cannot post in SEGBOT_ANNOUNCE_CHANNEL %s (%s): invite the bot there with "
-                "`/invite @segbot`",
-                channel,
-                exc,
-            )
-
-
 def terminal(stream: TextIO | None = None, out: str | None = None) -> Post:
     """The local shell's announcements: printed between answers, charts saved as files."""
 
@@ -128,12 +81,3 @@ def terminal(stream: TextIO | None = None, out: str | None = None) -> Post:
         print("\n" + "\n".join(lines), file=target, flush=True)
 
     return post
-
-
-def for_slack(settings: Settings, client: WebClient | None) -> Announcer:
-    """Announcements in SEGBOT_ANNOUNCE_CHANNEL when it is set, else in the log only."""
-    channel = (settings.announce_channel or "").strip()
-    if not channel:
-        return Announcer.for_settings(settings, None)
-    assert client is not None, "announcing in a channel needs a Web API client"
-    return Announcer.for_settings(settings, SlackChannel(client, channel), where=channel)

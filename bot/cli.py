@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from model.config import Settings
 from model.errors import SegbotError
 
-# Flags of `segbot train` and the setting each overrides (DESIGN.md §4).
+# Flags of `segbot train` and the setting each overrides (docs/interface.md §5).
 TRAIN_FLAGS: dict[str, tuple[str, str]] = {
     "--data": ("data", "a .csv/.parquet path or a SQLAlchemy URL"),
     "--query": ("data_query", "SQL query or table name, with a URL source"),

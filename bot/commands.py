@@ -198,6 +198,23 @@ CHART_WORDS = {
 }
 
 
+def _visibilities() -> dict[str, Visibility]:
+    """Who sees each verb's answer; a verb has one, whichever row selected it."""
+    seen: dict[str, Visibility] = {}
+    for spec in TABLE:
+        if seen.setdefault(spec.verb, spec.visibility) != spec.visibility:
+            raise ValueError(f"the table's rows for {spec.verb} disagree on visibility")
+    return seen
+
+
+_VISIBILITY = _visibilities()
+
+
+def visibility(verb: str) -> Visibility:
+    """Who sees the answer to `verb`: the asker only ("ephemeral") or the channel."""
+    return _VISIBILITY[verb]
+
+
 @dataclass(frozen=True)
 class Command:
     spec: Spec

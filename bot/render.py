@@ -1,8 +1,14 @@
-"""The service's answers as replies people read: plain text plus Block Kit.
+"""The service's answers as replies people read: Block Kit plus its plain-text fallback.
 
-Pure functions, no I/O. Every string that comes from outside the code (what a
-user typed, customer ids, column and segment names from the data) goes through
-`esc`, so nothing can turn into `<!channel>`, a mention or a link.
+Pure functions, no I/O. Each part of a reply is written once, in mrkdwn; the blocks
+and the fallback text are both derived from it (`bot.mrkdwn`). Every string that
+comes from outside the code (what a user typed, customer ids, column and segment
+names from the data) goes through `literal`, so nothing can turn into `<!channel>`,
+a mention, a link or stray bold, and it reads exactly as written in both forms.
+
+Who sees a reply is the command table's (`commands.visibility`); the exceptions are
+named once here: failures, refusals and acknowledgements go to the asker only, and
+so does customer data (ids).
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from bot import actions, commands, phrases
 from bot.commands import Spec, Usage
+from bot.mrkdwn import blocks as mrkdwn
+from bot.mrkdwn import literal, plain, with_code
 from bot.reply import Reply, ReplyFile, Visibility
 from model.answers import (
     CustomerAnswer,
@@ -36,7 +44,7 @@ from model.answers import (
     VersionInfo,
     to_dict,
 )
-from model.errors import SegbotError
+from model.errors import NotFound, SegbotError
 from model.history import biggest_flows
 
 if TYPE_CHECKING:
@@ -59,7 +67,8 @@ CHART_TITLES = {
 
 # ---- formatting for people ------------------------------------------------------------------
 def esc(text: object) -> str:
-    """Slack's three control characters, so echoed text stays text."""
+    """Slack's three control characters only: for plain-text labels and views, which
+    show a string as it is. Replies write outside strings with `literal`."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -74,7 +83,7 @@ def number(x: float | int | str | None) -> str:
     if x is None:
         return "—"
     if isinstance(x, str):
-        return esc(x)
+        return literal(x)
     x = float(x)
     if not math.isfinite(x):
         return "—"
@@ -124,7 +133,7 @@ def date(iso: str, with_time: bool = False) -> str:
     try:
         when = datetime.fromisoformat(iso)
     except (TypeError, ValueError):
-        return esc(iso)
+        return literal(iso)
     text = f"{when.day} {when:%b %Y}"
     if with_time:
         zone = when.tzname() or ""
@@ -139,6 +148,7 @@ def bar(fraction: float, width: int = 10) -> str:
 
 # ---- Block Kit pieces ----------------------------------------------------------------------
 def section(text: str) -> dict[str, Any]:
+    text = mrkdwn(text)
     if len(text) > SECTION_LIMIT:
         text = text[: SECTION_LIMIT - 1] + "…"
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
@@ -147,15 +157,18 @@ def section(text: str) -> dict[str, Any]:
 def fields(items: Sequence[str], text: str | None = None) -> dict[str, Any]:
     block: dict[str, Any] = {
         "type": "section",
-        "fields": [{"type": "mrkdwn", "text": item[:1990]} for item in items[:10]],
+        "fields": [{"type": "mrkdwn", "text": mrkdwn(item)[:1990]} for item in items[:10]],
     }
     if text:
-        block["text"] = {"type": "mrkdwn", "text": text[:SECTION_LIMIT]}
+        block["text"] = {"type": "mrkdwn", "text": mrkdwn(text)[:SECTION_LIMIT]}
     return block
 
 
 def context(*parts: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": p} for p in parts if p]}
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": mrkdwn(p)} for p in parts if p],
+    }
 
 
 def divider() -> dict[str, Any]:
@@ -177,23 +190,32 @@ def _with_actions(blocks: list[dict[str, Any]], elements: list, note: str) -> li
     return [*capped[:-1], actions.actions_block(elements), capped[-1]]
 
 
+ASKER: Visibility = "ephemeral"  # failures, refusals, acknowledgements, customer ids
+CHANNEL: Visibility = "in_channel"  # announcements: posted in the channel, whoever asked
+
+
 def _reply(
     text: Iterable[str],
     blocks: list[dict[str, Any]],
     *,
-    visibility: Visibility,
+    verb: str | None = None,
+    visibility: Visibility | None = None,
     answer: object | None = None,
     ok: bool = True,
+    data: dict[str, Any] | None = None,
     **extra: Any,
 ) -> Reply:
-    details = extra.pop("data", None)
+    """`text`: the same mrkdwn parts as the blocks, in the fallback's layout; made plain
+    here. Visibility: given, else the table's for `verb`, else the asker only."""
+    if visibility is None:
+        visibility = commands.visibility(verb) if verb else ASKER
     return Reply(
-        text="\n".join(text),
+        text=plain("\n".join(text)),
         blocks=blocks,
         visibility=visibility,
         ok=ok,
         answer=answer,
-        details=details,
+        details=data,
         **extra,
     )
 
@@ -232,7 +254,9 @@ def distinct_text(segment: SegmentInfo) -> list[TextShare]:
 
 def text_share(t: TextShare) -> str:
     """'Student = Yes 31% vs 10% overall'."""
-    return f"{esc(t.feature)} = {esc(t.value)} {share(t.share)} vs {share(t.overall)} overall"
+    return (
+        f"{literal(t.feature)} = {literal(t.value)} {share(t.share)} vs {share(t.overall)} overall"
+    )
 
 
 def _text_here(v: FeatureValue, segment: SegmentInfo) -> str:
@@ -246,7 +270,7 @@ def _text_here(v: FeatureValue, segment: SegmentInfo) -> str:
 
 
 def _segment_line(segment: SegmentInfo) -> str:
-    return f"*{esc(segment.name)}* (segment {segment.id}, {share(segment.share)} of customers)"
+    return f"*{literal(segment.name)}* (segment {segment.id}, {share(segment.share)} of customers)"
 
 
 def _clarity(m: Membership) -> str:
@@ -254,12 +278,18 @@ def _clarity(m: Membership) -> str:
         return f"{m.clarity}: there is no other segment (distance {number(m.distance)})"
     return (
         f"{m.clarity}: distance {number(m.distance)} to its centre; the runner-up "
-        f"*{esc(m.runner_up.name)}* is at {number(m.runner_up_distance)} "
+        f"*{literal(m.runner_up.name)}* is at {number(m.runner_up_distance)} "
         f"(margin {share(m.margin)})"
     )
 
 
+def _only_you(verb: str) -> str:
+    """The footnote of an answer only its asker sees."""
+    return "only you can see this" if commands.visibility(verb) == "ephemeral" else ""
+
+
 def _member(
+    verb: str,
     head: str,
     answer: CustomerAnswer | PredictAnswer,
     note: str | None = None,
@@ -267,13 +297,13 @@ def _member(
 ) -> Reply:
     """One customer or prospect: the same parts as blocks and as text, formatted once."""
     rows = [
-        (esc(v.feature), _value(v), number(v.typical) + _text_here(v, answer.segment))
+        (literal(v.feature), _value(v), number(v.typical) + _text_here(v, answer.segment))
         for v in key_values(answer.values, answer.segment)
     ]
     clarity = _clarity(answer.membership)
-    action = esc(answer.segment.action)
+    action = literal(answer.segment.action)
     as_of = date(answer.as_of)
-    version = esc(answer.version)
+    version = literal(answer.version)
     blocks = [
         section(head),
         fields([f"*{f}*\n{value}  ·  typical {typical}" for f, value, typical in rows]),
@@ -281,30 +311,30 @@ def _member(
         section(f"*How clearly:* {clarity}"),
         section(f"*Suggested action:* {action}"),
         *([buttons] if buttons else []),
-        context(f"Model {version} · as of {as_of} · only you can see this"),
+        context(" · ".join(filter(None, [f"Model {version}", f"as of {as_of}", _only_you(verb)]))),
     ]
     text = [
-        head.replace("*", ""),
+        head,
         "  " + ", ".join(f"{f} {value} (typical {typical})" for f, value, typical in rows),
-        *(["  " + note.replace("*", "")] if note else []),
-        f"  How clearly: {clarity.replace('*', '')}",
+        *(["  " + note] if note else []),
+        f"  How clearly: {clarity}",
         f"  Suggested action: {action}",
         f"  Model {version}, as of {as_of}",
     ]
-    return _reply(text, blocks, visibility="ephemeral", answer=answer)
+    return _reply(text, blocks, verb=verb, answer=answer)
 
 
 def customer(answer: CustomerAnswer, admin: bool = False) -> Reply:
     """Buttons: show the segment, the customer's history; for admins, export it."""
-    head = f"Customer `{esc(answer.customer_id)}` is in {_segment_line(answer.segment)}"
+    head = f"Customer `{literal(answer.customer_id)}` is in {_segment_line(answer.segment)}"
     seg = answer.segment
     buttons = _customer_buttons(seg.id, seg.name, admin)
     value = actions.history_value(answer.customer_id)
     *others, history = buttons["elements"]
     if len(value) > actions.MAX_VALUE:  # an id too long for a button: no History
-        return _member(head, answer, buttons={**buttons, "elements": others})
+        return _member("customer", head, answer, buttons={**buttons, "elements": others})
     elements = [*others, {**history, "value": value}]
-    return _member(head, answer, buttons={**buttons, "elements": elements})
+    return _member("customer", head, answer, buttons={**buttons, "elements": elements})
 
 
 @functools.lru_cache(maxsize=512)
@@ -320,15 +350,15 @@ def _customer_buttons(segment: int, name: str, admin: bool) -> dict[str, Any]:
 
 
 def predict(answer: PredictAnswer) -> Reply:
-    given = ", ".join(f"{esc(k)}={number(v)}" for k, v in answer.given.items())
+    given = ", ".join(f"{literal(k)}={number(v)}" for k, v in answer.given.items())
     head = f"A prospect with {given} would be in {_segment_line(answer.segment)}"
     filled = (
         f"*Filled in* (not given, so the model used typical values): "
-        f"{', '.join(esc(f) for f in answer.imputed)}"
+        f"{', '.join(literal(f) for f in answer.imputed)}"
         if answer.imputed
         else "*Filled in:* nothing, every feature was given"
     )
-    return _member(head, answer, filled)
+    return _member("predict", head, answer, filled)
 
 
 # ---- aggregates ----------------------------------------------------------------------------
@@ -344,7 +374,7 @@ def _profile(segment: SegmentInfo, flags: Sequence[str] = ()) -> str:
     first = [t.split("=", 1)[0] for t in _trait_features(segment)]
     names = sorted(segment.profile, key=lambda f: first.index(f) if f in first else len(first))
     return " · ".join(
-        f"{esc(f)} {share(v) if f in flags and v is not None else number(v)}"
+        f"{literal(f)} {share(v) if f in flags and v is not None else number(v)}"
         for f in names[:PROFILE_VALUES]
         for v in [segment.profile[f]]
     )
@@ -378,8 +408,8 @@ def _alike_text(segments: list[SegmentInfo]) -> str:
         if feature in stands_out:
             continue
         top = sorted(mix.items(), key=lambda item: -item[1])[:TEXT_VALUES]
-        shown = ", ".join(f"{esc(value)} {share(p)}" for value, p in top)
-        parts.append(f"{esc(feature)}: no segment differs much from the overall mix ({shown})")
+        shown = ", ".join(f"{literal(value)} {share(p)}" for value, p in top)
+        parts.append(f"{literal(feature)}: no segment differs much from the overall mix ({shown})")
     return "; ".join(parts) + "." if parts else ""
 
 
@@ -389,31 +419,31 @@ def summary(answer: Summary) -> Reply:
     if q.get("davies_bouldin") is not None:
         quality += f", Davies–Bouldin {q['davies_bouldin']:.2f} (lower is better)"
     head = (
-        f"*{answer.k} customer segments* in model {esc(answer.version)}, trained "
+        f"*{answer.k} customer segments* in model {literal(answer.version)}, trained "
         f"{date(answer.trained_at)} on {count(answer.rows)} customers"
     )
-    why = f"Why {answer.k}: {esc(answer.k_reason)}. Quality: {quality}."
+    why = f"Why {answer.k}: {literal(answer.k_reason)}. Quality: {quality}."
     blocks = [section(head), context(why)]
-    text = [head.replace("*", ""), why]
+    text = [head, why]
     if answer.id_column == "@row":  # model.load.ROW_IDS: trained with no id column
         ids = "Ids are row numbers of the data (no id column): customer 7 is the 7th row."
         blocks.append(context(ids))
         text.append(ids)
     for s in answer.segments:
-        line = f"*{s.id}. {esc(s.name)}*: {count(s.size)} customers ({share(s.share)})"
+        line = f"*{s.id}. {literal(s.name)}*: {count(s.size)} customers ({share(s.share)})"
         profile = _profile(s, answer.flags)
         words = _text_profile(s)
         profile += f"\n{words}" if profile and words else words
-        blocks.append(section(f"{line}\n{profile}\n_{esc(s.action)}_"))
+        blocks.append(section(f"{line}\n{profile}\n_{literal(s.action)}_"))
         profile_text = profile.replace("\n", "\n    ")
-        text.append(f"{line.replace('*', '')}\n    {profile_text}\n    Action: {esc(s.action)}")
+        text.append(f"{line}\n    {profile_text}\n    Action: {literal(s.action)}")
     alike = _alike_text(answer.segments)
     if alike:
         blocks.append(context(alike))
         text.append(alike)
     blocks.append(
         context(
-            f"Source: {esc(answer.source)} · `/segment customer &lt;id&gt;` for one "
+            f"Source: {literal(answer.source)} · `/segment customer &lt;id&gt;` for one "
             "customer · `/segments help` for more"
         )
     )
@@ -424,7 +454,7 @@ def summary(answer: Summary) -> Reply:
     return _reply(
         text,
         _with_actions(blocks, elements, "More segments than fit in one message."),
-        visibility="in_channel",
+        verb="summary",
         answer=answer,
     )
 
@@ -433,13 +463,13 @@ def segment(seg: SegmentInfo, version: str, across: Sequence[tuple[str, int | No
     """`/segments show`: one segment in detail. `across`: (version, size) oldest first,
     None where the version had no such segment."""
     head = (
-        f"*{seg.id}. {esc(seg.name)}*: {count(seg.size)} customers ({share(seg.share)}) "
-        f"in model {esc(version)}"
+        f"*{seg.id}. {literal(seg.name)}*: {count(seg.size)} customers ({share(seg.share)}) "
+        f"in model {literal(version)}"
     )
     first = _trait_features(seg)
     names = sorted(seg.profile, key=lambda f: first.index(f) if f in first else len(first))
     rows = [
-        f"*{esc(f)}*\n{number(seg.profile[f])}  ·  median {number(seg.typical.get(f))}"
+        f"*{literal(f)}*\n{number(seg.profile[f])}  ·  median {number(seg.typical.get(f))}"
         for f in names
     ]
     texts: dict[str, list[str]] = {}
@@ -447,11 +477,11 @@ def segment(seg: SegmentInfo, version: str, across: Sequence[tuple[str, int | No
         if t.share is not None:
             mark = " ★" if t.distinct else ""
             texts.setdefault(t.feature, []).append(
-                f"{esc(t.value)} {share(t.share)} (overall {share(t.overall)}){mark}"
+                f"{literal(t.value)} {share(t.share)} (overall {share(t.overall)}){mark}"
             )
-    text_lines = [f"{esc(f)}: " + ", ".join(v) for f, v in texts.items()]
-    sizes = [f"{esc(v)} {count(n) if n is not None else '—'}" for v, n in across]
-    action = f"*Suggested action:* {esc(seg.action)}"
+    text_lines = [f"{literal(f)}: " + ", ".join(v) for f, v in texts.items()]
+    sizes = [f"{literal(v)} {count(n) if n is not None else '—'}" for v, n in across]
+    action = f"*Suggested action:* {literal(seg.action)}"
     blocks = [section(head)]
     for i in range(0, len(rows), 10):  # ten fields per section at most
         blocks.append(fields(rows[i : i + 10]))
@@ -462,46 +492,43 @@ def segment(seg: SegmentInfo, version: str, across: Sequence[tuple[str, int | No
     blocks.append(section(action))
     blocks.append(context("Mean · median in the data's own units"))
     text = [
-        head.replace("*", ""),
-        *("  " + r.replace("*", "").replace("\n", " ") for r in rows),
+        head,
+        *("  " + r.replace("\n", " ") for r in rows),
         *(["  Text features: " + "; ".join(text_lines)] if text_lines else []),
         *(["  Size across versions: " + " → ".join(sizes)] if sizes else []),
-        "  " + action.replace("*", ""),
+        "  " + action,
     ]
-    return _reply(
-        text, _cap(blocks, "More than fits in one message."), visibility="in_channel", answer=seg
-    )
+    return _reply(text, _cap(blocks, "More than fits in one message."), verb="show", answer=seg)
 
 
 def customers_found(found: Sequence[CustomerAnswer], limit: int = 20) -> Reply:
     """The message shortcut: each known customer id in a message and its segment."""
     if not found:
         line = "I found no known customer id in that message."
-        return _reply([line], [section(line)], visibility="ephemeral", data={"found": []})
+        return _reply([line], [section(line)], verb="customer", data={"found": []})
     lines = [
-        f"`{esc(a.customer_id)}`: *{esc(a.segment.name)}* (segment {a.segment.id}, "
-        f"{a.membership.clarity}) · _{esc(a.segment.action)}_"
+        f"`{literal(a.customer_id)}`: *{literal(a.segment.name)}* (segment {a.segment.id}, "
+        f"{a.membership.clarity}) · _{literal(a.segment.action)}_"
         for a in found
     ]
     more = f" (the first {limit})" if len(found) >= limit else ""
-    head = f"*{len(found)} customer(s)* in that message{more}, model {esc(found[0].version)}:"
-    blocks = [section(head + "\n" + "\n".join(lines)), context("Only you can see this")]
+    head = f"*{len(found)} customer(s)* in that message{more}, model {literal(found[0].version)}:"
+    blocks = [section(head + "\n" + "\n".join(lines)), context(_only_you("customer").capitalize())]
     return _reply(
-        [head.replace("*", ""), *(line.replace("*", "").replace("`", "") for line in lines)],
+        [head, *lines],
         blocks,
-        visibility="ephemeral",
+        verb="customer",
         data={"found": [{"id": a.customer_id, "segment": a.segment.name} for a in found]},
     )
 
 
 def not_understood() -> Reply:
     """A mention or DM that is neither a command line nor a known phrasing."""
-    tries = " · ".join(f"`{esc(e)}`" for e in phrases.EXAMPLES)
+    tries = " · ".join(f"`{literal(e)}`" for e in phrases.EXAMPLES)
     line = f"Sorry, I didn't understand that. Try: {tries}"
     return _reply(
-        [line.replace("`", "")],
+        [line],
         [section(line)],
-        visibility="ephemeral",
         ok=False,
         data={"kind": "not_understood"},
     )
@@ -516,63 +543,64 @@ def history(answer: History) -> Reply:
         return _reply(
             ["No trained versions yet."],
             [section("No trained versions yet.")],
-            visibility="in_channel",
+            verb="history",
             answer=answer,
         )
-    head = f"*{len(answer.versions)} trained version(s)*; serving *{esc(answer.served or 'none')}*"
-    blocks, text = [section(head)], [head.replace("*", "")]
+    head = (
+        f"*{len(answer.versions)} trained version(s)*; serving *{literal(answer.served or 'none')}*"
+    )
+    blocks, text = [section(head)], [head]
     for v in answer.versions[: MAX_BLOCKS - 3]:
         status = {
             "served": "served",
             "previous": "earlier",
             "candidate": "candidate, not served",
-        }.get(v.status, esc(v.status))
+        }.get(v.status, literal(v.status))
         moved = ""
         if v.moved is not None:
             moved = f" · moved {count(v.moved)} ({share(v.moved_share)})"
             if v.ari is not None:
                 moved += f", ARI {fixed(v.ari)}"
         line = (
-            f"*{esc(v.version)}* ({status}) · {date(v.trained_at, with_time=True)} · "
+            f"*{literal(v.version)}* ({status}) · {date(v.trained_at, with_time=True)} · "
             f"{count(v.rows)} rows · k={v.k} · {quality_words(v.silhouette)}{moved}"
         )
-        sizes = ", ".join(f"{esc(n)} {count(c)}" for n, c in v.sizes.items())
-        note = f"\n_Held back: {esc(v.note)}_" if v.note else ""
+        sizes = ", ".join(f"{literal(n)} {count(c)}" for n, c in v.sizes.items())
+        note = f"\n_Held back: {literal(v.note)}_" if v.note else ""
         blocks.append(section(f"{line}\n{sizes}{note}"))
         text.append(
-            f"{line.replace('*', '')}\n    {sizes}"
-            + (f"\n    Held back: {esc(v.note)}" if v.note else "")
+            f"{line}\n    {sizes}" + (f"\n    Held back: {literal(v.note)}" if v.note else "")
         )
     if len(answer.versions) > MAX_BLOCKS - 3:
         blocks.append(context(f"and {len(answer.versions) - (MAX_BLOCKS - 3)} older versions"))
     blocks.append(context("Admins: `/segments rollback &lt;version&gt;` serves another version"))
-    return _reply(text, blocks, visibility="in_channel", answer=answer)
+    return _reply(text, blocks, verb="history", answer=answer)
 
 
 def chart(name: str, path: Path, version: str) -> Reply:
     title = CHART_TITLES.get(name, name)
-    line = f"{title} (model {esc(version)})"
-    return Reply(
-        text=line,
-        blocks=[section(line)],
+    line = f"{title} (model {literal(version)})"
+    return _reply(
+        [line],
+        [section(line)],
         files=[
             ReplyFile(filename=f"{name}-{version}.png", title=f"{title} ({version})", path=path)
         ],
-        visibility="in_channel",
-        details={"kind": "chart", "chart": name, "version": version, "path": str(path)},
+        verb="chart",
+        data={"kind": "chart", "chart": name, "version": version, "path": str(path)},
     )
 
 
 def export(answer: Export) -> Reply:
     line = (
-        f"{count(answer.rows)} customers of *{esc(answer.segment.name)}* "
-        f"(model {esc(answer.version)}) as {esc(answer.filename)}"
+        f"{count(answer.rows)} customers of *{literal(answer.segment.name)}* "
+        f"(model {literal(answer.version)}) as {literal(answer.filename)}"
     )
     data = to_dict(answer)
     data["csv"] = None  # the bytes travel as the file, not inside the JSON
-    return Reply(
-        text=line.replace("*", ""),
-        blocks=[section(line)],
+    return _reply(
+        [line],
+        [section(line)],
         files=[
             ReplyFile(
                 filename=answer.filename,
@@ -580,19 +608,19 @@ def export(answer: Export) -> Reply:
                 content=answer.csv,
             )
         ],
-        visibility="ephemeral",
-        details=data,
+        verb="export",
+        data=data,
     )
 
 
 def rollback(answer: Rollback) -> Reply:
     v = answer.version
     line = (
-        f"Now serving *{esc(v.version)}* ({_version_facts(v)})"
-        + (f"; was {esc(answer.previous)}" if answer.previous else "")
+        f"Now serving *{literal(v.version)}* ({_version_facts(v)})"
+        + (f"; was {literal(answer.previous)}" if answer.previous else "")
         + "."
     )
-    return _reply([line.replace("*", "")], [section(line)], visibility="in_channel", answer=answer)
+    return _reply([line], [section(line)], verb="rollback", answer=answer)
 
 
 # ---- segments over time ---------------------------------------------------------------------
@@ -602,14 +630,14 @@ def day(iso: str, newest: str | None = None) -> str:
         when = datetime.fromisoformat(iso)
         ref = datetime.fromisoformat(newest) if newest else None
     except (TypeError, ValueError):
-        return esc(iso)
+        return literal(iso)
     return f"{when.day} {when:%b}" + (
         "" if ref is not None and ref.year == when.year else f" {when.year}"
     )
 
 
 def _span(first: str, last: str) -> str:
-    return esc(first) if first == last else f"{esc(first)} to {esc(last)}"
+    return literal(first) if first == last else f"{literal(first)} to {literal(last)}"
 
 
 VERSION_STATUS = {
@@ -625,39 +653,41 @@ def history_line(answer: CustomerHistory) -> str:
     newest = answer.versions[-1].trained_at
     parts = []
     for i, stretch in enumerate(answer.stretches):
-        name = f"*{esc(stretch.segment.name)}*" if stretch.segment else "not in the data"
+        name = f"*{literal(stretch.segment.name)}*" if stretch.segment else "not in the data"
         if i == 0:
-            parts.append(f"{name} since {esc(stretch.first)}, {day(stretch.since, newest)}")
+            parts.append(f"{name} since {literal(stretch.first)}, {day(stretch.since, newest)}")
         else:
             parts.append(f"{name}, {_span(stretch.first, stretch.last)}")
     return parts[0] + ("; before that " + "; ".join(parts[1:]) if len(parts) > 1 else "")
 
 
 def customer_history(answer: CustomerHistory) -> Reply:
-    head = f"Customer `{esc(answer.customer_id)}`: {history_line(answer)}."
+    head = f"Customer `{literal(answer.customer_id)}`: {history_line(answer)}."
     newest = answer.versions[-1].trained_at
     rows = []
     for v in answer.versions:
         seg = (
-            f"*{esc(v.segment.name)}* (segment {v.segment.id})"
+            f"*{literal(v.segment.name)}* (segment {v.segment.id})"
             if v.segment is not None
             else "not in the data"
         )
-        status = VERSION_STATUS.get(v.status, esc(v.status))
+        status = VERSION_STATUS.get(v.status, literal(v.status))
         rows.append(
-            f"{esc(v.version)} · {day(v.trained_at, newest)} · {seg}"
+            f"{literal(v.version)} · {day(v.trained_at, newest)} · {seg}"
             + (f" · _{status}_" if status else "")
         )
-    foot = "Oldest first; each version's own segment names · only you can see this"
+    foot = " · ".join(
+        filter(None, ["Oldest first; each version's own segment names", _only_you("customer")])
+    )
     blocks = [section(head), section("\n".join(rows)), context(foot)]
-    text = [head.replace("*", ""), *("  " + r.replace("*", "").replace("_", "") for r in rows)]
-    return _reply(text, blocks, visibility="ephemeral", answer=answer)
+    text = [head, *("  " + r for r in rows)]
+    return _reply(text, blocks, verb="customer_history", answer=answer)
 
 
 def movers(answer: Movers, admin: bool = True) -> Reply:
     """How many customers moved from one segment to another; the ids as a file (admins)."""
-    src, dst = esc(answer.source.name), esc(answer.target.name)
-    prev, ver = esc(answer.previous), esc(answer.version)
+    src, dst = literal(answer.source.name), literal(answer.target.name)
+    prev, ver = literal(answer.previous), literal(answer.version)
     of = (
         f"{share(answer.share)} of the {count(answer.source_size)} customers of *{src}* "
         f"in {prev} who are still in the data"
@@ -672,7 +702,7 @@ def movers(answer: Movers, admin: bool = True) -> Reply:
         notes.append(f"{count(answer.left)} more customers of {src} left the data.")
     files = []
     if answer.csv is not None and answer.filename:
-        notes.append(f"Their ids: {esc(answer.filename)}")
+        notes.append(f"Their ids: {literal(answer.filename)}")
         files.append(
             ReplyFile(
                 filename=answer.filename,
@@ -685,13 +715,14 @@ def movers(answer: Movers, admin: bool = True) -> Reply:
     data = to_dict(answer)
     data["csv"] = None  # the bytes travel as the file, not inside the JSON
     blocks = [section(head), *([context(*notes)] if notes else [])]
-    return Reply(
-        text="\n".join(line.replace("*", "") for line in [head, *notes]),
-        blocks=blocks,
+    return _reply(
+        [head, *notes],
+        blocks,
         files=files,
+        verb="movers",
         # the ids are customer data: only the admin who asked sees them
-        visibility="ephemeral" if files else "in_channel",
-        details=data,
+        visibility=ASKER if files else None,
+        data=data,
     )
 
 
@@ -706,32 +737,35 @@ def trend(answer: Trend) -> Reply:
     versions = answer.versions
     first, last = versions[0], versions[-1]
     head = (
-        f"*Segment shares across {len(versions)} version(s)*, {esc(first.version)} to "
-        f"{esc(last.version)}; serving {esc(answer.served or 'none')}"
+        f"*Segment shares across {len(versions)} version(s)*, {literal(first.version)} to "
+        f"{literal(last.version)}; serving {literal(answer.served or 'none')}"
     )
     lines = []
     for seg in answer.segments:
         seen = [v for v in versions if seg.id in v.shares]
         was, now = seen[0], last.shares.get(seg.id)
-        since = f"{share(was.shares[seg.id])} in {esc(was.version)}"
+        since = f"{share(was.shares[seg.id])} in {literal(was.version)}"
         lines.append(
-            f"{esc(seg.name)}: {since} → "
-            + (f"{share(now)} in {esc(last.version)}" if now is not None else "gone")
+            f"{literal(seg.name)}: {since} → "
+            + (f"{share(now)} in {literal(last.version)}" if now is not None else "gone")
         )
     skipped = [v.version for v in versions if v.status in ("candidate", "rolled back")]
     if skipped:
-        lines.append(f"Not served (candidate or rolled back): {', '.join(map(esc, skipped))}")
-    return Reply(
-        text="\n".join([head.replace("*", ""), *lines]),
-        blocks=[section(head), section("\n".join(lines))],
+        lines.append(f"Not served (candidate or rolled back): {', '.join(map(literal, skipped))}")
+    return _reply(
+        [head, *lines],
+        [section(head), section("\n".join(lines))],
         files=_chart_file("trend", answer.chart, last.version),
-        visibility="in_channel",
+        verb="trend",
         answer=answer,
     )
 
 
 def moves_lines(moves: list[dict[str, Any]]) -> list[str]:
-    return [f"• {count(m['count'])} moved from {esc(m['from'])} to {esc(m['to'])}" for m in moves]
+    return [
+        f"• {count(m['count'])} moved from {literal(m['from'])} to {literal(m['to'])}"
+        for m in moves
+    ]
 
 
 def flows(answer: Flows) -> Reply:
@@ -742,17 +776,18 @@ def flows(answer: Flows) -> Reply:
         if s.id != t.id
     )
     head = (
-        f"*Where customers went at {esc(answer.version)}* (against {esc(answer.previous)}): "
+        f"*Where customers went at {literal(answer.version)}* "
+        f"(against {literal(answer.previous)}): "
         f"{count(answer.common)} customers in both, {count(moved)} changed segment, "
         f"{count(answer.left)} left the data, {count(answer.joined)} new"
     )
     moves = moves_lines(biggest_flows(answer))
     lines = ["Biggest moves:", *moves] if moves else ["Nobody changed segment."]
-    return Reply(
-        text="\n".join([head.replace("*", ""), *lines]),
-        blocks=[section(head), section("\n".join(lines))],
+    return _reply(
+        [head, *lines],
+        [section(head), section("\n".join(lines))],
         files=_chart_file("flows", answer.chart, answer.version),
-        visibility="in_channel",
+        verb="flows",
         answer=answer,
     )
 
@@ -764,8 +799,8 @@ def _version_facts(v: VersionInfo) -> str:
 
 # ---- retrain --------------------------------------------------------------------------------
 def retrain_progress(stage: str, fraction: float) -> Reply:
-    line = f"Retraining… {esc(stage)} {bar(fraction)} {fraction:.0%}"
-    return Reply(text=line, blocks=[section(line)], visibility="in_channel", deferred=True)
+    line = f"Retraining… {literal(stage)} {bar(fraction)} {fraction:.0%}"
+    return _reply([line], [section(line)], verb="retrain", deferred=True)
 
 
 def _change_lines(result: RetrainResult) -> list[str]:
@@ -777,7 +812,7 @@ def _change_lines(result: RetrainResult) -> list[str]:
         k = f"k {c.k_before} → {c.k_after}" if c.k_before != c.k_after else f"k={c.k_after}"
         lines.append(
             f"{k} · silhouette {number(c.silhouette_before)} → "
-            f"{number(c.silhouette_after)} (against {esc(c.previous)})"
+            f"{number(c.silhouette_after)} (against {literal(c.previous)})"
         )
     sizes = []
     for s in c.sizes:
@@ -787,10 +822,10 @@ def _change_lines(result: RetrainResult) -> list[str]:
             delta = f" ({'+' if diff >= 0 else ''}{count(diff)})"
         elif c.previous:
             delta = " (new)"
-        sizes.append(f"{esc(s['name'])} {count(s['size'])}{delta}")
+        sizes.append(f"{literal(s['name'])} {count(s['size'])}{delta}")
     lines.append("Segments: " + ", ".join(sizes))
     if c.removed:
-        lines.append("Gone: " + ", ".join(esc(n) for n in c.removed))
+        lines.append("Gone: " + ", ".join(literal(n) for n in c.removed))
     if c.moved is not None:
         ari = f", ARI {fixed(c.ari)}" if c.ari is not None else ""
         lines.append(
@@ -800,7 +835,8 @@ def _change_lines(result: RetrainResult) -> list[str]:
         lines.append(
             "Biggest moves: "
             + "; ".join(
-                f"{count(m['count'])} from {esc(m['from'])} to {esc(m['to'])}" for m in c.flows
+                f"{count(m['count'])} from {literal(m['from'])} to {literal(m['to'])}"
+                for m in c.flows
             )
         )
     return lines
@@ -810,55 +846,63 @@ def retrain_result(result: RetrainResult, served_before: str | None = None) -> R
     v = result.version
     if result.unchanged_data:
         head = (
-            f"No new data since *{esc(v.version)}* (same content), so nothing was "
-            f"retrained; {esc(v.version)} is still served."
+            f"No new data since *{literal(v.version)}* (same content), so nothing was "
+            f"retrained; {literal(v.version)} is still served."
         )
         lines = ["`/segments retrain force` retrains anyway."]
     elif result.served:
         head = (
-            f"Retrained: *{esc(v.version)}* is now served ({count(v.rows)} customers, "
+            f"Retrained: *{literal(v.version)}* is now served ({count(v.rows)} customers, "
             f"k={v.k}, {quality_words(v.silhouette)})."
         )
         lines = _change_lines(result)
     else:
-        still = f"{esc(served_before)} is still served" if served_before else "nothing changed"
+        still = f"{literal(served_before)} is still served" if served_before else "nothing changed"
         head = (
-            f"Trained *{esc(v.version)}* but held it back: "
-            f"{esc('; '.join(result.held_back))}. {still}. To serve it anyway, an admin "
-            f"can run `/segments rollback {esc(v.version)}`."
+            f"Trained *{literal(v.version)}* but held it back: "
+            f"{literal('; '.join(result.held_back))}. {still}. To serve it anyway, an admin "
+            f"can run `/segments rollback {literal(v.version)}`."
         )
         lines = _change_lines(result)
     blocks = [section(head)]
     if lines:
         blocks.append(section("\n".join(lines)))
-    return _reply([head.replace("*", ""), *lines], blocks, visibility="in_channel", answer=result)
+    return _reply([head, *lines], blocks, verb="retrain", answer=result)
 
 
 def _failure(exc: BaseException, still_served: str | None) -> str:
     """Why a retrain failed and what is served now, in one line (no trailing stop)."""
     if isinstance(exc, SegbotError) and str(exc).strip():
-        why = esc(str(exc).strip().splitlines()[0].rstrip("."))
+        why = literal(str(exc).strip().splitlines()[0].rstrip("."))
     else:
         why = "something went wrong on our side (the error is logged)"
-    served = f"{esc(still_served)} is still served" if still_served else "no model is served yet"
+    served = (
+        f"{literal(still_served)} is still served" if still_served else "no model is served yet"
+    )
     return f"{why}. {served}"
 
 
 def retrain_failed(exc: BaseException, still_served: str | None) -> Reply:
     """A failed retrain, said where the progress was shown: why, and what is served now."""
     line = f"Retrain failed: {_failure(exc, still_served)}."
-    return _failure_reply(line, "error", exc, str(exc), still_served)
+    return _failure_reply(
+        line, "error", exc, str(exc), still_served, commands.visibility("retrain")
+    )
 
 
 def _failure_reply(
-    line: str, kind: str, exc: BaseException, message: str | None, still_served: str | None
+    line: str,
+    kind: str,
+    exc: BaseException,
+    message: str | None,
+    still_served: str | None,
+    visibility: Visibility,
 ) -> Reply:
-    """A failed retrain as one line in the channel, `data` saying what failed and what
-    is served now."""
+    """A failed retrain as one line, `data` saying what failed and what is served now."""
     return _reply(
         [line],
         [section(line)],
-        visibility="in_channel",
+        visibility=visibility,
         ok=False,
         data={
             "kind": kind,
@@ -877,7 +921,7 @@ def announced_as(user: str | None) -> str:
         return "Scheduled retrain"
     if not user:
         return "Retrain"
-    return f"Retrain requested by <@{esc(user)}>"
+    return f"Retrain requested by <@{literal(user)}>"
 
 
 def signed(x: float, digits: int = 0) -> str:
@@ -900,7 +944,7 @@ def size_change(size: int, before: int | None) -> str:
 def _facts(result: RetrainResult) -> list[tuple[str, str]]:
     """(label, value) for the announcement's numbers: customers, k, quality, movers."""
     v, c = result.version, result.change
-    prev = esc(c.previous) if c is not None and c.previous else None
+    prev = literal(c.previous) if c is not None and c.previous else None
     rows = count(v.rows)
     if prev and c is not None and c.rows_before is not None:
         rows += f" ({signed(v.rows - c.rows_before)} against {prev})"
@@ -932,8 +976,8 @@ def _sizes(result: RetrainResult) -> list[str]:
     lines = []
     for s in c.sizes:
         change = f" ({size_change(s['size'], s.get('before'))})" if c.previous else ""
-        lines.append(f"• {esc(s['name'])}: {count(s['size'])}{change}")
-    lines.extend(f"• {esc(name)}: gone (no segment matches it now)" for name in c.removed)
+        lines.append(f"• {literal(s['name'])}: {count(s['size'])}{change}")
+    lines.extend(f"• {literal(name)}: gone (no segment matches it now)" for name in c.removed)
     return lines
 
 
@@ -953,16 +997,14 @@ def announcement(result: RetrainResult, by: str | None = None) -> Reply:
     one served before, each segment's size change, the movers and the refreshed charts;
     or why it was held back and how to serve it anyway; or that no data was new."""
     who, v, c = announced_as(by), result.version, result.change
-    name = esc(v.version)
+    name = literal(v.version)
     if result.unchanged_data:
         line = (
             f"{who}: no new data since *{name}* (the data's content is unchanged), "
             f"so nothing was retrained; {name} is still served."
         )
-        return _reply(
-            [line.replace("*", "")], [section(line)], visibility="in_channel", answer=result
-        )
-    prev = esc(c.previous) if c is not None and c.previous else None
+        return _reply([line], [section(line)], visibility=CHANNEL, answer=result)
+    prev = literal(c.previous) if c is not None and c.previous else None
     if result.served:
         was = f" (was {prev})" if prev else " (the first version)"
         head, why = f"{who}: *{name}* is now served{was}.", []
@@ -970,12 +1012,14 @@ def announcement(result: RetrainResult, by: str | None = None) -> Reply:
         still = f"*{prev}* is still served" if prev else "no version is served"
         head = f"{who}: trained *{name}* but held it back; {still}."
         why = [
-            f"*Why:* {esc('; '.join(result.held_back))}.",
+            f"*Why:* {literal('; '.join(result.held_back))}.",
             f"To serve {name} anyway, an admin can run `/segments rollback {name}`.",
         ]
     facts, sizes = _facts(result), _sizes(result)
     files = chart_files(result.charts, v.version)
-    charts = f"Charts of {name} follow: {', '.join(esc(n) for n in result.charts)}" if files else ""
+    charts = (
+        f"Charts of {name} follow: {', '.join(literal(n) for n in result.charts)}" if files else ""
+    )
     blocks = [section(head)]
     if why:
         blocks.append(section("\n".join(why)))
@@ -995,25 +1039,25 @@ def announcement(result: RetrainResult, by: str | None = None) -> Reply:
         *([f"Biggest moves since {prev}:", *(f"  {line}" for line in moves)] if moves else []),
         *([charts] if charts else []),
     ]
-    return Reply(
-        text="\n".join(t.replace("*", "") for t in text),
-        blocks=_cap(blocks, "More than fits in one message; see `/segments history`."),
+    return _reply(
+        text,
+        _cap(blocks, "More than fits in one message; see `/segments history`."),
         files=files,
-        visibility="in_channel",
+        visibility=CHANNEL,
         answer=result,
     )
 
 
 def announcement_rollback(answer: Rollback, by: str | None = None) -> Reply:
     """A rollback for the whole channel: which version is served now, and who chose it."""
-    who = "Rollback" if not by else f"Rollback by <@{esc(by)}>"
+    who = "Rollback" if not by else f"Rollback by <@{literal(by)}>"
     v = answer.version
     line = (
-        f"{who}: *{esc(v.version)}* is served again ({_version_facts(v)})"
-        + (f"; {esc(answer.previous)} is no longer served" if answer.previous else "")
+        f"{who}: *{literal(v.version)}* is served again ({_version_facts(v)})"
+        + (f"; {literal(answer.previous)} is no longer served" if answer.previous else "")
         + "."
     )
-    return _reply([line.replace("*", "")], [section(line)], visibility="in_channel", answer=answer)
+    return _reply([line], [section(line)], visibility=CHANNEL, answer=answer)
 
 
 def announcement_failed(
@@ -1023,15 +1067,15 @@ def announcement_failed(
     line = f"{announced_as(by)} failed: {_failure(exc, still_served)}."
     # Only a SegbotError's message is written for people; others stay in the log.
     message = str(exc) if isinstance(exc, SegbotError) else None
-    return _failure_reply(line, "retrain_failed", exc, message, still_served)
+    return _failure_reply(line, "retrain_failed", exc, message, still_served, CHANNEL)
 
 
 def announcement_write_back_failed(result: WriteBackResult) -> Reply:
     """A failed write-back (SEGBOT_WRITE_BACK) for the channel: where, why, and that
     serving is unchanged. The target is already masked (no password)."""
-    line = f":warning: Write-back failed: {esc(result.line)}."
+    line = f":warning: Write-back failed: {literal(result.line)}."
     data = {"kind": "write_back_failed", "version": result.version, "target": result.target}
-    return _reply([line], [section(line)], visibility="in_channel", ok=False, data=data)
+    return _reply([line], [section(line)], visibility=CHANNEL, ok=False, data=data)
 
 
 # ---- help, usage, refusals, failures ---------------------------------------------------------
@@ -1039,20 +1083,22 @@ def help_reply(command: str | None = None) -> Reply:
     groups = [command] if command else list(commands.COMMANDS)
     blocks, text = [], []
     for group in groups:
-        lines = [f"`{esc(syntax)}`  {esc(about)}" for syntax, about in commands.help_lines(group)]
+        lines = [
+            f"`{literal(syntax)}`  {literal(about)}" for syntax, about in commands.help_lines(group)
+        ]
         blocks.append(section(f"*{group}*\n" + "\n".join(lines)))
         text.append(group)
         text.extend(
-            "  " + esc(f"{syntax:<36} {about}") for syntax, about in commands.help_lines(group)
+            "  " + literal(f"{syntax:<36} {about}") for syntax, about in commands.help_lines(group)
         )
     examples = [s.example for s in commands.specs(command) if s.example]
     if examples:
-        blocks.append(context("Examples: " + " · ".join(f"`{esc(e)}`" for e in examples)))
-        text.append("Examples: " + " | ".join(esc(e) for e in examples))
+        blocks.append(context("Examples: " + " · ".join(f"`{literal(e)}`" for e in examples)))
+        text.append("Examples: " + " | ".join(literal(e) for e in examples))
     return _reply(
-        [t.replace("`", "") for t in text],
+        text,
         blocks,
-        visibility="ephemeral",
+        verb="help",
         data={"kind": "help", "command": command},
     )
 
@@ -1062,16 +1108,15 @@ def usage_hint(command: str | None) -> str:
     if command is None:
         return "The commands are `/segment` and `/segments`; try `/segments help`."
     forms = [syntax.removeprefix(command).strip() for syntax, _ in commands.help_lines(command)]
-    return f"Try `{command} {esc(' | '.join(forms))}`."
+    return f"Try `{command} {literal(' | '.join(forms))}`."
 
 
 def usage(problem: Usage) -> Reply:
-    line = f"Sorry, I didn't get that: {esc(problem.problem)}."
+    line = f"Sorry, I didn't get that: {with_code(problem.problem)}."
     hint = usage_hint(problem.command)
     return _reply(
-        [line, hint.replace("`", "")],
+        [line, hint],
         [section(line), context(hint)],
-        visibility="ephemeral",
         ok=False,
         data={"kind": "usage", "problem": problem.problem, "command": problem.command},
     )
@@ -1079,64 +1124,67 @@ def usage(problem: Usage) -> Reply:
 
 def refusal(message: str) -> Reply:
     return _reply(
-        [message.replace("*", "")],
+        [message],
         [section(message)],
-        visibility="ephemeral",
         ok=False,
-        data={"kind": "refused", "message": message},
+        data={"kind": "refused", "message": plain(message)},
     )
 
 
 def not_admin(spec: Spec) -> Reply:
     return refusal(
-        f"Sorry, only segbot admins can use `{esc(spec.syntax)}`; nothing was changed. "
+        f"Sorry, only segbot admins can use `{literal(spec.syntax)}`; nothing was changed. "
         "Ask an admin if it needs doing."
     )
 
 
 def channel_not_allowed(allowed: Sequence[str]) -> Reply:
-    where = ", ".join(f"<#{esc(c)}>" for c in allowed)
+    where = ", ".join(f"<#{literal(c)}>" for c in allowed)
     return refusal(f"Sorry, segbot answers only in {where}.")
 
 
-def error(exc: BaseException) -> Reply:
+def error(exc: BaseException, hint: str = "") -> Reply:
     """A failure as one line. Our own errors say what is wrong; for anything else the
-    user gets a generic line (the caller logs the trace), so no internals leak."""
+    user gets a generic line (the caller logs the trace), so no internals leak.
+    `hint`: where to look next, in the bot's words (the core names no commands)."""
     if isinstance(exc, SegbotError) and str(exc).strip():
         message = str(exc).strip().splitlines()[0]
         message = message[0].upper() + message[1:]
         if not message.endswith((".", "?", "!")):
             message += "."
+        line = literal(message)
         return _reply(
-            [esc(message)],
-            [section(esc(message))],
-            visibility="ephemeral",
+            [line, *([hint] if hint else [])],
+            [section(line), *([context(hint)] if hint else [])],
             ok=False,
             data={"kind": "error", "error": type(exc).__name__, "message": str(exc)},
         )
     return _reply(
         [GENERIC_FAILURE],
         [section(GENERIC_FAILURE)],
-        visibility="ephemeral",
         ok=False,
         data={"kind": "error", "error": "internal", "message": None},
     )
 
 
+def next_step(spec: Spec, exc: BaseException) -> str:
+    """Where to look after a failure, in the bot's words: the core's messages name no
+    commands. A version that is not there: the list of stored ones."""
+    if isinstance(exc, NotFound) and "<version>" in spec.usage:
+        return "`/segments history` lists the stored versions."
+    return ""
+
+
 def working(spec: Spec, arg: str | None = None) -> Reply:
     """The immediate acknowledgement of slow work."""
     what = {
-        "chart": f"Fetching the {esc(arg or 'chart')} chart…",
+        "chart": f"Fetching the {literal(arg or 'chart')} chart…",
         "retrain": "Retraining started; progress follows here.",
-        "export": f"Exporting {esc(arg or 'the segment')}…",
+        "export": f"Exporting {literal(arg or 'the segment')}…",
         "movers": "Counting the movers…",
         "trend": "Drawing the trend chart…",
         "flows": "Drawing the flow chart…",
     }.get(spec.verb, "Working on it…")
-    return Reply(
-        text=what,
-        blocks=[section(what)],
-        visibility="ephemeral",
-        deferred=True,
-        details={"kind": "working", "verb": spec.verb},
+    return _reply(
+        [what], [section(what)], deferred=True, data={"kind": "working", "verb": spec.verb}
     )

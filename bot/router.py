@@ -18,22 +18,33 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from bot import phrases, render
 from bot.commands import Command, Usage, parse, spec_for
 from bot.reply import Reply
-from model.answers import CustomerAnswer
+from model.answers import CustomerAnswer, RetrainResult, Rollback
 from model.config import Settings
 from model.errors import NoModel, NotFound, RetrainInProgress, SegbotError
 from model.service import SegmentService
 
-if TYPE_CHECKING:
-    from bot.announce import Announcer
-
 log = logging.getLogger(__name__)
 Progress = Callable[[str, float], None]
 MAX_FOUND = 20  # customers answered for one message (the message shortcut)
+
+
+class Announcements(Protocol):
+    """Told what an admin's retrain or rollback did (`bot.announce.Announcer` is one).
+    The router only tells; where it is said (a Slack channel, the terminal) is the
+    caller's, so the router reaches no Slack."""
+
+    def retrained(self, result: RetrainResult, *, by: str | None = None) -> object: ...
+
+    def failed(
+        self, exc: BaseException, still_served: str | None, *, by: str | None = None
+    ) -> object: ...
+
+    def rolled_back(self, answer: Rollback, *, by: str | None = None) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,7 @@ class Router:
         self,
         service: SegmentService,
         settings: Settings | None = None,
-        announcer: Announcer | None = None,
+        announcer: Announcements | None = None,
     ):
         self.service = service
         self.settings = settings or service.settings
@@ -205,7 +216,7 @@ class Router:
                 if self.announcer is not None:
                     self.announcer.failed(exc, self._served(), by=user or "")
             else:
-                reply = render.error(exc)
+                reply = render.error(exc, render.next_step(command.spec, exc))
         log.debug(
             "%s %s -> %s in %.1f ms",
             command.command,

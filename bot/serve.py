@@ -1,4 +1,4 @@
-"""`segbot serve`: Socket Mode, HTTP mode or the local shell (DESIGN.md §3).
+"""`segbot serve`: Socket Mode, HTTP mode or the local shell (docs/interface.md §3).
 
 With no trained model yet, the first one is trained in the background once the
 bot is up, so HTTP mode's `/healthz` says 503 until it is ready and commands
@@ -164,6 +164,7 @@ def run_serve(settings: Settings, mode: str | None = None) -> int:
             schedule.stop()
 
     from bot.router import Router
+    from bot.slack.announce import for_slack
     from bot.slack.app import build_app
     from bot.slack.work import SlowWork
 
@@ -176,9 +177,10 @@ def run_serve(settings: Settings, mode: str | None = None) -> int:
     except (URLError, OSError) as exc:
         raise SegbotError(f"cannot reach Slack at {settings.slack_api_url}: {exc}") from None
     # Scheduled and manual retrains (and rollbacks) are announced the same way.
-    router.announcer = announce.for_slack(settings, app.client)
-    _announce_write_backs(service, router.announcer)
-    schedule = Schedule(service, router.announcer, trigger)
+    announcer = for_slack(settings, app.client)
+    router.announcer = announcer
+    _announce_write_backs(service, announcer)
+    schedule = Schedule(service, announcer, trigger)
     startup = Startup(service)
     schedule.start()
     try:

@@ -30,7 +30,7 @@ from bot import actions, render
 from bot.render import count, date, esc, quality_words, share
 from model.answers import History, Summary
 
-LOOKUP = "segbot_lookup"  # callback ids (DESIGN §7)
+LOOKUP = "segbot_lookup"  # callback ids (docs/interface.md §2)
 PREDICT = "segbot_predict"
 CUSTOMER_BLOCK, CUSTOMER_INPUT = "customer", "id"
 VALUE_INPUT = "value"

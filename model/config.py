@@ -1,4 +1,4 @@
-"""Settings from the environment (and `.env`), names fixed by DESIGN.md §4.
+"""Settings from the environment (and `.env`), names fixed by docs/interface.md §5.
 
 Flags on the command line override them: build `Settings(**overrides)`.
 """
@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     names_file: Path | None = Field(None, alias="SEGBOT_NAMES_FILE")
     keep_versions: int = Field(20, alias="SEGBOT_KEEP_VERSIONS", ge=1)
     seed: int = Field(0, alias="SEGBOT_SEED")
-    # Training engine (DESIGN §7): this process, or a Spark cluster (extra segbot[spark])
+    # Training engine (docs/interface.md §5): this process, or a Spark cluster (extra segbot[spark])
     engine: str = Field("local", alias="SEGBOT_ENGINE")
     spark_master: str = Field("local[*]", alias="SEGBOT_SPARK_MASTER")
 

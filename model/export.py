@@ -1,6 +1,6 @@
 """Every customer's assignment in one version, as rows for other tools.
 
-The columns (DESIGN.md §7), shared by `segbot export` and the write-back:
+The columns (docs/interface.md §6), shared by `segbot export` and the write-back:
 
     customer_id  text     the id as in the data
     segment_id   integer  the segment's stable id

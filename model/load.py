@@ -1,6 +1,6 @@
 """Loading and validating customer data.
 
-Sources (``settings.data``, DESIGN.md §4):
+Sources (``settings.data``, docs/interface.md §5):
 
 - ``None``: the bundled sample, ``model.sample.generate(5000, seed=42)``;
 - a ``.csv`` file (also ``.tsv`` and compressed ``.csv.gz``/``.zip``/``.bz2``/``.xz``/

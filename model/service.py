@@ -361,7 +361,7 @@ class SegmentService:
     def _load(self, version: str) -> LoadedVersion:
         name = normalise_version(version)
         if name not in self.registry.versions():
-            raise NotFound(f"version {name} does not exist; see /segments history")
+            raise NotFound(f"version {name} does not exist")
         current = self._current
         if current is not None and current.name == name:
             return current
@@ -609,7 +609,7 @@ class SegmentService:
         """Serve any stored version again (a held-back candidate included)."""
         name = normalise_version(version)
         if name not in self.registry.versions():
-            raise NotFound(f"version {name} does not exist; see /segments history")
+            raise NotFound(f"version {name} does not exist")
         if not self._retrain_lock.acquire(blocking=False):
             raise RetrainInProgress("a retrain is running; roll back when it has finished")
         try:

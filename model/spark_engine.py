@@ -1,4 +1,4 @@
-"""The Spark training engine (`--engine spark`, DESIGN §7).
+"""The Spark training engine (`--engine spark`, docs/interface.md §5).
 
 What runs where:
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from bot import render
-from bot.announce import Announcer, SlackChannel, for_slack
+from bot.announce import Announcer
 from bot.reply import Reply
+from bot.slack.announce import SlackChannel, for_slack
 from bot.slack.app import web_client
 from model.answers import RetrainResult, Rollback
 from model.errors import DataError

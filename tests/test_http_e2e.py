@@ -93,7 +93,7 @@ def test_malformed_text_gets_usage(bot: Bot, fake: SlackFake) -> None:
         ack = bot.slash(command, text)
         assert ack["response_type"] == "ephemeral"
         assert ack["text"].startswith("Sorry, I didn't get that"), ack["text"]
-        assert "Try /segment" in ack["text"]
+        assert "Try `/segment" in ack["text"]  # code spans keep their backticks in text
 
 
 def test_echoed_text_cannot_mention_anyone(bot: Bot, fake: SlackFake) -> None:

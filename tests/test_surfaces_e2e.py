@@ -352,8 +352,8 @@ def test_find_in_message_answers_privately(
     assert answer["response_type"] == "ephemeral"
     lines = answer["text"].splitlines()
     assert lines[0].startswith("2 customer(s) in that message")
-    assert lines[1].startswith(f"{a}: {service.lookup(a).segment.name}")
-    assert lines[2].startswith(f"{b}: {service.lookup(b).segment.name}")
+    assert lines[1].startswith(f"`{a}`: {service.lookup(a).segment.name}")  # ids in code
+    assert lines[2].startswith(f"`{b}`: {service.lookup(b).segment.name}")
 
 
 # ---- App Home -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Shortcuts (DESIGN §7): `segbot_lookup` and `segbot_predict` open modals,
+"""Shortcuts (docs/interface.md §2): `segbot_lookup` and `segbot_predict` open modals,
 `segbot_find_in_message` answers privately about the customer ids in a message.
 
 Modals open inside the listener, right after the acknowledgement: a trigger_id

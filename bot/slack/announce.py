@@ -1,0 +1,68 @@
+"""Announcements in SEGBOT_ANNOUNCE_CHANNEL: the Slack side of `bot.announce`.
+
+`bot.announce.Announcer` decides what is said; this posts it in the channel.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk import WebClient
+
+from bot.announce import Announcer
+from bot.reply import Reply
+from bot.slack.delivery import Destination, NotInChannel, joined
+from model.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class SlackChannel:
+    """Posts announcements in one channel: the message (text and blocks) with
+    chat.postMessage, then its charts in one files_upload_v2 call. Joins a public
+    channel it is not in yet; a private one needs an invitation, which the log says."""
+
+    def __init__(self, client: WebClient, channel: str):
+        self.client = client
+        self.channel = channel
+        self.dest = Destination(client=client, respond=None, channel=channel, user="")
+
+    def __call__(self, reply: Reply) -> None:
+        client, channel = self.client, self.channel
+        try:
+            joined(
+                self.dest,
+                lambda: client.chat_postMessage(
+                    channel=channel, text=reply.text, blocks=reply.blocks, unfurl_links=False
+                ),
+            )
+            if not reply.files:
+                return
+            uploads = [
+                {"file": f.read(), "filename": f.filename, "title": f.title} for f in reply.files
+            ]
+            version = getattr(getattr(reply.answer, "version", None), "version", "")
+            joined(
+                self.dest,
+                lambda: client.files_upload_v2(
+                    channel=channel,
+                    file_uploads=uploads,
+                    initial_comment=f"Charts of {version}" if version else None,
+                ),
+            )
+        except NotInChannel as exc:
+            log.error(
+                "cannot post in SEGBOT_ANNOUNCE_CHANNEL %s (%s): invite the bot there with "
+                "`/invite @segbot`",
+                channel,
+                exc,
+            )
+
+
+def for_slack(settings: Settings, client: WebClient | None) -> Announcer:
+    """Announcements in SEGBOT_ANNOUNCE_CHANNEL when it is set, else in the log only."""
+    channel = (settings.announce_channel or "").strip()
+    if not channel:
+        return Announcer.for_settings(settings, None)
+    assert client is not None, "announcing in a channel needs a Web API client"
+    return Announcer.for_settings(settings, SlackChannel(client, channel), where=channel)
