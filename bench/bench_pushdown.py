@@ -5,6 +5,7 @@ there (`model.transactions`), through the same `load_dataset` that
 
     source .ci/postgres.sh        # or SEGBOT_TEST_PG_URL=postgresql+psycopg://...
     python bench/bench_pushdown.py --rows 10m [--repeats 1] [--keep] [--json out.json]
+        [--max-rss MB]   # stop the streamed run there (a shared machine)
 
 The log (`model.sample_transactions.write_transactions`, seed 42: text ids
 "000042", timestamps, numeric(12, 2) amounts with 2% returns, integer
@@ -26,6 +27,7 @@ push-down run one row per customer (0.6 GB at 10M rows, 1.4M customers).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -57,7 +59,8 @@ def _peak_mb() -> float:
 
 
 def child(mode: str, url: str, table: str) -> dict:
-    """One load in this (fresh) process; rows fetched counted per statement."""
+    """One load in this (fresh) process; rows fetched counted per statement (and
+    written to $BENCH_FETCHED_FILE every million rows, for a run stopped at --max-rss)."""
     from sqlalchemy.engine.cursor import CursorResult
 
     import model.transactions_sql
@@ -65,13 +68,17 @@ def child(mode: str, url: str, table: str) -> dict:
     from model.load import load_dataset
 
     fetched = [0]
+    tally = os.environ.get("BENCH_FETCHED_FILE")
     for name in ("_fetchone_impl", "_fetchmany_impl", "_fetchall_impl"):
         real = getattr(CursorResult, name)
 
         def counting(result, *args, _real=real, _one=name == "_fetchone_impl", **kwargs):
             got = _real(result, *args, **kwargs)
             if table in (result.context.statement or ""):
+                before = fetched[0]
                 fetched[0] += (got is not None) if _one else len(got)
+                if tally and fetched[0] // 1_000_000 != before // 1_000_000:
+                    Path(tally).write_text(str(fetched[0]))
             return got
 
         setattr(CursorResult, name, counting)
@@ -142,17 +149,52 @@ def prepare(url: str, rows: int, folder: Path, keep: bool) -> tuple[str, dict]:
     return table, timings
 
 
-def run_child(mode: str, url: str, table: str) -> dict:
-    done = subprocess.run(
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_child(mode: str, url: str, table: str, max_rss_mb: float | None = None) -> dict:
+    """One measurement in a fresh process. With `max_rss_mb`, the process is killed
+    as soon as its resident memory passes that (polled every 50 ms): on a shared
+    machine a run that does not fit is stopped and reported, not left to the OOM
+    killer, which could pick someone else's process."""
+    tally = Path(f"/tmp/bench_pushdown_{os.getpid()}_{mode}.fetched")
+    tally.unlink(missing_ok=True)
+    started = time.perf_counter()
+    proc = subprocess.Popen(
         [sys.executable, __file__, "--child", mode, "--url", url, "--table", table],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        check=False,
+        env={**os.environ, "BENCH_FETCHED_FILE": str(tally)},
     )
-    if done.returncode != 0:
-        raise SystemExit(f"{mode} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    peak = 0.0
+    while max_rss_mb and proc.poll() is None:
+        with contextlib.suppress(OSError, ValueError):
+            peak = max(peak, _rss_mb(proc.pid))
+        if peak > max_rss_mb:
+            proc.kill()
+            proc.communicate()
+            fetched = int(tally.read_text()) if tally.exists() else 0
+            tally.unlink(missing_ok=True)
+            return {
+                "mode": mode,
+                "stopped": True,
+                "seconds": time.perf_counter() - started,
+                "peak_mb": peak,
+                "rows_fetched": fetched,
+                "customers": None,
+            }
+        time.sleep(0.05)
+    out, err = proc.communicate()
+    tally.unlink(missing_ok=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{mode} failed:\n{err[-3000:]}")
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,6 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=ROOT / "bench" / ".data")
     parser.add_argument("--keep", action="store_true", help="keep the table and the CSV")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--max-rss",
+        type=int,
+        metavar="MB",
+        help="stop the streamed run when its process's RSS passes this many MB",
+    )
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--table", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -177,21 +225,40 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for _ in range(args.repeats):
         for mode in MODES:
-            result = run_child(mode, args.url, table)
+            cap = args.max_rss if mode == "streamed" else None
+            result = run_child(mode, args.url, table, cap)
             results.append(result)
+            if result.get("stopped"):
+                print(
+                    f"  {mode:9s} STOPPED at {result['peak_mb']:.0f} MB RSS (cap {cap:,} MB) "
+                    f"after {result['seconds']:.1f} s, {result['rows_fetched']:,} rows fetched",
+                    flush=True,
+                )
+                continue
             print(
                 f"  {mode:9s} {result['seconds']:7.1f} s  peak RSS {result['peak_mb']:7.0f} MB  "
                 f"rows fetched {result['rows_fetched']:,}  customers {result['customers']:,}",
                 flush=True,
             )
     pushed = [r for r in results if r["mode"] == "pushdown"]
-    streamed = [r for r in results if r["mode"] == "streamed"]
-    same = pushed[0]["customers"] == streamed[0]["customers"]
-    print(f"  same customers: {same}; first customer {pushed[0]['first']} / {streamed[0]['first']}")
+    streamed = [r for r in results if r["mode"] == "streamed" and not r.get("stopped")]
+    same = not streamed or pushed[0]["customers"] == streamed[0]["customers"]
+    if streamed:
+        print(
+            f"  same customers: {same}; first customer {pushed[0]['first']} / "
+            f"{streamed[0]['first']}"
+        )
     print()
     print("| path | wall time | peak RSS (Python process) | rows fetched |")
     print("|---|---|---|---|")
     for mode, runs in (("push-down (GROUP BY in PostgreSQL)", pushed), ("streamed", streamed)):
+        if not runs:
+            stop = next(r for r in results if r.get("stopped"))
+            print(
+                f"| {mode} | stopped at the {args.max_rss:,} MB cap after {stop['seconds']:.1f} s "
+                f"| > {args.max_rss:,} MB | {stop['rows_fetched']:,} of {args.rows:,} |"
+            )
+            continue
         best = min(runs, key=lambda r: r["seconds"])
         print(
             f"| {mode} | {best['seconds']:.1f} s | {best['peak_mb']:.0f} MB "

@@ -5,9 +5,12 @@ What runs where:
 - executors: reading the source (Parquet/CSV file or folder, a database through
   Spark's JDBC reader), the checks of `model.load` (missing columns, text in a
   numeric column, empty or duplicate ids), the features (median impute, log1p,
-  scaling, one-hot as Spark SQL expressions), MLlib `KMeans` (k-means|| init) and
-  each row's own and runner-up cluster (a pandas UDF against the broadcast
-  centres), sorted by id and written as Parquet;
+  scaling, one-hot as Spark SQL expressions), pyspark.ml `KMeans` on the assembled
+  feature vectors (k-means|| init, best of a few seeds) and each row's own and
+  runner-up cluster (Spark SQL expressions against the centres), sorted by id and
+  written as Parquet. No Python runs on the executors and no row passes through
+  Python on the way (Python workers start only to point at the rows named in an
+  error message);
 - driver: a sample of at most `features.FIT_SAMPLE` rows, on which the
   scikit-learn `ColumnTransformer` is fitted exactly as the local engine fits
   it (the Spark expressions are built from its fitted statistics, so the stored
@@ -55,8 +58,9 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'segbot[spark]'"
 CONNECT_TIMEOUT = 5.0  # seconds per master address
-KMEANS_MAX_ITER = 100
-KMEANS_TOL = 1e-6  # MLlib: largest centre move (scaled units); its default 1e-4 stops early
+KMEANS_MAX_ITER = 300  # as the local engine's Lloyd
+KMEANS_TOL = 1e-6  # largest centre move (scaled units); ml's default 1e-4 stops early
+KMEANS_SEEDS = 3  # k-means|| starts; the lowest cost wins
 SHUFFLE_PARTITIONS = 16  # the id sort and duplicate check; Spark's 200 is slow on small data
 LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
 POSTGRES_JAR = Path("/usr/share/java/postgresql.jar")  # Debian: libpostgresql-jdbc-java
@@ -496,9 +500,6 @@ def _q(name: str) -> str:
 
 
 def _fit(spark, settings: Settings, progress: Progress, master: str):
-    from pyspark.mllib.clustering import KMeans as SparkKMeans
-    from pyspark.mllib.clustering import KMeansModel
-
     from model.training import EngineFit, Laps
 
     seed = settings.seed
@@ -527,26 +528,13 @@ def _fit(spark, settings: Settings, progress: Progress, master: str):
     columns = spark_features(transformer)
     names = [_FEATURE.format(i) for i in range(len(columns))]
     scaled = clean.select("*", *columns)
-    # Lloyd's iterations on every row from the sample's best centres (best of the
-    # restarts choose_k ran), as the local engine does. A single k-means|| start
-    # (MLlib's default) landed in a 35% worse optimum on the bundled sample.
-    start = KMeansModel([np.asarray(c, dtype=np.float64) for c in choice.centers[choice.k]])
-    vectors = scaled.select(*names).rdd.map(lambda row: np.asarray(row, dtype=np.float64))
-    model = SparkKMeans.train(
-        vectors,
-        choice.k,
-        maxIterations=KMEANS_MAX_ITER,
-        seed=seed,
-        epsilon=KMEANS_TOL,
-        initialModel=start,
-    )
-    centers = np.array([np.asarray(c, dtype=np.float64) for c in model.clusterCenters])
+    centers = _kmeans(scaled, names, choice.k, seed)
     lap("fit")
 
     progress("assigning every customer (Spark)", 0.60)
     out_dir = Path(tempfile.mkdtemp(prefix=".spark-assign-", dir=_tmp_root(settings)))
     try:
-        _assign(spark, scaled, names, centers, numeric, categorical, out_dir / "rows")
+        _assign(scaled, names, centers, numeric, categorical, out_dir / "rows")
         lap("assign")
         progress("collecting assignments", 0.70)
         ids, frame, label, d1, second, d2, codes = _read_back(
@@ -613,44 +601,76 @@ def _driver_frame(frame: pd.DataFrame, numeric: list[str], categorical: list[str
     return pd.DataFrame(data, columns=[*numeric, *categorical])
 
 
-def _assign(spark, scaled, names, centers, numeric, categorical, path: Path) -> None:
-    """Each row's own and runner-up cluster and distances, on the executors (a pandas
-    UDF against the broadcast centres), sorted by id, written as Parquet."""
-    centres = spark.sparkContext.broadcast(centers)
-    k = len(centers)
+def _kmeans(scaled, names: list[str], k: int, seed: int) -> np.ndarray:
+    """Centres of pyspark.ml `KMeans` on every row, in the JVM: the features
+    assembled into vectors, k-means|| starts from KMEANS_SEEDS seeds, the lowest
+    training cost kept (ml KMeans takes no initial centres, and one k-means||
+    start landed 35% above the local engine's inertia on the bundled sample)."""
+    from pyspark.ml.clustering import KMeans
+    from pyspark.ml.feature import VectorAssembler
+    from pyspark.sql import functions as F
 
-    def assign(batches):
-        for pdf in batches:
-            c = centres.value
-            x = pdf[names].to_numpy(dtype=np.float64)
-            d = ((x[:, None, :] - c[None, :, :]) ** 2).sum(2)
-            rows = np.arange(len(x))
-            own = d.argmin(1)
-            d1 = np.sqrt(d[rows, own])
-            if k > 1:
-                d[rows, own] = np.inf
-                runner = d.argmin(1)
-                d2 = np.sqrt(d[rows, runner])
-            else:
-                runner, d2 = np.full(len(x), -1), np.full(len(x), np.nan)
-            out = pdf[[_ID, *numeric, *categorical]].copy()
-            out["__label"] = own.astype(np.int16)
-            out["__d1"] = d1.astype(np.float32)
-            out["__second"] = runner.astype(np.int16)
-            out["__d2"] = d2.astype(np.float32)
-            yield out
-
-    schema = ", ".join(
-        [
-            f"{_ID} string",
-            *[f"{_q(c)} double" for c in numeric],
-            *[f"{_q(c)} string" for c in categorical],
-            "__label short, __d1 float, __second short, __d2 float",
-        ]
+    if k == 1:  # ml KMeans needs k >= 2; one centre is the mean
+        return np.array([scaled.agg(*[F.avg(c) for c in names]).first()], dtype=np.float64)
+    vectors = VectorAssembler(inputCols=names, outputCol="__features").transform(
+        scaled.select(*names)
     )
-    rows = scaled.select(_ID, *[_q(c) for c in numeric + categorical], *names)
+    vectors = vectors.select("__features").persist()
+    best = None
+    try:
+        for run in range(KMEANS_SEEDS):
+            model = KMeans(
+                featuresCol="__features",
+                k=k,
+                maxIter=KMEANS_MAX_ITER,
+                tol=KMEANS_TOL,
+                seed=seed + run,
+            ).fit(vectors)
+            cost = model.summary.trainingCost
+            log.info(
+                "Spark KMeans seed %d: cost %.6g, %d iterations",
+                seed + run,
+                cost,
+                model.summary.numIter,
+            )
+            if best is None or cost < best[0]:
+                best = (cost, model.clusterCenters())
+    finally:
+        vectors.unpersist()
+    return np.array([np.asarray(c, dtype=np.float64) for c in best[1]])
+
+
+def _assign(scaled, names, centers, numeric, categorical, path: Path) -> None:
+    """`assignments` sorted by id, written as Parquet by the executors."""
     # ids compare as UTF-8 bytes in Spark, as in Arrow: the files come out in id order
-    rows.mapInPandas(assign, schema).orderBy(_ID).write.parquet(str(path))
+    assignments(scaled, names, centers, numeric, categorical).orderBy(_ID).write.parquet(str(path))
+
+
+def assignments(scaled, names, centers, numeric, categorical):
+    """Each row's id, values, own and runner-up cluster and distances, as Spark
+    SQL expressions against the centres: no Python on the executors."""
+    from pyspark.sql import functions as F
+
+    squared = [
+        sum(((F.col(n) - float(c[i])) ** 2 for i, n in enumerate(names)), F.lit(0.0))
+        for c in centers
+    ]
+    # (squared distance, cluster) pairs in ascending order: [0] own, [1] runner-up
+    ranked = F.array_sort(
+        F.array(*[F.struct(d.alias("d"), F.lit(j).alias("j")) for j, d in enumerate(squared)])
+    )
+    pair = "__ranked"
+    rows = scaled.select(_ID, *[_q(c) for c in numeric + categorical], ranked.alias(pair))
+    return rows.select(
+        _ID,
+        *[_q(c) for c in numeric + categorical],
+        F.col(pair)[0]["j"].cast("short").alias("__label"),
+        F.sqrt(F.col(pair)[0]["d"]).cast("float").alias("__d1"),
+        (F.col(pair)[1]["j"] if len(centers) > 1 else F.lit(-1)).cast("short").alias("__second"),
+        F.sqrt(F.col(pair)[1]["d"]).cast("float").alias("__d2")
+        if len(centers) > 1
+        else F.lit(None).cast("float").alias("__d2"),
+    )
 
 
 def _read_back(path: Path, n: int, numeric, categorical, levels):

@@ -4,6 +4,10 @@ when the cluster cannot be reached.
 
 They need pyspark and Java. Without them they are skipped, saying why, except
 under CI (CI=true), where a missing one fails.
+
+Cost: a JVM takes seconds to start, so the in-process tests share one local[2]
+session (the `spark` fixture), and exactly one test trains through the real CLI:
+on the standalone cluster, which needs its own driver anyway.
 """
 
 from __future__ import annotations
@@ -60,13 +64,17 @@ def spark(tmp_path_factory):
         yield session
 
 
-@pytest.fixture
-def shared_session(spark, monkeypatch):
+def _use_session(monkeypatch: pytest.MonkeyPatch, spark) -> None:
     """Make the service use the module's session instead of starting (and stopping) one."""
     from model import spark_engine
 
     monkeypatch.setattr(spark_engine, "_session", lambda *a: contextlib.nullcontext(spark))
     monkeypatch.setattr(spark_engine, "check_master", lambda master: None)
+
+
+@pytest.fixture
+def shared_session(spark, monkeypatch):
+    _use_session(monkeypatch, spark)
     return spark
 
 
@@ -159,25 +167,23 @@ def test_bad_input_gives_the_local_engines_one_line_errors(shared_session, tmp_p
         assert not [name for name in stored if name.startswith("v") or name == "CURRENT"]
 
 
-# --------------------------------------------------------------------------- CLI
+# --------------------------------------------------------------------------- same answer
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """The bundled sample trained by both engines through the real CLI."""
-    spark_or_skip()
+def trained(spark, tmp_path_factory):
+    """The bundled sample trained by both engines through the service, in this
+    process: the local engine, and Spark local[2] on the module's session."""
+    from model.service import SegmentService
+
     root = tmp_path_factory.mktemp("engines")
     runs = {}
-    for engine, extra in (("local", []), ("spark", ["--spark-master", "local[2]"])):
-        models = root / engine
-        done = run_segbot(
-            ["train", "--engine", engine, *extra, "--model-dir", str(models)],
-            env=segbot_env(),
-            cwd=root,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        runs[engine] = (models, done)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _use_session(monkeypatch, spark)
+        for engine, extra in (("local", {}), ("spark", {"SEGBOT_SPARK_MASTER": "local[2]"})):
+            models = root / engine
+            SegmentService(make_settings(models, SEGBOT_ENGINE=engine, **extra)).retrain(force=True)
+            runs[engine] = models
     return runs
 
 
@@ -203,41 +209,56 @@ def _assert_same_answer(spark_models: Path, local_models: Path) -> dict:
     return meta_s
 
 
-def test_local_mode_agrees_with_the_local_engine_and_answers(trained):
-    spark_models, done = trained["spark"]
-    meta = _assert_same_answer(spark_models, trained["local"][0])
+def test_local_mode_agrees_with_the_local_engine(trained):
+    meta = _assert_same_answer(trained["spark"], trained["local"])
     assert meta["engine"] == {
         "name": "spark",
         "master": "local[2]",
         "spark": meta["engine"]["spark"],
     }
-    assert json.loads((trained["local"][0] / "v1" / "metadata.json").read_text())["engine"] == {
+    assert json.loads((trained["local"] / "v1" / "metadata.json").read_text())["engine"] == {
         "name": "local"
     }
-    # Spark's logs went to the log file, not the terminal
-    for noise in ("WARN", "log4j", "SparkContext", "FutureWarning", "Stage 0"):
-        assert noise not in done.stderr and noise not in done.stdout, noise
-    assert (spark_models / "spark.log").stat().st_size > 0
 
-    ids = np.load(spark_models / "v1" / "ids.npy")
-    segments = np.load(spark_models / "v1" / "segments.npy")
-    row = 41
-    customer = ids[row].decode()
-    names = {s["id"]: s["name"] for s in meta["segments"]}
-    ask = run_segbot(
-        ["ask", "--model-dir", str(spark_models), "--json", f"/segment customer {customer}"],
-        env=segbot_env(),
-        cwd=spark_models.parent,
-    )
-    assert ask.returncode == 0, ask.stderr
-    answer = json.loads(ask.stdout)
-    assert answer["data"]["customer_id"] == customer
-    assert names[int(segments[row])] in answer["text"]
+
+def test_assignments_are_spark_sql_equal_to_numpy_distances(spark, capsys):
+    """Own and runner-up cluster with distances, worked out with numpy against the
+    same centres; and the plan has no Python step (no UDF, no pandas map)."""
+    from model.spark_engine import assignments
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 3))
+    centers = rng.normal(size=(4, 3))
+    rows = [(f"c{i:03d}", *map(float, r)) for i, r in enumerate(x)]
+    df = spark.createDataFrame(rows, "__segbot_id string, f0 double, f1 double, f2 double")
+    names = ["f0", "f1", "f2"]
+
+    out = assignments(df, names, centers, [], []).orderBy("__segbot_id").toPandas()
+    d = np.sqrt(((x[:, None, :] - centers[None, :, :]) ** 2).sum(2))
+    order = np.argsort(d, axis=1)
+    rows_ = np.arange(len(x))
+    assert list(out["__segbot_id"]) == [r[0] for r in rows]
+    np.testing.assert_array_equal(out["__label"], order[:, 0])
+    np.testing.assert_array_equal(out["__second"], order[:, 1])
+    np.testing.assert_allclose(out["__d1"], d[rows_, order[:, 0]], rtol=1e-6)
+    np.testing.assert_allclose(out["__d2"], d[rows_, order[:, 1]], rtol=1e-6)
+
+    one = assignments(df, names, centers[:1], [], []).toPandas()
+    assert set(one["__label"]) == {0} and set(one["__second"]) == {-1}
+    assert one["__d2"].isna().all()
+
+    capsys.readouterr()
+    assignments(df, names, centers, [], []).explain(mode="formatted")
+    plan = capsys.readouterr().out
+    assert "Project" in plan  # the plan was printed
+    # (the test's own rows come from Python: its scan says so; no step above it may)
+    for python_step in ("PythonUDF", "ArrowEvalPython", "BatchEvalPython", "MapInPandas"):
+        assert python_step not in plan, plan
 
 
 def test_unreachable_master_names_the_url_and_keeps_the_served_version(trained, tmp_path):
     models = tmp_path / "models"
-    shutil.copytree(trained["local"][0], models)
+    shutil.copytree(trained["local"], models)
     before = (models / "CURRENT").read_text()
     port = free_port()  # nothing listens there
     url = f"spark://127.0.0.1:{port}"
@@ -334,7 +355,9 @@ def standalone(tmp_path):
                     proc.wait()
 
 
-def test_trains_on_a_standalone_cluster(standalone, trained, tmp_path):
+def test_trains_on_a_standalone_cluster_through_the_cli(standalone, trained, tmp_path):
+    """The one real `segbot train --engine spark`: its own driver JVM on a real
+    cluster, Spark's output kept out of the terminal, and the bot answers from it."""
     models = tmp_path / "models"
     done = run_segbot(
         ["train", "--engine", "spark", "--spark-master", standalone, "--model-dir", str(models)],
@@ -343,8 +366,27 @@ def test_trains_on_a_standalone_cluster(standalone, trained, tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    meta = _assert_same_answer(models, trained["local"][0])
+    meta = _assert_same_answer(models, trained["local"])
     assert meta["engine"]["master"] == standalone
+    # Spark's logs went to the log file, not the terminal
+    for noise in ("WARN", "log4j", "SparkContext", "FutureWarning", "Stage 0"):
+        assert noise not in done.stderr and noise not in done.stdout, noise
+    assert (models / "spark.log").stat().st_size > 0
+
+    ids = np.load(models / "v1" / "ids.npy")
+    segments = np.load(models / "v1" / "segments.npy")
+    row = 41
+    customer = ids[row].decode()
+    names = {s["id"]: s["name"] for s in meta["segments"]}
+    ask = run_segbot(
+        ["ask", "--model-dir", str(models), "--json", f"/segment customer {customer}"],
+        env=segbot_env(),
+        cwd=tmp_path,
+    )
+    assert ask.returncode == 0, ask.stderr
+    answer = json.loads(ask.stdout)
+    assert answer["data"]["customer_id"] == customer
+    assert names[int(segments[row])] in answer["text"]
 
 
 # --------------------------------------------------------------------------- JDBC
