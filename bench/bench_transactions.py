@@ -75,7 +75,7 @@ def child_features(path: str) -> dict:
 
     settings = Settings(_env_file=None, data=path, data_kind="transactions")
     started = time.perf_counter()
-    raw = load._read(settings)
+    raw = load.read_raw(settings)
     read = time.perf_counter() - started
     table = customer_features(raw.frame, settings, where=raw.where, source=raw.source)
     return {
@@ -137,7 +137,7 @@ def child_check(path: str) -> dict:
     settings = Settings(
         _env_file=None, data=path, data_kind="transactions", features=",".join(FEATURES)
     )
-    raw = load._read(settings)
+    raw = load.read_raw(settings)
     ours = customer_features(raw.frame, settings).set_index("customer_id")
     del raw
     theirs = pandas_features(path).loc[ours.index]

@@ -136,11 +136,11 @@ class _Raw:
     aggregated: bool = False  # a purchase log already turned into one row per customer
 
 
-def _row(i: int) -> str:
+def at_row(i: int) -> str:
     return f"row {i + 1}"
 
 
-def _line(i: int) -> str:
+def at_line(i: int) -> str:
     return f"line {i + 2}"
 
 
@@ -150,7 +150,7 @@ def _line(i: int) -> str:
 def load_dataset(settings: Settings) -> Dataset:
     """Read `settings.data` and validate it into a `Dataset` (see module doc)."""
     started = time.perf_counter()
-    raw = _read(settings, push_down=True)
+    raw = read_raw(settings, push_down=True)
     where, source, table, aggregated = raw.where, raw.source, raw.frame, raw.aggregated
     del raw  # from here `table` is the only reference: rebinding it frees the raw rows
     if settings.data_kind == "transactions" and not aggregated:
@@ -160,7 +160,7 @@ def load_dataset(settings: Settings) -> Dataset:
         from model.transactions import customer_features
 
         table = customer_features(table, settings, where=where, source=source)
-        where = _row
+        where = at_row
     dataset = _validate(table, settings, source, where)
     dataset.notes[:0] = table.attrs.get("notes", [])  # returns netted off, rows left out...
     del table
@@ -192,7 +192,7 @@ def read_source(settings: Settings) -> pd.DataFrame:
     For a customers table with `settings.features` listed only the id and those
     columns are read; otherwise every column. The id column is text.
     """
-    return _read(settings).frame
+    return read_raw(settings).frame
 
 
 def describe_source(settings: Settings) -> str:
@@ -208,7 +208,7 @@ def describe_source(settings: Settings) -> str:
 # --------------------------------------------------------------------------- reading
 
 
-def _read(settings: Settings, push_down: bool = False) -> _Raw:
+def read_raw(settings: Settings, push_down: bool = False) -> _Raw:
     """The raw table; with `push_down` a purchase log in a database may come
     aggregated already (model.transactions_sql)."""
     data = None if settings.data is None else str(settings.data).strip()
@@ -221,10 +221,10 @@ def _read(settings: Settings, push_down: bool = False) -> _Raw:
         from model.sample import generate
 
         frame = generate(SAMPLE_ROWS, seed=SAMPLE_SEED)
-        wanted = _wanted_columns(list(frame.columns), settings, SAMPLE_SOURCE)
+        wanted = wanted_columns(list(frame.columns), settings, SAMPLE_SOURCE)
         if wanted is not None:
             frame = frame[wanted]
-        return _Raw(frame, SAMPLE_SOURCE, _row)
+        return _Raw(frame, SAMPLE_SOURCE, at_row)
     if _URL.match(data):
         return _read_sql(data, settings, push_down)
     path = Path(data).expanduser()
@@ -235,9 +235,9 @@ def _read(settings: Settings, push_down: bool = False) -> _Raw:
             base = base[: -len(suffix)]
             break
     if base.endswith(_CSV_SUFFIXES):
-        return _Raw(_read_csv(path, settings, compressed=base != name), str(path), _line)
+        return _Raw(_read_csv(path, settings, compressed=base != name), str(path), at_line)
     if name.endswith(_PARQUET_SUFFIXES):
-        return _Raw(_read_parquet(path, settings), str(path), _row)
+        return _Raw(_read_parquet(path, settings), str(path), at_row)
     if not path.exists() and path.suffix == "":
         raise DataError(f"data file not found: {path}")
     raise DataError(
@@ -246,7 +246,7 @@ def _read(settings: Settings, push_down: bool = False) -> _Raw:
     )
 
 
-def _wanted_columns(
+def wanted_columns(
     available: list[str], settings: Settings, source: str, reading: bool = True
 ) -> list[str] | None:
     """Check the id column and the listed features exist; return the columns to
@@ -294,7 +294,7 @@ def _wanted_columns(
     return list(settings.features) if row_ids else [id_column, *settings.features]
 
 
-def _sniff_separator(path: Path) -> str:
+def sniff_separator(path: Path) -> str:
     with path.open("rb") as handle:
         head = handle.readline(1 << 16).decode("utf-8", errors="replace")
     counts = {sep: head.count(sep) for sep in (",", ";", "\t", "|")}
@@ -316,7 +316,7 @@ def _read_csv(path: Path, settings: Settings, compressed: bool) -> pd.DataFrame:
     elif compressed:
         sep = ","
     else:
-        sep = _sniff_separator(path)
+        sep = sniff_separator(path)
 
     def read(encoding: str, **options) -> pd.DataFrame:
         with warnings.catch_warnings():
@@ -332,7 +332,7 @@ def _read_csv(path: Path, settings: Settings, compressed: bool) -> pd.DataFrame:
     for encoding in ("utf-8", "latin-1"):
         try:
             header = list(read(encoding, nrows=0).columns)
-            wanted = _wanted_columns(header, settings, str(path))
+            wanted = wanted_columns(header, settings, str(path))
             arrow = encoding == "utf-8" and not compressed  # Arrow reads UTF-8 files only
             fast = _read_csv_arrow(path, sep, settings, header, wanted) if arrow else None
             return fast if fast is not None else read(encoding, usecols=wanted)
@@ -406,7 +406,7 @@ def _read_parquet(path: Path, settings: Settings) -> pd.DataFrame:
     try:
         dataset = pads.dataset(path, format="parquet")
         available = [n for n in dataset.schema.names if not _PANDAS_INDEX.match(n)]
-        wanted = _wanted_columns(available, settings, str(path))
+        wanted = wanted_columns(available, settings, str(path))
         table = dataset.to_table(columns=wanted)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"cannot read {path} as Parquet: {one_line(exc)}") from None
@@ -516,7 +516,7 @@ def _query(
         except Exception:  # a dialect that cannot inspect: the query below tells
             found = []
         if found:
-            wanted = _wanted_columns([c["name"] for c in found], settings, source)
+            wanted = wanted_columns([c["name"] for c in found], settings, source)
             if wanted is not None:  # read only the id and the listed features
                 selected = [sa.column(c) for c in wanted]
         statement = sa.select(*selected).select_from(table)
@@ -527,7 +527,7 @@ def _query(
 
         frame = customer_features_sql(engine, query, source, settings, clean)
         if frame is not None:
-            return _Raw(frame, source, _row, aggregated=True)
+            return _Raw(frame, source, at_row, aggregated=True)
 
     chunks: list[pd.DataFrame] = []
     wanted: list[str] | None = None
@@ -537,7 +537,7 @@ def _query(
         with engine.connect().execution_options(stream_results=True) as connection:
             for chunk in pd.read_sql(statement, connection, chunksize=SQL_CHUNK_ROWS):
                 if not chunks:
-                    wanted = _wanted_columns([str(c) for c in chunk.columns], settings, source)
+                    wanted = wanted_columns([str(c) for c in chunk.columns], settings, source)
                 if wanted is not None and list(chunk.columns) != wanted:
                     chunk = chunk[wanted]
                 if settings.id_column in chunk.columns and settings.id_column != ROW_IDS:
@@ -550,7 +550,7 @@ def _query(
         raise DataError(f"{source} has no rows")
     frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
     del chunks
-    return _Raw(frame, source, _row)
+    return _Raw(frame, source, at_row)
 
 
 def _importable(module: str) -> bool:
@@ -602,7 +602,7 @@ def _validate(
     n = len(frame)
     if len(columns) == 0 or n == 0:
         raise DataError(f"{source} has no rows")
-    _wanted_columns(columns, settings, source, reading=False)
+    wanted_columns(columns, settings, source, reading=False)
     if len(set(columns)) != len(columns):
         twice = sorted({c for c in columns if columns.count(c) > 1})
         raise DataError(f"{source} has more than one column named {name_list(twice)}")
@@ -672,7 +672,7 @@ def _validate(
         numeric=numeric,
         categorical=list(categorical),
         source=source,
-        digest=_digest(kind, ids, features, categorical),
+        digest=digest_of(kind, ids, features, categorical),
         kind=kind,
         notes=notes,
     )
@@ -844,7 +844,7 @@ def _all_missing(name: str, listed: bool, notes: list[str]) -> tuple[str, None]:
     return "skip", None
 
 
-def _digest(
+def digest_of(
     kind: str,
     ids: pa.Array,
     features: pd.DataFrame,

@@ -279,7 +279,7 @@ def fit_final_with_distances(x: np.ndarray, k: int, seed: int = 0):
     centers, n_iter = lloyd(x, start, tol)
     label, d1, second, d2 = distances_to(centers, x)
     inertia = float(np.dot(d1.astype(np.float64), d1.astype(np.float64)))
-    km = _fitted_kmeans(centers, seed)
+    km = fitted_kmeans(centers, seed)
     km.labels_, km.inertia_, km.n_iter_ = label.astype(np.int32), inertia, n_iter
     return km, (label, d1, second, d2)
 
@@ -334,7 +334,7 @@ def lloyd(
     return centers.astype(np.float32), n_iter
 
 
-def _fitted_kmeans(centers: np.ndarray, seed: int) -> KMeans:
+def fitted_kmeans(centers: np.ndarray, seed: int) -> KMeans:
     """A fitted `KMeans` whose centres are `centers`: fitted on the centres
     themselves (each its own cluster), then given them exactly, so predict and
     transform behave as for any KMeans fitted by scikit-learn."""

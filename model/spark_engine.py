@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from model import features as feat
-from model import load, selection
+from model import load, messages, selection
 from model.config import Settings
 from model.errors import DataError, SegbotError
 
@@ -251,7 +251,7 @@ def _read(spark, settings: Settings):
         from model.sample import generate
 
         frame = generate(load.SAMPLE_ROWS, seed=load.SAMPLE_SEED)
-        return spark.createDataFrame(frame), load.SAMPLE_SOURCE, load._row
+        return spark.createDataFrame(frame), load.SAMPLE_SOURCE, load.at_row
     if load._URL.match(data):
         return _read_jdbc(spark, data, settings)
     path = Path(data).expanduser()
@@ -260,13 +260,13 @@ def _read(spark, settings: Settings):
     name = path.name.lower()
     base = re.sub(r"\.(gz|bz2|xz|zst)$", "", name)
     if path.is_file() and base.endswith(load._CSV_SUFFIXES):
-        sep = "\t" if base.endswith(".tsv") else load._sniff_separator(path)
+        sep = "\t" if base.endswith(".tsv") else load.sniff_separator(path)
         if base != name:
             sep = ","
         frame = spark.read.csv(str(path), header=True, sep=sep, inferSchema=False)
-        return frame, str(path), load._line
+        return frame, str(path), load.at_line
     if path.is_dir() or name.endswith(load._PARQUET_SUFFIXES):
-        return spark.read.parquet(str(path)), str(path), load._row
+        return spark.read.parquet(str(path)), str(path), load.at_row
     raise DataError(
         f"cannot read {str(path)!r} with --engine spark: unknown file type "
         f"{path.suffix or '(none)'!r}; use .csv/.parquet files or a PostgreSQL URL"
@@ -274,7 +274,7 @@ def _read(spark, settings: Settings):
 
 
 def _read_jdbc(spark, url: str, settings: Settings):
-    masked = load._mask_url(url)
+    masked = load.mask_url(url)
     parts = urlsplit(url)
     scheme = parts.scheme.split("+", 1)[0]
     if scheme not in ("postgresql", "postgres"):
@@ -298,7 +298,7 @@ def _read_jdbc(spark, url: str, settings: Settings):
     query = settings.data_query.strip()
     key = "query" if re.search(r"\s", query) else "dbtable"
     try:
-        return reader.option(key, query).load(), masked, load._row
+        return reader.option(key, query).load(), masked, load.at_row
     except Exception as exc:
         raise DataError(f"cannot read from {masked}: {_first_line(exc)}") from None
 
@@ -316,10 +316,10 @@ def _validate(df, settings: Settings, source: str, where):
     if id_column == load.ROW_IDS:
         raise DataError(f"--engine spark needs an id column (--id-column {load.ROW_IDS} is local)")
     columns = list(df.columns)
-    wanted = load._wanted_columns(columns, settings, source)  # the local engine's messages
+    wanted = load.wanted_columns(columns, settings, source)  # the local engine's messages
     if len(set(columns)) != len(columns):
         twice = sorted({c for c in columns if columns.count(c) > 1})
-        raise DataError(f"{source} has more than one column named {load._list(twice)}")
+        raise DataError(f"{source} has more than one column named {messages.name_list(twice)}")
     if wanted is not None:
         df = df.select(*[F.col(_q(c)) for c in wanted])
     types = dict(df.dtypes)
@@ -372,7 +372,7 @@ def _validate(df, settings: Settings, source: str, where):
         count = int(stats["no_id"])
         rows = _first_rows(df, id_text.isNull())
         raise DataError(
-            f"id column {id_column!r} is empty in {count:,} {load._rows(count)} "
+            f"id column {id_column!r} is empty in {count:,} {messages.plural(count, 'row')} "
             f"({', '.join(where(i) for i, _ in rows)}); every customer needs an id"
         )
 
@@ -386,7 +386,7 @@ def _validate(df, settings: Settings, source: str, where):
             continue
         if kinds[c] == "string":
             bad = present - numbers
-            if 2 * bad >= present:  # mostly text, as `load._as_numbers` decides
+            if 2 * bad >= present:  # mostly text, as the local reader decides
                 if listed:
                     text.append(c)
                 else:
@@ -395,16 +395,16 @@ def _validate(df, settings: Settings, source: str, where):
             if bad:
                 hit = trimmed(c).isNotNull() & (raw_number(c).isNull() | F.isnan(raw_number(c)))
                 rows = _first_rows(df, hit, trimmed(c))
-                shown = ", ".join(f"{where(r)}: {load._quote(v)}" for r, v in rows)
+                shown = ", ".join(f"{where(r)}: {messages.quote(v)}" for r, v in rows)
                 raise DataError(
                     f"column {c!r} has text where numbers are expected in {bad:,} "
-                    f"{load._rows(bad)} ({shown})"
+                    f"{messages.plural(bad, 'row')} ({shown})"
                 )
         if finite < numbers:  # infinite values: missing, as in the local engine
             count = numbers - finite
             rows = _first_rows(df, F.abs(raw_number(c)) == float("inf"))
             note = (
-                f"column {c!r}: {count:,} infinite {load._plural(count, 'value')} "
+                f"column {c!r}: {count:,} infinite {messages.plural(count, 'value')} "
                 f"treated as missing ({', '.join(where(r) for r, _ in rows)})"
             )
             notes.append(note)
@@ -428,14 +428,14 @@ def _validate(df, settings: Settings, source: str, where):
         levels[c] = values
     if not numeric and not levels:
         hint = (
-            f"; text columns {load._list(skipped)} are used only when listed in "
+            f"; text columns {messages.name_list(skipped)} are used only when listed in "
             "SEGBOT_FEATURES / --features"
             if skipped
             else ""
         )
         raise DataError(
             f"no usable feature column in {source}: no numeric column besides the id "
-            f"{id_column!r}{hint}; the columns are: {load._list(columns)}"
+            f"{id_column!r}{hint}; the columns are: {messages.name_list(columns)}"
         )
     if n < 2:
         raise DataError(f"{source} has only 1 row; segmenting needs at least 2")
@@ -454,9 +454,9 @@ def _validate(df, settings: Settings, source: str, where):
     dupes = twice.limit(load.SHOW).collect()
     if dupes:
         groups = twice.count()
-        shown = "; ".join(f"{load._quote(r[_ID])} on {r['count']} rows" for r in dupes)
+        shown = "; ".join(f"{messages.quote(r[_ID])} on {r['count']} rows" for r in dupes)
         raise DataError(
-            f"id column {id_column!r} has {groups:,} duplicate {load._plural(groups, 'id')} "
+            f"id column {id_column!r} has {groups:,} duplicate {messages.plural(groups, 'id')} "
             f"({shown}); a customers table needs one row per customer"
         )
     numeric = [c for c in order if c in numeric]
@@ -465,7 +465,7 @@ def _validate(df, settings: Settings, source: str, where):
 
 
 def _id_text(F, col, dtype: str):
-    """Ids as text like `load._id_strings`: whole numbers without ".0"; blank is null."""
+    """Ids as text like `ids.id_strings`: whole numbers without ".0"; blank is null."""
     if dtype in ("float", "double"):
         col = F.when(col == F.floor(col), col.cast("long").cast("string")).otherwise(
             col.cast("string")
@@ -545,7 +545,7 @@ def _fit(spark, settings: Settings, progress: Progress, master: str):
         clean.unpersist()
     lap("collect")
 
-    km = selection._fitted_kmeans(centers.astype(np.float32), seed)
+    km = selection.fitted_kmeans(centers.astype(np.float32), seed)
     km.inertia_ = float(np.dot(d1.astype(np.float64), d1.astype(np.float64)))
     dataset = load.Dataset(
         id_array=ids,
@@ -553,7 +553,7 @@ def _fit(spark, settings: Settings, progress: Progress, master: str):
         numeric=numeric,
         categorical=categorical,
         source=source,
-        digest=load._digest("customers", ids, frame, codes),
+        digest=load.digest_of("customers", ids, frame, codes),
         kind="customers",
         notes=notes,
     )

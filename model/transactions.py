@@ -159,7 +159,7 @@ def customer_features(
         table = table.set_axis(columns, axis=1)
     id_column, date_column, amount_column, *rest = transaction_columns(columns, settings, source)
     quantity = rest[0] if rest else None
-    _check_listed_features(settings, has_items=quantity is not None)
+    check_listed_features(settings, has_items=quantity is not None)
     if len(table) == 0:
         raise DataError(f"{source} has no rows")
 
@@ -170,14 +170,14 @@ def customer_features(
 
     notes: list[str] = []
     if settings.as_of:
-        as_of = _as_of_day(settings.as_of)
+        as_of = as_of_day(settings.as_of)
         keep = days <= as_of
         if not keep.all():
             left_out = int(len(keep) - keep.sum())
             if left_out == len(keep):
                 raise DataError(
                     f"every row of {source} is dated after SEGBOT_AS_OF {settings.as_of}"
-                    f" (the first purchase is on {_iso(int(days.min()))})"
+                    f" (the first purchase is on {iso_date(int(days.min()))})"
                 )
             notes.append(
                 f"{left_out:,} {plural(left_out, 'row')} dated after SEGBOT_AS_OF "
@@ -236,7 +236,7 @@ def features_frame(
             data[name] = features[name]
     frame = pd.DataFrame(data, copy=False)
     frame.attrs["notes"] = notes
-    frame.attrs["as_of"] = _iso(as_of)
+    frame.attrs["as_of"] = iso_date(as_of)
     return frame
 
 
@@ -335,7 +335,7 @@ def aggregate(
 # --------------------------------------------------------------------------- columns in
 
 
-def _check_listed_features(settings: Settings, has_items: bool) -> None:
+def check_listed_features(settings: Settings, has_items: bool) -> None:
     derived = [f for f in FEATURES if has_items or f != "items"]
     seen: set[str] = set()
     for name in settings.features:
@@ -369,7 +369,7 @@ def _factorize_ids(
     if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
         text = pc.cast(text, pa.large_string())
 
-    keys = _integer_keys(text)
+    keys = integer_keys(text)
     if keys is not None:
         codes, first_rows = _dense_codes(keys)
         del keys
@@ -394,7 +394,7 @@ def _factorize_ids(
     return codes, pd.Series(uniques.to_pandas(), dtype="str")
 
 
-def _integer_keys(text) -> np.ndarray | None:
+def integer_keys(text) -> np.ndarray | None:
     """An int64 per id that is equal exactly when the ids are, for the usual id
     formats, or None (then ids are hashed as text). Two cases, both exact:
 
@@ -611,7 +611,7 @@ def _missing(positions: np.ndarray, name: str, role: str, where: Callable[[int],
     )
 
 
-def _as_of_day(text: str) -> int:
+def as_of_day(text: str) -> int:
     try:
         stamp = pd.to_datetime(str(text).strip(), format="ISO8601")
     except (ValueError, TypeError):
@@ -623,5 +623,5 @@ def _as_of_day(text: str) -> int:
     return int((stamp.normalize() - pd.Timestamp("1970-01-01")) // pd.Timedelta(days=1))
 
 
-def _iso(day: int) -> str:
+def iso_date(day: int) -> str:
     return str(np.datetime64(int(day), "D"))

@@ -52,12 +52,12 @@ from model.messages import SHOW, first_values
 from model.messages import plural as _plural
 from model.transactions import (
     ISO_HINT,
-    _as_of_day,
-    _check_listed_features,
-    _integer_keys,
-    _iso,
+    as_of_day,
+    check_listed_features,
     day_numbers,
     features_frame,
+    integer_keys,
+    iso_date,
     transaction_columns,
 )
 
@@ -146,7 +146,7 @@ class _Plan:
         names = transaction_columns(columns, settings, source)
         self.id_name, self.date_name, self.amount_name, *rest = names
         self.quantity_name = rest[0] if rest else None
-        _check_listed_features(settings, has_items=self.quantity_name is not None)
+        check_listed_features(settings, has_items=self.quantity_name is not None)
         c = self.source_sql.c
         self.id, self.date, self.amount = c[self.id_name], c[self.date_name], c[self.amount_name]
         self.quantity = c[self.quantity_name] if self.quantity_name else None
@@ -312,7 +312,7 @@ class _Plan:
         if self.quantity is not None:
             qty_blank, qty_bad, qty = self._number_parts(self.quantity, "quantity")
         day = self.day()
-        as_of_set = _as_of_day(settings.as_of) if settings.as_of else None
+        as_of_set = as_of_day(settings.as_of) if settings.as_of else None
 
         def count(condition):
             return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
@@ -371,7 +371,7 @@ class _Plan:
             if later == self.rows:
                 raise DataError(
                     f"every row of {self.source} is dated after SEGBOT_AS_OF {settings.as_of}"
-                    f" (the first purchase is on {_iso(first_day)})"
+                    f" (the first purchase is on {iso_date(first_day)})"
                 )
             if later:
                 notes.append(
@@ -581,7 +581,7 @@ def _sorted_by_id(table: pd.DataFrame) -> pd.DataFrame:
     import pyarrow as pa
 
     text = pa.chunked_array([pa.array(table["cid"].astype(object), type=pa.large_string())])
-    keys = _integer_keys(text) if len(table) else None
+    keys = integer_keys(text) if len(table) else None
     order = (
         np.argsort(keys, kind="stable")
         if keys is not None
