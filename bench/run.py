@@ -76,18 +76,23 @@ ASK_TARGET_S = 0.7
 # --------------------------------------------------------------------------- training
 
 
+def segbot_train(data: Path, model_dir: Path, what: str):
+    """One `segbot train` into a fresh model folder: the measured run and its metadata."""
+    fresh_dir(model_dir)
+    run = measure(
+        [SEGBOT, "train", "--data", str(data), "--model-dir", str(model_dir)],
+        env={"SEGBOT_SEED": "0"},
+    )
+    if not run.ok():
+        raise SystemExit(f"segbot train failed ({what}):\n{run.stderr[-3000:]}")
+    return run, json.loads((model_dir / "v1" / "metadata.json").read_text())
+
+
 def train_ours(data: Path, rows: int, repeats: int) -> dict:
     runs = []
     model_dir = DATA / "models" / label(rows)
     for i in range(repeats):
-        fresh_dir(model_dir)
-        run = measure(
-            [SEGBOT, "train", "--data", str(data), "--model-dir", str(model_dir)],
-            env={"SEGBOT_SEED": "0"},
-        )
-        if not run.ok():
-            raise SystemExit(f"segbot train failed at {rows:,} rows:\n{run.stderr[-3000:]}")
-        meta = json.loads((model_dir / "v1" / "metadata.json").read_text())
+        run, meta = segbot_train(data, model_dir, f"{rows:,} rows")
         runs.append(
             {
                 **run.as_dict(),
@@ -207,14 +212,7 @@ def csv_pairs(rows: int, pairs: int, cap: float) -> dict:
     out = DATA / f"baseline_csv_{rows}.json"
     runs = []
     for i in range(pairs):
-        fresh_dir(model_dir)
-        ours = measure(
-            [SEGBOT, "train", "--data", str(data), "--model-dir", str(model_dir)],
-            env={"SEGBOT_SEED": "0"},
-        )
-        if not ours.ok():
-            raise SystemExit(f"segbot train (CSV) failed:\n{ours.stderr[-3000:]}")
-        meta = json.loads((model_dir / "v1" / "metadata.json").read_text())
+        ours, meta = segbot_train(data, model_dir, "CSV")
         out.unlink(missing_ok=True)
         base = measure(
             [PY, str(ROOT / "bench" / "baseline.py"), "--data", str(data), "--json", str(out)],
