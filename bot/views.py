@@ -2,7 +2,7 @@
 
 Pure functions (no I/O): the library checks Slack's limits (titles, labels,
 block counts) when a view is turned into a dict. Text from the data is escaped
-as everywhere else (render.esc).
+like the replies': `literal` for outside strings in mrkdwn, `esc` in plain-text labels.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot import actions, render
+from bot import actions, mrkdwn, render
+from bot.mrkdwn import literal
 from bot.render import count, date, esc, quality_words, share
 from model.answers import History, Summary
 
@@ -41,7 +42,7 @@ HOME_VERSIONS = 5
 
 
 def _md(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=text[: render.SECTION_LIMIT])
+    return MarkdownTextObject(text=mrkdwn.blocks(text)[: render.SECTION_LIMIT])
 
 
 def _label(text: str, limit: int = 75) -> str:
@@ -171,20 +172,20 @@ def home(
     blocks.append(
         SectionBlock(
             text=_md(
-                f"Serving *{esc(summary.version)}*, trained {date(summary.trained_at)} on "
+                f"Serving *{literal(summary.version)}*, trained {date(summary.trained_at)} on "
                 f"{count(summary.rows)} customers · *{summary.k} segments* · "
                 f"{quality_words(q.get('silhouette'))}"
             )
         )
     )
-    blocks.append(ContextBlock(elements=[_md(f"Why {summary.k}: {esc(summary.k_reason)}")]))
+    blocks.append(ContextBlock(elements=[_md(f"Why {summary.k}: {literal(summary.k_reason)}")]))
     blocks.append(DividerBlock())
     for s in summary.segments[:40]:
         blocks.append(
             SectionBlock(
                 text=_md(
-                    f"*{s.id}. {esc(s.name)}*: {count(s.size)} customers ({share(s.share)})\n"
-                    f"_{esc(s.action)}_"
+                    f"*{s.id}. {literal(s.name)}*: {count(s.size)} customers ({share(s.share)})\n"
+                    f"_{literal(s.action)}_"
                 )
             )
         )
@@ -210,13 +211,13 @@ def home(
             moved = ""
             if v.moved is not None:
                 moved = f" · {count(v.moved)} customers changed segment ({share(v.moved_share)})"
-            note = f"\n_Held back: {esc(v.note)}_" if v.note else ""
+            note = f"\n_Held back: {literal(v.note)}_" if v.note else ""
             blocks.append(
                 ContextBlock(
                     elements=[
                         _md(
-                            f"*{esc(v.version)}* ({esc(v.status)}) · {date(v.trained_at)} · "
-                            f"{count(v.rows)} rows · k={v.k} · "
+                            f"*{literal(v.version)}* ({literal(v.status)}) · "
+                            f"{date(v.trained_at)} · {count(v.rows)} rows · k={v.k} · "
                             f"{quality_words(v.silhouette)}{moved}{note}"
                         )
                     ]

@@ -198,3 +198,19 @@ def test_literal_blocks_plain_by_hand() -> None:
     # a complaint the parser wrote keeps its code spans; the user's words stay literal
     held = mrkdwn.with_code("`*x*` belongs to `/segment`")
     assert mrkdwn.blocks(held) == "`*x*` belongs to `/segment`"
+
+
+def test_the_app_home_shows_outside_strings_exactly_and_keeps_its_bold() -> None:
+    from bot import views
+
+    summary = summary_answer(segments=[segment(1, NAME), segment(2, "Plain")])
+    view = views.home(summary, None, {}, admin=False)
+    texts = [
+        t
+        for b in view["blocks"]
+        for t in ([b["text"]["text"]] if b["type"] == "section" else [])
+        + [e["text"] for e in b.get("elements", []) if b["type"] == "context"]
+    ]
+    line = next(t for t in texts if "Spenders" in t)
+    assert line.startswith(f"*1. {NAME_IN_BLOCKS}*:"), line  # worked out by hand
+    assert shown(line).startswith(f"1. {NAME}:")
