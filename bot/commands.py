@@ -257,6 +257,10 @@ def _find(command: str, word: str) -> Spec | None:
     return None
 
 
+def _by_verb(command: str, verb: str) -> Spec | None:
+    return next((s for s in specs(command) if s.verb == verb), None)
+
+
 def spec_for(command: str, word: str) -> Spec | None:
     """The table row a command word selects ("/segment", "predict")."""
     return _find(command, word)
@@ -382,7 +386,7 @@ def _customer(text: str) -> Command | Usage:
         )
     # ids are kept exactly, leading zeros and all
     if history is not None:
-        spec = next(s for s in specs(SEGMENT) if s.verb == "customer_history")
+        spec = _by_verb(SEGMENT, "customer_history")
         return Command(spec, arg=customer_id)
     return Command(_find(SEGMENT, "customer"), arg=customer_id)  # type: ignore[arg-type]
 
@@ -503,11 +507,7 @@ def build(
     `word` selects the row by its verb, else as a typed word would; `arg` is checked as
     `parse` checks it, since a button's value or a modal's input comes from outside too."""
     # by verb first: rows that share a typed word ("customer", "customer_history") differ in it
-    spec = (
-        next((s for s in specs(command) if s.verb == word), None) or _find(command, word)
-        if command in COMMANDS
-        else None
-    )
+    spec = _by_verb(command, word) or _find(command, word) if command in COMMANDS else None
     if spec is None:
         return Usage(
             f"unknown action '{_clip(str(word))}'", command if command in COMMANDS else None

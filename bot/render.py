@@ -331,9 +331,9 @@ def customer(answer: CustomerAnswer, admin: bool = False) -> Reply:
     buttons = _customer_buttons(seg.id, seg.name, admin)
     value = actions.history_value(answer.customer_id)
     *others, history = buttons["elements"]
-    if len(value) > actions.MAX_VALUE:  # an id too long for a button: no History
-        return _member("customer", head, answer, buttons={**buttons, "elements": others})
-    elements = [*others, {**history, "value": value}]
+    # an id too long for a button value gets no History button
+    long_id = len(value) > actions.MAX_VALUE
+    elements = others if long_id else [*others, {**history, "value": value}]
     return _member("customer", head, answer, buttons={**buttons, "elements": elements})
 
 
@@ -583,12 +583,16 @@ def chart(name: str, path: Path, version: str) -> Reply:
     return _reply(
         [line],
         [section(line)],
-        files=[
-            ReplyFile(filename=f"{name}-{version}.png", title=f"{title} ({version})", path=path)
-        ],
+        files=chart_files({name: str(path)}, version),
         verb="chart",
         data={"kind": "chart", "chart": name, "version": version, "path": str(path)},
     )
+
+
+def _without_csv(answer: Export | Movers) -> dict[str, Any]:
+    data = to_dict(answer)
+    data["csv"] = None  # the bytes travel as the file, not inside the JSON
+    return data
 
 
 def export(answer: Export) -> Reply:
@@ -596,8 +600,7 @@ def export(answer: Export) -> Reply:
         f"{count(answer.rows)} customers of *{literal(answer.segment.name)}* "
         f"(model {literal(answer.version)}) as {literal(answer.filename)}"
     )
-    data = to_dict(answer)
-    data["csv"] = None  # the bytes travel as the file, not inside the JSON
+    data = _without_csv(answer)
     return _reply(
         [line],
         [section(line)],
@@ -712,8 +715,7 @@ def movers(answer: Movers, admin: bool = True) -> Reply:
         )
     elif not admin:
         notes.append("Admins can get their ids as a CSV with the same command.")
-    data = to_dict(answer)
-    data["csv"] = None  # the bytes travel as the file, not inside the JSON
+    data = _without_csv(answer)
     blocks = [section(head), *([context(*notes)] if notes else [])]
     return _reply(
         [head, *notes],
@@ -724,13 +726,6 @@ def movers(answer: Movers, admin: bool = True) -> Reply:
         visibility=ASKER if files else None,
         data=data,
     )
-
-
-def _chart_file(name: str, path: str | None, version: str) -> list[ReplyFile]:
-    if not path:
-        return []
-    title = f"{CHART_TITLES.get(name, name)} ({version})"
-    return [ReplyFile(filename=f"{name}-{version}.png", title=title, path=Path(path))]
 
 
 def trend(answer: Trend) -> Reply:
@@ -755,26 +750,22 @@ def trend(answer: Trend) -> Reply:
     return _reply(
         [head, *lines],
         [section(head), section("\n".join(lines))],
-        files=_chart_file("trend", answer.chart, last.version),
+        files=chart_files({"trend": answer.chart} if answer.chart else {}, last.version),
         verb="trend",
         answer=answer,
     )
 
 
+def _move(m: dict[str, Any], verb: str = "") -> str:
+    return f"{count(m['count'])} {verb}from {literal(m['from'])} to {literal(m['to'])}"
+
+
 def moves_lines(moves: list[dict[str, Any]]) -> list[str]:
-    return [
-        f"• {count(m['count'])} moved from {literal(m['from'])} to {literal(m['to'])}"
-        for m in moves
-    ]
+    return [f"• {_move(m, 'moved ')}" for m in moves]
 
 
 def flows(answer: Flows) -> Reply:
-    moved = sum(
-        answer.counts[i][j]
-        for i, s in enumerate(answer.sources)
-        for j, t in enumerate(answer.targets)
-        if s.id != t.id
-    )
+    moved = answer.moved
     head = (
         f"*Where customers went at {literal(answer.version)}* "
         f"(against {literal(answer.previous)}): "
@@ -786,7 +777,7 @@ def flows(answer: Flows) -> Reply:
     return _reply(
         [head, *lines],
         [section(head), section("\n".join(lines))],
-        files=_chart_file("flows", answer.chart, answer.version),
+        files=chart_files({"flows": answer.chart} if answer.chart else {}, answer.version),
         verb="flows",
         answer=answer,
     )
@@ -832,13 +823,7 @@ def _change_lines(result: RetrainResult) -> list[str]:
             f"Customers who changed segment: {count(c.moved)} ({share(c.moved_share)}){ari}"
         )
     if c.flows:
-        lines.append(
-            "Biggest moves: "
-            + "; ".join(
-                f"{count(m['count'])} from {literal(m['from'])} to {literal(m['to'])}"
-                for m in c.flows
-            )
-        )
+        lines.append("Biggest moves: " + "; ".join(_move(m) for m in c.flows))
     return lines
 
 

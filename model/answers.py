@@ -247,6 +247,16 @@ class Flows:
     chart: str | None = None  # path of the PNG
     kind: str = "flows"
 
+    @property
+    def moved(self) -> int:
+        """Customers whose segment changed (every count off the same-id cells)."""
+        return sum(
+            self.counts[i][j]
+            for i, s in enumerate(self.sources)
+            for j, t in enumerate(self.targets)
+            if s.id != t.id
+        )
+
 
 @dataclass(frozen=True)
 class TrendVersion:

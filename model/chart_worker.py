@@ -60,9 +60,7 @@ def draw(out_dir: str | Path, fields: dict[str, Any]) -> Drawn:
 
 def draw_here(out_dir: Path, chart_fields: ChartFields, seg_of_row: np.ndarray, seed: int) -> Drawn:
     """Draw the charts in this process (no worker, or the worker failed)."""
-    from model import charts
-
-    return draw(out_dir, chart_fields(charts.chart_sample(seg_of_row, seed=seed)))
+    return draw(out_dir, chart_fields(_sample(seg_of_row, seed)))
 
 
 def prepare_worker() -> None:

@@ -179,15 +179,7 @@ def build_flows(flows: Flows) -> Figure:
         )
         rows, cols = counts.shape
         title = f"Where customers went · {flows.previous} → {flows.version}"
-        moved = int(
-            counts.sum()
-            - sum(
-                counts[i, j]
-                for i, s in enumerate(flows.sources)
-                for j, t in enumerate(flows.targets)
-                if s.id == t.id
-            )
-        )
+        moved = flows.moved
         subtitle = (
             f"{format_compact(flows.common)} customers in both: "
             f"{format_compact(moved)} changed segment · "

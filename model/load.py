@@ -886,10 +886,5 @@ def digest_of(
 # --------------------------------------------------------------------------- messages
 
 
-# model.spark_engine still reads these by their former private names; kept until it
-# imports them from model.messages (its own change, not this module's).
-_list, _quote, _plural, _mask_url = name_list, quote, plural, mask_url
-
-
 def _rows(count: int) -> str:
     return plural(count, "row")

@@ -38,7 +38,14 @@ from model.text_shares import (
     segment_text,
     text_shares,
 )
-from model.version import LoadedVersion, as_keys, common_rows, fixed_width_ids, save_assignments
+from model.version import (
+    PIPELINE_STEPS,
+    LoadedVersion,
+    as_keys,
+    common_rows,
+    fixed_width_ids,
+    save_assignments,
+)
 
 if TYPE_CHECKING:
     from model.load import Dataset
@@ -463,13 +470,8 @@ def save(
         del codes
     stored = copy.copy(fit.km)
     del stored.labels_  # one label per training row: 40 MB at 10M that predict never reads
-    pipeline = Pipeline(
-        [
-            ("features", fit.transformer),
-            ("float32", FunctionTransformer(feat.as_float32)),
-            ("kmeans", stored),
-        ]
-    )
+    steps = (fit.transformer, FunctionTransformer(feat.as_float32), stored)
+    pipeline = Pipeline(list(zip(PIPELINE_STEPS, steps, strict=True)))
     joblib.dump(pipeline, out_dir / "pipeline.joblib")
 
 

@@ -42,8 +42,9 @@ def test_every_setting_named_in_the_interface_exists() -> None:
 
 def test_every_command_of_the_table_is_in_the_interface() -> None:
     for spec in TABLE:
-        word = spec.words[0] if spec.words else ""
-        assert f"{spec.command} {word}".strip() in INTERFACE, spec.syntax
+        # the doc writes the two retrain rows as one: `/segments retrain [force]`
+        syntax = spec.syntax.replace("retrain force", "retrain [force]")
+        assert syntax in INTERFACE, spec.syntax
 
 
 def test_the_architecture_table_names_every_module() -> None:

@@ -39,6 +39,7 @@ from model.errors import DataError, NotFound
 from tests.conftest import change, version_info
 from tests.test_render import retrain_answer, segment, summary_answer
 
+EXPORT = next(s for s in TABLE if s.verb == "export")  # admins only, takes a segment
 NAME = "Big *Spenders* <x>"  # a segment name with bold marks and a control character
 CID = "A*1"  # a customer id with a mark inside
 WHEN = "2026-10-12T08:00:00+00:00"
@@ -128,8 +129,8 @@ def every_reply() -> list[tuple[str, Reply, list[str]]]:
         ("usage", render.usage(Usage(f"no {NAME} here", "/segment")), [NAME]),
         ("error", render.error(NotFound(f"no segment '{NAME}'")), [NAME]),
         ("help", render.help_reply(), []),
-        ("refusal", render.not_admin(TABLE[-2]), []),
-        ("working", render.working(TABLE[-2], NAME), [NAME]),
+        ("refusal", render.not_admin(EXPORT), []),
+        ("working", render.working(EXPORT, NAME), [NAME]),
         ("progress", render.retrain_progress(NAME, 0.5), [NAME]),
         ("not understood", render.not_understood(), []),
     ]

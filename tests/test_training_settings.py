@@ -83,7 +83,7 @@ def blobs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, blobs: Path) -> Path:
-    """The six blobs trained with the defaults (v1). Read-only: copy before changing."""
+    """The five blobs trained with the defaults (v1). Read-only: copy before changing."""
     root = tmp_path_factory.mktemp("default") / "models"
     train(root, blobs)
     return root
