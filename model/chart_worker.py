@@ -4,8 +4,9 @@ Charts were a third of `segbot train` at 1M customers, most of it importing
 matplotlib and drawing, which need nothing from training but the final numbers.
 `ChartWorker` starts a one-process pool when training starts; the process imports
 matplotlib while the trainer computes (on the other core), picks the cluster
-chart's points while segments are named, and draws while the trainer scores,
-sorts and saves. Any failure (no process, a crash, an exception, a timeout) makes
+chart's points and draws the elbow chart (it needs only k) while segments are
+named, and draws the other two while the trainer scores, sorts and saves. Any
+failure (no process, a crash, an exception, a timeout) makes
 the trainer draw the charts itself with `draw_here`: the same files either way.
 
 The pool uses the spawn start method: a forked copy of a trainer holding
@@ -46,14 +47,20 @@ class Drawn:
     pid: int
 
 
-def draw(out_dir: str | Path, fields: dict[str, Any]) -> Drawn:
+def draw(out_dir: str | Path, fields: dict[str, Any], skip: tuple[str, ...] = ()) -> Drawn:
     """Write the PNGs from `model.charts.ChartInput` fields given as plain values
-    (segments as (id, name, size) tuples), in whichever process runs it."""
+    (segments as (id, name, size) tuples), or the elbow chart alone from
+    `model.charts.Elbow` fields, in whichever process runs it; charts in `skip` not."""
     from model import charts
 
     started = time.perf_counter()
-    fields = {**fields, "segments": [charts.ChartSegment(*s) for s in fields["segments"]]}
-    paths = charts.render_all(Path(out_dir), charts.ChartInput(**fields))
+    if "segments" in fields:
+        fields = {**fields, "segments": [charts.ChartSegment(*s) for s in fields["segments"]]}
+        inp: charts.ChartInput | charts.Elbow = charts.ChartInput(**fields)
+    else:
+        inp = charts.Elbow(**fields)
+    names = tuple(name for name in charts.CHARTS if name not in skip)
+    paths = charts.render_all(Path(out_dir), inp, names)
     names = {name: path.name for name, path in paths.items()}
     return Drawn(names, time.perf_counter() - started, os.getpid())
 
@@ -89,11 +96,13 @@ def _sample(seg_of_row: np.ndarray, seed: int) -> np.ndarray:
 
 
 class ChartWorker:
-    """One spawned process that samples the cluster chart's rows, then draws.
+    """One spawned process that draws the elbow chart, samples the cluster chart's
+    rows, then draws the other charts.
 
-    Use: `start()` as training starts, `sample()` once every row has its segment,
-    `render()` once the chart fields are known, `result()` when the version is saved,
-    `close()` always. `result()` is None after any failure: draw with `draw_here`.
+    Use: `start()` as training starts, `elbow()` once k is chosen (optional),
+    `sample()` once every row has its segment, `render()` once the chart fields are
+    known, `result()` when the version is saved, `close()` always. `result()` is
+    None after any failure: draw with `draw_here`.
     """
 
     TIMEOUT = 600.0  # seconds for any one answer; drawing takes about one
@@ -101,6 +110,7 @@ class ChartWorker:
     def __init__(self, pool: ProcessPoolExecutor, process: multiprocessing.Process | None):
         self._pool = pool
         self.process = process  # to kill it on a timeout; None if it could not be told
+        self._elbow: Future | None = None
         self._rows: Future | None = None
         self._drawn: Future | None = None
         self.failed = False
@@ -122,6 +132,10 @@ class ChartWorker:
         new = list(set(multiprocessing.active_children()) - before)
         return cls(pool, new[0] if len(new) == 1 else None)
 
+    def elbow(self, out_dir: Path, fields: dict[str, Any]) -> None:
+        """Draw the elbow chart from `model.charts.Elbow` fields, while the final fit runs."""
+        self._elbow = self._submit(draw, str(out_dir), fields)
+
     def sample(self, seg_of_row: np.ndarray, seed: int) -> None:
         """Ask for the rows of the cluster chart (`charts.chart_sample` over every row)."""
         self._rows = self._submit(_sample, seg_of_row, seed)
@@ -130,11 +144,17 @@ class ChartWorker:
         """Send the chart fields for the sampled rows; the worker draws meanwhile."""
         rows = self._wait(self._rows, "sampling the points")
         if rows is not None:
-            self._drawn = self._submit(draw, str(out_dir), chart_fields(rows))
+            skip = ("elbow",) if self._elbow is not None else ()
+            self._drawn = self._submit(draw, str(out_dir), chart_fields(rows), skip)
 
     def result(self) -> Drawn | None:
         """The drawn charts, or None if the worker failed at any step."""
-        return self._wait(self._drawn, "drawing")
+        elbow = self._wait(self._elbow, "drawing the elbow chart")
+        rest = self._wait(self._drawn, "drawing")
+        if rest is None or elbow is None:  # a failure (then both are None), or no elbow apart
+            return rest
+        charts = {**elbow.charts, **rest.charts}  # in `model.charts.CHARTS` order
+        return Drawn(charts, elbow.seconds + rest.seconds, rest.pid)
 
     def close(self) -> None:
         """Stop the worker: at once if it failed or its charts were never collected."""

@@ -99,6 +99,29 @@ class ChartSegment:
 
 
 @dataclass
+class Elbow:
+    """What the elbow chart needs: known once k is chosen, so training can have it
+    drawn while the final fit runs (the other charts wait for the segments)."""
+
+    version: str
+    trained_at: str
+    ks: list[int]
+    inertias: list[float]
+    silhouettes: dict[int, float]
+    chosen_k: int
+    k_reason: str
+    k_min: int = 1
+
+    def __post_init__(self) -> None:
+        self.ks = [int(v) for v in self.ks]
+        self.inertias = [float(v) for v in self.inertias]
+        if len(self.ks) != len(self.inertias):
+            raise ValueError(f"ks has {len(self.ks)} values but inertias has {len(self.inertias)}")
+        self.silhouettes = {int(key): float(val) for key, val in dict(self.silhouettes).items()}
+        self.chosen_k = int(self.chosen_k)
+
+
+@dataclass
 class ChartInput:
     version: str  # e.g. "v3"
     trained_at: str  # ISO 8601 UTC, e.g. "2026-11-27T08:30:00+00:00"
@@ -138,12 +161,9 @@ class ChartInput:
 
     def __post_init__(self) -> None:
         k = len(self.segments)
-        self.ks = [int(v) for v in self.ks]
-        self.inertias = [float(v) for v in self.inertias]
-        if len(self.ks) != len(self.inertias):
-            raise ValueError(f"ks has {len(self.ks)} values but inertias has {len(self.inertias)}")
-        self.silhouettes = {int(key): float(val) for key, val in dict(self.silhouettes).items()}
-        self.chosen_k = int(self.chosen_k)
+        elbow = self.elbow  # checks and normalises the elbow's fields
+        self.ks, self.inertias = elbow.ks, elbow.inertias
+        self.silhouettes, self.chosen_k = elbow.silhouettes, elbow.chosen_k
 
         centroids = np.asarray(self.centroids, dtype=float)
         if centroids.ndim == 1:
@@ -204,6 +224,19 @@ class ChartInput:
         self.profile_text_shares, self.profile_text_overall = text_shares, text_overall
         self.profile_flags = [str(v) for v in self.profile_flags or []]
         self.profile_keep = [str(v) for v in self.profile_keep or []]
+
+    @property
+    def elbow(self) -> Elbow:
+        return Elbow(
+            self.version,
+            self.trained_at,
+            self.ks,
+            self.inertias,
+            self.silhouettes,
+            self.chosen_k,
+            self.k_reason,
+            self.k_min,
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -331,8 +364,11 @@ def _allocate(counts: np.ndarray, budget: int) -> np.ndarray:
 # Rendering
 
 
-def render_all(out_dir: Path, inp: ChartInput) -> dict[str, Path]:
-    """Write elbow.png, clusters.png and profiles.png into `out_dir`.
+def render_all(
+    out_dir: Path, inp: ChartInput | Elbow, names: tuple[str, ...] = CHARTS
+) -> dict[str, Path]:
+    """Write elbow.png, clusters.png and profiles.png (or those in `names`) into
+    `out_dir`; an `Elbow` alone draws the elbow chart.
 
     Each file is written to a temporary file in the same folder and moved into
     place with os.replace, so a crash never leaves a half-written PNG.
@@ -344,9 +380,11 @@ def render_all(out_dir: Path, inp: ChartInput) -> dict[str, Path]:
         "clusters": build_clusters,
         "profiles": build_profiles,
     }
+    if isinstance(inp, Elbow):
+        names = tuple(n for n in names if n == "elbow")
     paths: dict[str, Path] = {}
     with _LOCK:
-        for name in CHARTS:
+        for name in names:
             fig = builders[name](inp)
             paths[name] = save_png(fig, out / f"{name}.png", title=f"segbot {inp.version} {name}")
     return paths
@@ -497,8 +535,9 @@ def _int_text(n: int) -> str:
 # --- elbow -----------------------------------------------------------------
 
 
-def build_elbow(inp: ChartInput) -> Figure:
+def build_elbow(inp: ChartInput | Elbow) -> Figure:
     """Inertia per k with the chosen k marked and why; silhouette on a second axis."""
+    inp = inp.elbow if isinstance(inp, ChartInput) else inp
     with _LOCK:
         fig = _new_figure()
         ax = fig.add_subplot()

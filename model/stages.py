@@ -287,6 +287,22 @@ def k_selection(choice: selection.KChoice, settings: Settings) -> dict[str, Any]
     }
 
 
+def elbow_fields(
+    version: str, trained_at: str, k_selected: dict[str, Any], k: int
+) -> dict[str, Any]:
+    """`model.charts.Elbow` fields: known as soon as k is chosen."""
+    return {
+        "version": version,
+        "trained_at": trained_at,
+        "ks": k_selected["ks"],
+        "inertias": k_selected["inertias"],
+        "silhouettes": {int(kk): v for kk, v in k_selected["silhouettes"].items() if v is not None},
+        "chosen_k": k,
+        "k_reason": k_selected["reason"],
+        "k_min": k_selected["k_min"] if k_selected["method"] == "auto" else 1,
+    }
+
+
 def chart_fields(
     version: str,
     trained_at: str,
@@ -304,15 +320,8 @@ def chart_fields(
     p = profiles
     order = [s["cluster"] for s in segments]
     return {
-        "version": version,
-        "trained_at": trained_at,
+        **elbow_fields(version, trained_at, k_selected, fit.choice.k),
         "segments": [(s["id"], s["name"], s["size"]) for s in segments],
-        "ks": k_selected["ks"],
-        "inertias": k_selected["inertias"],
-        "silhouettes": {int(kk): v for kk, v in k_selected["silhouettes"].items() if v is not None},
-        "chosen_k": fit.choice.k,
-        "k_reason": k_selected["reason"],
-        "k_min": k_selected["k_min"] if k_selected["method"] == "auto" else 1,
         "points": fit.points(rows),
         "point_segments": matched.segment_of_row[rows],
         "centroids": fit.km.cluster_centers_[order],

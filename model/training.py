@@ -113,14 +113,15 @@ def _train(
         lap.timings.update(fit.timings)
 
     progress("naming segments", 0.75)
+    trained_at = datetime.now(UTC).replace(microsecond=0).isoformat()
+    k_selected = stages.k_selection(fit.choice, settings)
     matched = stages.match(fit, previous)
-    if worker is not None:
-        worker.sample(matched.segment_of_row, seed)  # picked while the segments are named
+    if worker is not None:  # the sample is picked, then the elbow drawn, while segments are named
+        worker.sample(matched.segment_of_row, seed)
+        worker.elbow(out_dir, stages.elbow_fields(version, trained_at, k_selected, fit.choice.k))
     profiles = stages.profile(dataset, fit, seed)
     namings = stages.name(dataset, profiles, matched.ids, _names_file(settings))
     segments = stages.describe(dataset, profiles, matched, namings)
-    k_selected = stages.k_selection(fit.choice, settings)
-    trained_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     chart_fields = functools.partial(
         stages.chart_fields, version, trained_at, segments, k_selected, dataset, fit, profiles,
         matched,
@@ -171,7 +172,7 @@ def _train(
     return meta
 
 
-def _fit_local(dataset: Dataset, settings: Settings, progress: Progress, lap) -> EngineFit:
+def _fit_local(dataset: Dataset, settings: Settings, progress: Progress, lap: Laps) -> EngineFit:
     """The local engine: features, k and KMeans on every row in this process."""
     seed = settings.seed
     progress("building features", 0.10)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -109,6 +110,57 @@ def test_worker_and_in_process_charts_are_the_same_pictures(tmp_path, spy, monke
         assert (a / f"{name}.png").read_bytes() == (b / f"{name}.png").read_bytes(), name
 
 
+def test_the_elbow_is_drawn_apart_while_segments_are_named(tmp_path, spy, monkeypatch):
+    # The elbow needs only k, so it is sent before the other charts' fields exist;
+    # the merged answer still lists the charts in their usual order.
+    calls = []
+    for name in ("elbow", "render"):
+        real = getattr(ChartWorker, name)
+
+        def spied(self, *args, _real=real, _name=name):
+            calls.append(_name)
+            return _real(self, *args)
+
+        monkeypatch.setattr(ChartWorker, name, spied)
+    meta, out = train(tmp_path, "apart")
+    assert calls == ["elbow", "render"]
+    assert_charts(meta, out)
+    assert list(meta["charts"]) == list(CHARTS)
+    assert spy["answers"][0].pid == spy["workers"][0].process.pid and spy["here"] == []
+
+
+def test_a_failed_elbow_leaves_all_three_charts_to_the_trainer(tmp_path, spy, caplog, monkeypatch):
+    from model import stages
+
+    real, sent = stages.elbow_fields, []
+
+    def broken_once(*args):
+        fields = real(*args)
+        if not sent:  # the fields sent to the worker: inertias one short, Elbow refuses them
+            fields = {**fields, "inertias": fields["inertias"][:-1]}
+        sent.append(fields)
+        return fields
+
+    monkeypatch.setattr(stages, "elbow_fields", broken_once)
+    meta, out = train(tmp_path, "elbow")
+    assert_charts(meta, out)
+    assert spy["answers"] == [None]
+    assert [d.pid for d in spy["here"]] == [os.getpid()]
+    assert set(spy["here"][0].charts) == set(CHARTS)  # the elbow too, drawn again here
+    assert "chart worker failed while drawing the elbow chart" in caplog.text
+
+
+def test_a_worker_killed_while_drawing_leaves_the_drawing_to_the_trainer(tmp_path, spy, caplog):
+    def kill():
+        os.kill(spy["workers"][0].process.pid, signal.SIGKILL)
+
+    meta, out = train(tmp_path, "killed-late", at_stage("saving", kill))
+    assert_charts(meta, out)
+    assert spy["answers"] == [None]
+    assert [d.pid for d in spy["here"]] == [os.getpid()]
+    assert "chart worker failed while drawing" in caplog.text
+
+
 def test_a_killed_worker_leaves_the_drawing_to_the_trainer(tmp_path, spy, caplog):
     def kill():
         os.kill(spy["workers"][0].process.pid, signal.SIGKILL)
@@ -117,7 +169,11 @@ def test_a_killed_worker_leaves_the_drawing_to_the_trainer(tmp_path, spy, caplog
     assert_charts(meta, out)
     assert spy["answers"] == [None]
     assert [d.pid for d in spy["here"]] == [os.getpid()]
-    assert "chart worker failed while sampling the points" in caplog.text
+    # the pool notices the death when the sample is waited for, or already when the
+    # elbow is sent right after it: which one comes first is up to the scheduler
+    assert re.search(
+        r"chart worker failed while (sampling the points|starting a task)", caplog.text
+    )
     assert spy["workers"][0].process.exitcode == -signal.SIGKILL
 
 

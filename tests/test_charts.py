@@ -161,6 +161,20 @@ def test_render_all_writes_three_good_pngs(rendered: dict[str, Path]) -> None:
     assert sorted(leftovers) == sorted(f"{n}.png" for n in CHARTS)
 
 
+def test_the_elbow_alone_is_the_same_picture(
+    inp: ChartInput, rendered: dict[str, Path], tmp_path: Path
+) -> None:
+    # training draws the elbow from its own fields before the segments exist
+    elbow = charts.Elbow(**{f: getattr(inp, f) for f in charts.Elbow.__dataclass_fields__})
+    assert render_all(tmp_path / "a", elbow) == {"elbow": tmp_path / "a" / "elbow.png"}
+    assert (tmp_path / "a" / "elbow.png").read_bytes() == rendered["elbow"].read_bytes()
+    paths = render_all(tmp_path / "b", inp, ("clusters", "profiles"))
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["clusters.png", "profiles.png"]
+    assert paths["profiles"].read_bytes() == rendered["profiles"].read_bytes()
+    with pytest.raises(ValueError, match="ks has 2 values but inertias has 1"):
+        charts.Elbow("v1", inp.trained_at, [1, 2], [5.0], {}, 1, "")
+
+
 def test_failed_save_keeps_the_previous_png(
     inp: ChartInput, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
