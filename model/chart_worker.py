@@ -6,8 +6,8 @@ matplotlib and drawing, which need nothing from training but the final numbers.
 matplotlib while the trainer computes (on the other core), picks the cluster
 chart's points and draws the elbow chart (it needs only k) while segments are
 named, and draws the other two while the trainer scores, sorts and saves. Any
-failure (no process, a crash, an exception, a timeout) makes
-the trainer draw the charts itself with `draw_here`: the same files either way.
+failure (no process, a crash, an exception, a timeout) makes the trainer draw
+the charts itself with `draw_here`: the same files either way.
 
 The pool uses the spawn start method: a forked copy of a trainer holding
 gigabytes of arrays and BLAS/OpenMP threads is neither cheap nor safe. Like any
