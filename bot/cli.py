@@ -176,6 +176,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Queued(logging.handlers.QueueHandler):
+    """Queues records for the writer thread until `hand_back`; then hands them straight
+    to the handlers. The switch is made under the handler's own lock, which every
+    emit holds, so a record is either queued before the writer's last drain or written
+    directly: none is lost (a write-back finishing as `serve` exits once was)."""
+
+    def __init__(self, records: queue.SimpleQueue) -> None:
+        super().__init__(records)
+        self.direct: list[logging.Handler] | None = None
+
+    def hand_back(self, handlers: list[logging.Handler]) -> None:
+        with self.lock:
+            self.direct = handlers
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.direct is None:
+            super().emit(record)
+            return
+        for handler in self.direct:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+
+
 def _log_off_the_request_threads() -> Callable[[], None] | None:
     """A server's request threads hand log records to a queue; one thread writes them.
     Writing from each of them contended on the stream handler's lock: under 20 clients,
@@ -187,17 +210,16 @@ def _log_off_the_request_threads() -> Callable[[], None] | None:
         return None  # not what basicConfig made (a test's capture, say): leave it
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     writer = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
-    queued = logging.handlers.QueueHandler(records)
+    queued = _Queued(records)
     for handler in handlers:
         root.removeHandler(handler)
     root.addHandler(queued)
     writer.start()
 
     def stop() -> None:
-        root.removeHandler(queued)
-        writer.stop()  # writes what is still queued
-        for handler in handlers:
-            root.addHandler(handler)
+        root.handlers = [h for h in root.handlers if h is not queued] + handlers
+        queued.hand_back(handlers)  # a thread that found `queued` before the swap
+        writer.stop()  # writes what was queued before the hand-back
 
     return stop
 

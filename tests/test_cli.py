@@ -157,3 +157,37 @@ def test_ask_answers_without_importing_what_only_training_and_charts_need(traine
     last = done.stdout.strip().splitlines()[-1]
     assert last == "HEAVY 0 []", done.stdout[-2000:]
     assert "customer segments in model v1" in done.stdout
+
+
+def test_no_log_line_is_lost_while_serve_hands_logging_back(monkeypatch):
+    """`serve` writes log records from one thread; at exit it puts the handlers back.
+    A thread still logging then (a write-back finishing) must lose no line: once,
+    the write-back's "already holds v1" vanished between the two."""
+    import io
+    import logging
+    import threading
+
+    from bot import cli
+
+    stream = io.StringIO()
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [logging.StreamHandler(stream)])
+    monkeypatch.setattr(root, "level", logging.INFO)
+    stop = cli._log_off_the_request_threads()
+    assert stop is not None
+    log = logging.getLogger("segbot.test.handback")
+    started, count = threading.Event(), 20_000
+
+    def chatter() -> None:
+        for i in range(count):
+            log.info("line %d", i)
+            if i == 100:
+                started.set()
+
+    thread = threading.Thread(target=chatter)
+    thread.start()
+    started.wait(10)
+    stop()  # while the other thread logs
+    thread.join(30)
+    lines = stream.getvalue().splitlines()
+    assert sorted(int(line.split()[1]) for line in lines) == list(range(count))
