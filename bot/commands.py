@@ -9,13 +9,12 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+
+from bot.reply import Visibility
 
 SEGMENT = "/segment"
 SEGMENTS = "/segments"
 COMMANDS = (SEGMENT, SEGMENTS)
-
-Visibility = Literal["ephemeral", "in_channel"]
 
 
 @dataclass(frozen=True)

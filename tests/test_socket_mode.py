@@ -101,6 +101,41 @@ def socket_mode_server(fake: SlackFake, path: str = "/link") -> Iterator[SocketM
         server.shutdown()
 
 
+@contextmanager
+def socket_bot_running(
+    state: SocketModeServer,
+    tmp_path: Path,
+    fake: SlackFake,
+    args: tuple[str, ...] = ("serve", "--socket"),
+    **env: Any,
+) -> Iterator[Path]:
+    """`segbot <args>` in Socket Mode against `fake`, connected to `state`'s websocket
+    server; yields its log. Stopped with SIGTERM afterwards: it must exit 0, and log
+    no traceback."""
+    env = segbot_env(
+        SLACK_APP_TOKEN=APP_TOKEN, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=fake.api_url, **env
+    )
+    log = tmp_path / "socket.log"
+    proc = subprocess.Popen(
+        [*segbot_command(), *args],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+    )
+    try:
+        assert state.connected.wait(30), log.read_text()
+        yield log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0, log.read_text()
+    assert "Traceback" not in log.read_text()
+
+
 @pytest.fixture
 def socket_server(slack_fake: SlackFake) -> Iterator[SocketModeServer]:
     with socket_mode_server(slack_fake, "/link/?ticket=t1") as state:
@@ -111,22 +146,9 @@ def test_socket_mode_acknowledges_envelopes_and_answers(
     tmp_path: Path, model_dir: Path, slack_fake: SlackFake, socket_server, customer_ids
 ) -> None:
     state = socket_server
-    env = segbot_env(
-        SLACK_APP_TOKEN=APP_TOKEN,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_API_URL=slack_fake.api_url,
-        SEGBOT_MODEL_DIR=model_dir,
-    )
-    log = tmp_path / "socket.log"
-    proc = subprocess.Popen(
-        [*segbot_command(), "-v", "serve"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-    )
-    try:
-        assert state.connected.wait(30), log.read_text()
+    with socket_bot_running(
+        state, tmp_path, slack_fake, ("-v", "serve"), SEGBOT_MODEL_DIR=model_dir
+    ) as log:
         # SLACK_API_URL reached the Socket Mode client: the URL came from the fake.
         [opened] = slack_fake.called("apps.connections.open")
         assert opened.token == APP_TOKEN
@@ -155,12 +177,6 @@ def test_socket_mode_acknowledges_envelopes_and_answers(
         assert done.params["channel_id"] == CHANNEL
         [png] = slack_fake.uploads.values()
         assert png == (model_dir / "v1" / "profiles.png").read_bytes()
-    finally:
-        proc.terminate()
-        try:
-            assert proc.wait(timeout=15) == 0
-        finally:
-            proc.kill()
     text = log.read_text()
     assert "connected to Slack in Socket Mode" in text
     assert APP_TOKEN not in text and BOT_TOKEN not in text

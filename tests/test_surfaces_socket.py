@@ -4,7 +4,6 @@ HTTP, as envelopes through the loopback websocket server of tests/test_socket_mo
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,48 +14,25 @@ from model.service import SegmentService
 from tests import slack_payloads as P
 from tests.conftest import (
     ADMIN,
-    APP_TOKEN,
-    BOT_TOKEN,
     CHANNEL,
     USER,
     make_settings,
-    segbot_command,
-    segbot_env,
 )
 from tests.slack_fake import SlackFake
-from tests.test_socket_mode import SocketModeServer, socket_mode_server
+from tests.test_socket_mode import SocketModeServer, socket_bot_running, socket_mode_server
 
 
 @pytest.fixture
 def socket_bot(
     tmp_path: Path, model_dir: Path, slack_fake: SlackFake
 ) -> Iterator[SocketModeServer]:
-    with socket_mode_server(slack_fake) as state:
-        env = segbot_env(
-            SLACK_APP_TOKEN=APP_TOKEN,
-            SLACK_BOT_TOKEN=BOT_TOKEN,
-            SLACK_API_URL=slack_fake.api_url,
-            SEGBOT_MODEL_DIR=model_dir,
-            SEGBOT_ADMINS=ADMIN,
-        )
-        log = tmp_path / "socket.log"
-        proc = subprocess.Popen(
-            [*segbot_command(), "serve", "--socket"],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=log.open("w"),
-        )
-        try:
-            assert state.connected.wait(30), log.read_text()
-            yield state
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        assert "Traceback" not in log.read_text()
+    with (
+        socket_mode_server(slack_fake) as state,
+        socket_bot_running(
+            state, tmp_path, slack_fake, SEGBOT_MODEL_DIR=model_dir, SEGBOT_ADMINS=ADMIN
+        ),
+    ):
+        yield state
 
 
 def test_every_surface_over_socket_mode(
