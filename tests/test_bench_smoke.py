@@ -45,3 +45,23 @@ def test_quick_run_writes_the_table_and_the_plot(tmp_path):
     assert results["training"][0]["rows"] == 2000 and results["baseline"][0]["k"]
     assert results["lookup"]["segbot"]["calls"] == 1000
     assert (out / "latest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_csv_read_benchmark_compares_the_same_frame(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "bench_csv_read.py"),
+            "--rows",
+            "2k",
+            "--repeats",
+            "1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| segbot (Arrow) |" in proc.stdout and "| pd.read_csv |" in proc.stdout
+    assert "same frame; Arrow" in proc.stdout
