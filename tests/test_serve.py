@@ -59,3 +59,31 @@ def test_health_says_why_the_first_training_failed(tmp_path: Path) -> None:
     status, body = startup.health()
     assert status == 503 and body["status"] == "failed"
     assert "missing.csv" in body["detail"]
+
+
+def test_the_warm_up_waits_until_the_server_listens(served_copy, monkeypatch) -> None:
+    """The warm-up imports scikit-learn: run while uvicorn opened its socket, it held the
+    first /healthz back by 1.5 s in one start of three. It starts once the server listens."""
+    from types import SimpleNamespace
+
+    model_dir, data = served_copy
+    service = SegmentService(make_settings(model_dir, data))
+    server = SimpleNamespace(started=False, should_exit=False)  # uvicorn.Server's two flags
+    seen: list[bool] = []
+    real = service.predict
+
+    def predict(values):
+        seen.append(server.started)
+        return real(values)
+
+    monkeypatch.setattr(service, "predict", predict)
+    startup = Startup(service)
+    startup.begin(wait_for=server)
+    assert startup.health()[0] == 200  # serving already; only the warm-up waits
+    time.sleep(0.5)
+    assert seen == []
+    server.started = True
+    deadline = time.monotonic() + 30
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert seen == [True]
