@@ -9,7 +9,8 @@ for each N, a master and one worker with N cores on 127.0.0.1 (the scripts that
 ship with pyspark, `bench.spark_cluster`), one executor with N cores; the stage
 timings per N show how the fit and the assignment scale with executor cores (the
 driver's stages should not move). On a machine with fewer free cores than N the
-numbers say nothing about scaling: note the load average printed.
+numbers say nothing about scaling: note the load average printed. The executor
+is the worker's child, not the driver's: its memory is not in the peak RSS column.
 
 Data: `segbot sample-data` Parquet, cached in bench/.data. For each size, each
 engine trains into a fresh model folder in a fresh process (`bench.common.measure`):
