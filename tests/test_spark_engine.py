@@ -17,8 +17,6 @@ import importlib.util
 import json
 import os
 import shutil
-import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -243,6 +241,18 @@ def test_assignments_are_spark_sql_equal_to_numpy_distances(spark, capsys):
     np.testing.assert_allclose(out["__d1"], d[rows_, order[:, 0]], rtol=1e-6)
     np.testing.assert_allclose(out["__d2"], d[rows_, order[:, 1]], rtol=1e-6)
 
+    # a tie (the same centre twice): the lower index is own, the other runner-up at the
+    # same distance, as a stable sort orders them
+    twice = np.vstack([centers[0], centers[0], centers[1]])
+    tied = assignments(df, names, twice, [], []).orderBy("__segbot_id").toPandas()
+    d3 = np.sqrt(((x[:, None, :] - twice[None, :, :]) ** 2).sum(2))
+    order3 = np.argsort(d3, axis=1, kind="stable")
+    np.testing.assert_array_equal(tied["__label"], order3[:, 0])
+    np.testing.assert_array_equal(tied["__second"], order3[:, 1])
+    near0 = tied["__label"].to_numpy() == 0
+    assert near0.any() and (tied["__second"].to_numpy()[near0] == 1).all()
+    np.testing.assert_array_equal(tied["__d1"].to_numpy()[near0], tied["__d2"].to_numpy()[near0])
+
     one = assignments(df, names, centers[:1], [], []).toPandas()
     assert set(one["__label"]) == {0} and set(one["__second"]) == {-1}
     assert one["__d2"].isna().all()
@@ -254,6 +264,32 @@ def test_assignments_are_spark_sql_equal_to_numpy_distances(spark, capsys):
     # (the test's own rows come from Python: its scan says so; no step above it may)
     for python_step in ("PythonUDF", "ArrowEvalPython", "BatchEvalPython", "MapInPandas"):
         assert python_step not in plan, plan
+
+
+def test_the_fit_is_lloyd_from_the_centres_it_is_given(spark):
+    """Four tight blobs at the corners of a wide rectangle, k=2: both the left/right
+    and the top/bottom split are fixed points of Lloyd's iterations, so the start
+    decides. From each start the Spark fit ends on that start's split, at the blob
+    pairs' means (worked out from the construction), as numpy's Lloyd does."""
+    from model.selection import lloyd
+    from model.spark_engine import _kmeans
+
+    rng = np.random.default_rng(11)
+    corners = np.array([[-10.0, 1.0], [-10.0, -1.0], [10.0, 1.0], [10.0, -1.0]])
+    x = np.vstack([c + rng.normal(scale=0.05, size=(50, 2)) for c in corners])
+    blob = np.repeat(np.arange(4), 50)
+    rows = [(f"c{i:03d}", *map(float, r)) for i, r in enumerate(x)]
+    df = spark.createDataFrame(rows, "__segbot_id string, f0 double, f1 double")
+    splits = {  # start -> the rows each final centre should hold
+        ((-9.0, 0.5), (9.0, -0.5)): (blob < 2, blob >= 2),  # left / right
+        ((0.0, 2.0), (0.0, -2.0)): (blob % 2 == 0, blob % 2 == 1),  # top / bottom
+    }
+    for start, members in splits.items():
+        got = _kmeans(df, ["f0", "f1"], 2, 0, np.array(start))
+        expected = np.array([x[m].mean(axis=0) for m in members])
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+        numpy_lloyd, _ = lloyd(x, np.array(start), tol=1e-12)
+        np.testing.assert_allclose(got, numpy_lloyd, atol=1e-4)
 
 
 def test_unreachable_master_names_the_url_and_keeps_the_served_version(trained, tmp_path):
@@ -297,62 +333,18 @@ def test_without_pyspark_one_line_says_how_to_install(tmp_path):
 # --------------------------------------------------------------------------- a real cluster
 
 
-def _wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"Spark process exited: {log.read_text()[-2000:]}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-            return
-        time.sleep(0.3)
-    pytest.fail(f"Spark did not listen on {port}: {log.read_text()[-2000:]}")
-
-
 @pytest.fixture
 def standalone(tmp_path):
     """A Spark standalone master and one worker (1 core, 1 GB) on 127.0.0.1, started
     with the scripts that ship with pyspark, stopped afterwards."""
     spark_or_skip()
-    import pyspark
+    from bench.spark_cluster import ClusterError, standalone_cluster
 
-    home = Path(pyspark.__file__).parent
-    spark_class = home / "bin" / "spark-class"
-    port, ui, worker_ui = free_port(), free_port(), free_port()
-    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1"}
-    log = tmp_path / "cluster.log"
-    procs: list[subprocess.Popen] = []
-    with log.open("ab") as out:
-        try:
-            master = subprocess.Popen(
-                [str(spark_class), "org.apache.spark.deploy.master.Master", "--host",
-                 "127.0.0.1", "--port", str(port), "--webui-port", str(ui)],
-                env=env, stdout=out, stderr=out, start_new_session=True,
-            )  # fmt: skip
-            procs.append(master)
-            _wait_port(port, master, log)
-            url = f"spark://127.0.0.1:{port}"
-            worker = subprocess.Popen(
-                [str(spark_class), "org.apache.spark.deploy.worker.Worker", url, "--cores", "1",
-                 "--memory", "1g", "--webui-port", str(worker_ui),
-                 "--work-dir", str(tmp_path / "work")],
-                env=env, stdout=out, stderr=out, start_new_session=True,
-            )  # fmt: skip
-            procs.append(worker)
-            deadline = time.monotonic() + 90
-            while "Registering worker" not in log.read_text(errors="replace"):
-                if time.monotonic() > deadline or worker.poll() is not None:
-                    pytest.fail(f"the worker did not register: {log.read_text()[-2000:]}")
-                time.sleep(0.3)
+    try:
+        with standalone_cluster(tmp_path, cores=1, memory="1g") as url:
             yield url
-        finally:
-            for proc in reversed(procs):
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+    except ClusterError as exc:
+        pytest.fail(str(exc))
 
 
 def test_trains_on_a_standalone_cluster_through_the_cli(standalone, trained, tmp_path):
