@@ -686,35 +686,41 @@ def markdown(res: dict) -> str:
             ),
             "",
         ]
-    rows = []
-    for t in res["training"]:
-        tm = t["timings"]
+
+    def stages_row(customers: str, wall: float, tm: dict) -> list[str]:
         inside = sum(tm.get(s, 0) for s in STAGES)
-        rows.append(
-            [
-                label(t["rows"]),
-                _s(t["median_run_wall_s"]),
-                _s(t["median_run_wall_s"] - inside),
-                *[_s(tm.get(s)) for s in STAGES],
-                _s(tm.get("charts_render")),
-            ]
-        )
-    parts += [
-        "### Where segbot's time goes",
-        "",
-        "Stages of the median run, from its metadata.json `timings`; *outside* is the rest of "
-        "the process: interpreter start, imports, reading and validating the Parquet file, "
-        "printing the summary. Charts are drawn by a worker process while the trainer names, "
-        "scores and saves: *charts* is the trainer's wait for them at the end, *drawing* the "
-        "worker's time to draw all three.",
-        "",
-        table(
-            ["customers", "process", "outside", *STAGES, "drawing"],
-            rows,
-            ["--:"] * (4 + len(STAGES)),
-        ),
-        "",
+        return [
+            customers,
+            _s(wall),
+            _s(wall - inside),
+            *[_s(tm.get(s)) for s in STAGES],
+            _s(tm.get("charts_render")),
+        ]
+
+    rows = [
+        stages_row(label(t["rows"]), t["median_run_wall_s"], t["timings"]) for t in res["training"]
     ]
+    if cv:  # the pair whose segbot run is the median one
+        mid = sorted(cv["runs"], key=lambda r: r["segbot"]["wall_s"])[len(cv["runs"]) // 2]
+        wall, tm = mid["segbot"]["wall_s"], mid["segbot"]["timings"]
+        rows.append(stages_row(f"{label(cv['rows'])} (CSV)", wall, tm))
+    if rows:
+        parts += [
+            "### Where segbot's time goes",
+            "",
+            "Stages of the median run, from its metadata.json `timings`; *outside* is the rest "
+            "of the process: interpreter start, imports, reading and validating the data file, "
+            "printing the summary. Charts are drawn by a worker process while the trainer names, "
+            "scores and saves: *charts* is the trainer's wait for them at the end, *drawing* "
+            "the worker's time to draw all three.",
+            "",
+            table(
+                ["customers", "process", "outside", *STAGES, "drawing"],
+                rows,
+                ["--:"] * (4 + len(STAGES)),
+            ),
+            "",
+        ]
     if res["baseline"]:
         rows = []
         for b in res["baseline"]:
