@@ -551,6 +551,11 @@ def history(answer: History) -> Reply:
     )
     blocks, text = [section(head)], [head]
     for v in answer.versions[: MAX_BLOCKS - 3]:
+        if v.status == "unreadable":
+            line = f"*{literal(v.version)}* (unreadable) · {literal(v.note)}"
+            blocks.append(section(line))
+            text.append(line)
+            continue
         status = {
             "served": "served",
             "previous": "earlier",

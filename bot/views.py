@@ -208,6 +208,10 @@ def home(
         blocks.append(DividerBlock())
         blocks.append(SectionBlock(text=_md("*Last versions*")))
         for v in history.versions[:HOME_VERSIONS]:
+            if v.status == "unreadable":
+                line = f"*{literal(v.version)}* (unreadable) · {literal(v.note)}"
+                blocks.append(ContextBlock(elements=[_md(line)]))
+                continue
             moved = ""
             if v.moved is not None:
                 moved = f" · {count(v.moved)} customers changed segment ({share(v.moved_share)})"
@@ -233,7 +237,11 @@ def home(
                 "passes the checks.",
             )
         ]
-        earlier = [v for v in (history.versions if history else []) if not v.served]
+        earlier = [
+            v
+            for v in (history.versions if history else [])
+            if not v.served and v.status != "unreadable"
+        ]
         for v in earlier[:4]:
             elements.append(
                 actions.confirmed(

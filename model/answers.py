@@ -111,8 +111,13 @@ class VersionInfo:
     moved: int | None  # customers whose segment changed against the version before it
     moved_share: float | None
     ari: float | None  # adjusted Rand index against the version before it
-    note: str = ""  # e.g. why a candidate was held back
+    note: str = ""  # e.g. why a candidate was held back; why an unreadable one is
     data_digest: str = ""
+
+    @classmethod
+    def unreadable(cls, version: str, reason: str, served: bool) -> VersionInfo:
+        """A stored version whose metadata.json cannot be read: listed, not hidden."""
+        return cls(version, "", 0, 0, None, {}, served, "unreadable", None, None, None, reason)
 
 
 @dataclass(frozen=True)

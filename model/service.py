@@ -42,7 +42,7 @@ from model.answers import (
 from model.config import Settings
 from model.errors import InputError, NoModel, NotFound, RetrainInProgress
 from model.history import SegmentsOverTime, biggest_flows
-from model.metadata import Segment, VersionMeta
+from model.metadata import MetadataError, Segment, VersionMeta
 from model.registry import Registry, normalise_version
 from model.version import LoadedVersion
 
@@ -404,8 +404,15 @@ class SegmentService:
         )
 
     def history(self) -> History:
+        """Every stored version, newest first; one whose metadata.json cannot be read is
+        listed as unreadable with the reason, so the others still show."""
         served = self.registry.served()
-        versions = [self.version_info(n, served) for n in reversed(self.registry.versions())]
+        versions = []
+        for name in reversed(self.registry.versions()):
+            try:
+                versions.append(self.version_info(name, served))
+            except MetadataError as exc:
+                versions.append(VersionInfo.unreadable(name, str(exc), name == served))
         return History(versions=versions, served=served)
 
     def chart(self, name: str, version: str | None = None) -> Path:

@@ -236,3 +236,42 @@ def test_a_rewrite_with_a_wrong_type_is_refused_and_changes_nothing(old_dir: Pat
     after = raw(old_dir, "v1")
     assert after == {**json.loads(before), "status": "candidate"}
     assert list(after) == list(json.loads(before))  # same keys, same order
+
+
+def test_history_lists_an_unreadable_version_and_the_others(served_copy) -> None:
+    """One broken metadata.json (here a size that is not a number) no longer turns
+    `/segments history` into one error line: that version is listed as unreadable with
+    the reason, the others as usual, and App Home offers no rollback to it."""
+    from bot import views
+    from tests.test_write_back import clone_version
+
+    model_dir, data = served_copy
+    clone_version(model_dir, "v1", "v2", drop_first=100)
+    (model_dir / "CURRENT").write_text("v2\n")
+    broken = raw(model_dir, "v1")
+    broken["segments"][1]["size"] = "many"
+    (model_dir / "v1" / "metadata.json").write_text(json.dumps(broken), encoding="utf-8")
+
+    service = SegmentService(make_settings(model_dir, data))
+    history = service.history()
+    assert [(v.version, v.status) for v in history.versions] == [
+        ("v2", "served"),
+        ("v1", "unreadable"),
+    ]
+    reason = "v1/metadata.json is unusable: segments[1].size should be a valid integer"
+    assert history.versions[1].note.startswith(reason)
+    assert history.versions[0].rows == 1900
+
+    reply = Router(service).handle("/segments history")
+    assert reply.ok and "v2 (served)" in reply.text and "1,900 rows" in reply.text
+    assert f"v1 (unreadable) · {reason}" in reply.text and "Traceback" not in reply.text
+    assert f"*v1* (unreadable) · {reason}" in json.dumps(reply.blocks, ensure_ascii=False)
+    home = views.home(service.summary(), history, {}, admin=True)
+    rollbacks = [
+        e["value"]
+        for b in home["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"].startswith("segbot_rollback")
+    ]
+    assert rollbacks == [] and "(unreadable)" in json.dumps(home)
