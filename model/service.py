@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from model import imports
 from model.answers import (
     Change,
     CustomerAnswer,
@@ -416,10 +417,9 @@ class SegmentService:
         return History(versions=versions, served=served)
 
     def chart(self, name: str, version: str | None = None) -> Path:
-        from model.charts import CHARTS
-
-        if name not in CHARTS:
-            raise NotFound(f"no chart called '{name}'; charts are: {', '.join(CHARTS)}")
+        charts = imports.load("model.charts").CHARTS  # matplotlib: imported late
+        if name not in charts:
+            raise NotFound(f"no chart called '{name}'; charts are: {', '.join(charts)}")
         v = self._version() if version is None else self._load(version)
         path = v.path / f"{name}.png"
         if not path.is_file():
@@ -497,14 +497,13 @@ class SegmentService:
     def flows(self, version: str | None = None) -> Flows:
         """The flows of a version (the served one by default) with their chart."""
         flows = self.over_time.flows(version)  # first: a first version has none (NotFound)
-        from model.history_charts import flows_png  # matplotlib: ~0.5 s, only to draw
+        flows_png = imports.load("model.history_charts").flows_png  # matplotlib: ~0.5 s
 
         path = flows_png(flows, self.registry.path(flows.version))
         return dataclasses.replace(flows, chart=str(path))
 
     def trend(self) -> Trend:
-        from model.history_charts import trend_png
-
+        trend_png = imports.load("model.history_charts").trend_png
         trend = self.over_time.trend()
         path = trend_png(trend, self.over_time.trend_chart_path(trend))
         return dataclasses.replace(trend, chart=str(path))
@@ -545,8 +544,7 @@ class SegmentService:
         report("loading data", 0.02)
         fit = None
         if self.settings.engine == "spark":  # reads, checks and clusters on the cluster
-            from model.spark_engine import spark_fit
-
+            spark_fit = imports.load("model.spark_engine").spark_fit
             dataset, fit = spark_fit(self.settings, report)
         else:
             dataset = load_dataset(self.settings)
@@ -566,7 +564,7 @@ class SegmentService:
                 summary=None,
             )
         # Imported only now (scikit-learn takes a second): bad data is reported at once.
-        from model.training import train_version
+        train_version = imports.load("model.training").train_version
 
         name = self.registry.next_version()
         with self.registry.staging(name) as tmp:

@@ -20,6 +20,7 @@ from typing import Any
 import joblib
 import numpy as np
 
+from model import imports
 from model.metadata import Segment, VersionMeta, read_metadata
 
 # The stored pipeline's steps, in order: the fitted ColumnTransformer, a cast to
@@ -123,13 +124,14 @@ class StoredPipeline:
 
     @classmethod
     def load(cls, path: Path) -> StoredPipeline:
-        return cls(joblib.load(path))
+        with imports.LOCK:  # unpickling imports scikit-learn's modules (model.imports)
+            return cls(joblib.load(path))
 
     def distances(self, given: dict[str, float | str]) -> np.ndarray:
         """Distance (scaled units) to each cluster centre, by cluster number. Columns not
         in `given` are missing, imputed as in training. Values too far out for float32
         give inf or NaN distances: the caller decides what to say."""
-        from model.features import prospect_frame
+        prospect_frame = imports.load("model.features").prospect_frame
 
         steps = self.sklearn.named_steps
         frame = prospect_frame(steps[PIPELINE_STEPS[0]], given)
