@@ -1,5 +1,5 @@
-"""The server's late imports of heavy libraries (scikit-learn, SciPy, matplotlib), one
-thread at a time.
+"""The server's late imports of heavy libraries (pandas, scikit-learn, SciPy,
+matplotlib), one thread at a time.
 
 `segbot serve` imports scikit-learn lazily, from whichever thread first needs it:
 the warm-up after start, a retrain, a prospect, a pipeline being unpickled. Two

@@ -538,7 +538,7 @@ class SegmentService:
             self._retrain_lock.release()
 
     def _retrain_locked(self, progress: Progress | None, force: bool) -> RetrainResult:
-        from model.load import load_dataset
+        load_dataset = imports.load("model.load").load_dataset  # pandas, pyarrow
 
         report = progress or (lambda stage, fraction: None)
         report("loading data", 0.02)
