@@ -752,6 +752,9 @@ def trend(answer: Trend) -> Reply:
     skipped = [v.version for v in versions if v.status in ("candidate", "rolled back")]
     if skipped:
         lines.append(f"Not served (candidate or rolled back): {', '.join(map(literal, skipped))}")
+    if answer.unreadable:
+        names = ", ".join(map(literal, answer.unreadable))
+        lines.append(f"Left out, their files are damaged (see `/segments history`): {names}")
     return _reply(
         [head, *lines],
         [section(head), section("\n".join(lines))],

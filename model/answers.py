@@ -279,3 +279,4 @@ class Trend:
     served: str | None
     chart: str | None = None
     kind: str = "trend"
+    unreadable: list[str] = field(default_factory=list)  # versions whose metadata is damaged

@@ -35,7 +35,7 @@ from model.answers import (
     VersionSegment,
 )
 from model.errors import NoModel, NotFound
-from model.metadata import Segment, VersionMeta
+from model.metadata import MetadataError, Segment, VersionMeta
 from model.registry import METADATA, Registry, version_number
 from model.version import LoadedVersion, as_keys, common_rows
 
@@ -267,7 +267,12 @@ class SegmentsOverTime:
 
     # ---- every version ----------------------------------------------------------------------
     def trend(self) -> Trend:
-        metas = [(n, self.registry.metadata(n)) for n in self.registry.versions()]
+        metas, unreadable = [], []
+        for name in self.registry.versions():
+            try:
+                metas.append((name, self.registry.metadata(name)))
+            except MetadataError:  # left out and named, as history lists it
+                unreadable.append(name)
         if not metas:
             raise NoModel(NO_MODEL)
         served = self.registry.served()
@@ -288,6 +293,7 @@ class SegmentsOverTime:
             versions=points,
             segments=[SegmentRef(i, names[i]) for i in sorted(names)],
             served=served,
+            unreadable=unreadable,
         )
 
     def trend_chart_path(self, trend: Trend) -> Path:

@@ -275,3 +275,11 @@ def test_history_lists_an_unreadable_version_and_the_others(served_copy) -> None
         if e["action_id"].startswith("segbot_rollback")
     ]
     assert rollbacks == [] and "(unreadable)" in json.dumps(home)
+
+    # the trend leaves it out and says so, instead of failing as a whole
+    trend = service.trend()
+    assert [t.version for t in trend.versions] == ["v2"] and trend.unreadable == ["v1"]
+    said = Router(service).handle("/segments trend")
+    assert (
+        said.ok and "Left out, their files are damaged (see `/segments history`): v1" in said.text
+    )
