@@ -538,6 +538,11 @@ def summary_text(answer: Summary) -> str:
     return unescape(summary(answer).text)
 
 
+def unreadable_line(v: VersionInfo) -> str:
+    """A stored version whose metadata cannot be read, and why (history, App Home)."""
+    return f"*{literal(v.version)}* (unreadable) · {literal(v.note)}"
+
+
 def history(answer: History) -> Reply:
     if not answer.versions:
         return _reply(
@@ -552,7 +557,7 @@ def history(answer: History) -> Reply:
     blocks, text = [section(head)], [head]
     for v in answer.versions[: MAX_BLOCKS - 3]:
         if v.status == "unreadable":
-            line = f"*{literal(v.version)}* (unreadable) · {literal(v.note)}"
+            line = unreadable_line(v)
             blocks.append(section(line))
             text.append(line)
             continue

@@ -209,8 +209,7 @@ def home(
         blocks.append(SectionBlock(text=_md("*Last versions*")))
         for v in history.versions[:HOME_VERSIONS]:
             if v.status == "unreadable":
-                line = f"*{literal(v.version)}* (unreadable) · {literal(v.note)}"
-                blocks.append(ContextBlock(elements=[_md(line)]))
+                blocks.append(ContextBlock(elements=[_md(render.unreadable_line(v))]))
                 continue
             moved = ""
             if v.moved is not None:

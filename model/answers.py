@@ -117,7 +117,20 @@ class VersionInfo:
     @classmethod
     def unreadable(cls, version: str, reason: str, served: bool) -> VersionInfo:
         """A stored version whose metadata.json cannot be read: listed, not hidden."""
-        return cls(version, "", 0, 0, None, {}, served, "unreadable", None, None, None, reason)
+        return cls(
+            version=version,
+            trained_at="",
+            rows=0,
+            k=0,
+            silhouette=None,
+            sizes={},
+            served=served,
+            status="unreadable",
+            moved=None,
+            moved_share=None,
+            ari=None,
+            note=reason,
+        )
 
 
 @dataclass(frozen=True)

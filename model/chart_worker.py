@@ -61,8 +61,8 @@ def draw(out_dir: str | Path, fields: dict[str, Any], skip: tuple[str, ...] = ()
         inp = charts.Elbow(**fields)
     names = tuple(name for name in charts.CHARTS if name not in skip)
     paths = charts.render_all(Path(out_dir), inp, names)
-    names = {name: path.name for name, path in paths.items()}
-    return Drawn(names, time.perf_counter() - started, os.getpid())
+    files = {name: path.name for name, path in paths.items()}
+    return Drawn(files, time.perf_counter() - started, os.getpid())
 
 
 def draw_here(out_dir: Path, chart_fields: ChartFields, seg_of_row: np.ndarray, seed: int) -> Drawn:

@@ -100,8 +100,8 @@ class ChartSegment:
 
 @dataclass
 class Elbow:
-    """What the elbow chart needs: known once k is chosen, so training can have it
-    drawn while the final fit runs (the other charts wait for the segments)."""
+    """What the elbow chart needs: known once k is chosen, so training has it drawn
+    while the segments are named (the other charts wait for their names)."""
 
     version: str
     trained_at: str

@@ -150,30 +150,26 @@ def test_a_failed_elbow_leaves_all_three_charts_to_the_trainer(tmp_path, spy, ca
     assert "chart worker failed while drawing the elbow chart" in caplog.text
 
 
-def test_a_worker_killed_while_drawing_leaves_the_drawing_to_the_trainer(tmp_path, spy, caplog):
+@pytest.mark.parametrize(
+    ("stage", "failed_while"),
+    [
+        # the pool notices the death when the sample is waited for, or already when the
+        # elbow is sent right after it: which one comes first is up to the scheduler
+        ("naming segments", "sampling the points|starting a task"),
+        ("saving", "drawing"),  # the charts were being drawn
+    ],
+)
+def test_a_killed_worker_leaves_the_drawing_to_the_trainer(
+    tmp_path, spy, caplog, stage, failed_while
+):
     def kill():
         os.kill(spy["workers"][0].process.pid, signal.SIGKILL)
 
-    meta, out = train(tmp_path, "killed-late", at_stage("saving", kill))
+    meta, out = train(tmp_path, "killed", at_stage(stage, kill))
     assert_charts(meta, out)
     assert spy["answers"] == [None]
     assert [d.pid for d in spy["here"]] == [os.getpid()]
-    assert "chart worker failed while drawing" in caplog.text
-
-
-def test_a_killed_worker_leaves_the_drawing_to_the_trainer(tmp_path, spy, caplog):
-    def kill():
-        os.kill(spy["workers"][0].process.pid, signal.SIGKILL)
-
-    meta, out = train(tmp_path, "killed", at_stage("naming segments", kill))
-    assert_charts(meta, out)
-    assert spy["answers"] == [None]
-    assert [d.pid for d in spy["here"]] == [os.getpid()]
-    # the pool notices the death when the sample is waited for, or already when the
-    # elbow is sent right after it: which one comes first is up to the scheduler
-    assert re.search(
-        r"chart worker failed while (sampling the points|starting a task)", caplog.text
-    )
+    assert re.search(f"chart worker failed while ({failed_while})", caplog.text)
     assert spy["workers"][0].process.exitcode == -signal.SIGKILL
 
 
