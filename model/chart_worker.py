@@ -2,10 +2,12 @@
 
 Charts were a third of `segbot train` at 1M customers, most of it importing
 matplotlib and drawing, which need nothing from training but the final numbers.
-`ChartWorker` starts a one-process pool when training starts; the process imports
-matplotlib while the trainer computes (on the other core), picks the cluster
-chart's points and draws the elbow chart (it needs only k) while segments are
-named, and draws the other two while the trainer scores, sorts and saves. Any
+`ChartWorker` starts a one-process pool when training starts, before the trainer
+imports scikit-learn; the process imports matplotlib meanwhile (on the other
+core), draws the elbow chart (it needs only k) while the final fit runs, picks the
+cluster chart's points while segments are named, and draws the other two while
+the trainer scores, sorts and saves: the cluster chart itself, the profile chart
+in a forked copy of itself (matplotlib already imported), side by side. Any
 failure (no process, a crash, an exception, a timeout) makes the trainer draw
 the charts itself with `draw_here`: the same files either way.
 
@@ -22,6 +24,9 @@ import gc
 import logging
 import multiprocessing
 import os
+import pickle
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -35,16 +40,32 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 ChartFields = Callable[[np.ndarray], dict[str, Any]]  # chart rows -> ChartInput fields
+_CHARTS = ("elbow", "clusters", "profiles")  # model.charts.CHARTS (no matplotlib here)
 
 
 @dataclass(frozen=True)
 class Drawn:
-    """A version's charts as drawn: chart name -> file name, seconds spent drawing,
-    and the process that drew them (the worker's pid, or the trainer's own)."""
+    """A version's charts as drawn: chart name -> file name (in `model.charts.CHARTS`
+    order), seconds spent drawing (summed over processes), and chart name -> the
+    process that drew it (the worker, a process it forked, or the trainer)."""
 
     charts: dict[str, str]
     seconds: float
-    pid: int
+    drawn_by: dict[str, int]
+
+    @property
+    def pids(self) -> set[int]:
+        return set(self.drawn_by.values())
+
+    @staticmethod
+    def merge(*parts: Drawn) -> Drawn:
+        """Charts drawn in parts, as one (charts in their usual order)."""
+        files = {name: file for part in parts for name, file in part.charts.items()}
+        return Drawn(
+            {name: files[name] for name in _CHARTS if name in files},
+            sum(part.seconds for part in parts),
+            {name: pid for part in parts for name, pid in part.drawn_by.items()},
+        )
 
 
 def draw(out_dir: str | Path, fields: dict[str, Any], skip: tuple[str, ...] = ()) -> Drawn:
@@ -62,7 +83,50 @@ def draw(out_dir: str | Path, fields: dict[str, Any], skip: tuple[str, ...] = ()
     names = tuple(name for name in charts.CHARTS if name not in skip)
     paths = charts.render_all(Path(out_dir), inp, names)
     files = {name: path.name for name, path in paths.items()}
-    return Drawn(files, time.perf_counter() - started, os.getpid())
+    return Drawn(files, time.perf_counter() - started, dict.fromkeys(files, os.getpid()))
+
+
+class ForkedDrawingFailed(RuntimeError):
+    """The process forked to draw one chart did not deliver it."""
+
+
+FORKED_DEADLINE = 120  # seconds; drawing one chart takes well under one
+
+
+def draw_side_by_side(
+    out_dir: str | Path, fields: dict[str, Any], skip: tuple[str, ...], apart: str
+) -> Drawn:
+    """`draw`, with the chart `apart` drawn at the same time by a forked copy of
+    this process: the worker has matplotlib imported and the trainer is waiting
+    for the last charts, so two cores draw instead of one. Elsewhere than Linux
+    (no fork, or one that system libraries do not survive), one after the other."""
+    if not sys.platform.startswith("linux"):
+        return draw(out_dir, fields, skip)
+    read_end, write_end = os.pipe()
+    # The fork happens outside model.charts' lock (taken only while drawing), and this
+    # process's only other thread waits on the trainer's sentinel, holding no lock.
+    pid = os.fork()
+    if pid == 0:  # the copy: draw one chart, hand back what was drawn, leave at once
+        code = 1
+        try:
+            signal.alarm(FORKED_DEADLINE)  # whatever happens, it does not outlive this
+            os.close(read_end)
+            others = tuple(name for name in _CHARTS if name != apart)
+            with os.fdopen(write_end, "wb") as out:
+                pickle.dump(draw(out_dir, fields, others), out)
+            code = 0
+        finally:
+            os._exit(code)  # no atexit, no flushing of the pool's pipes it shares
+    os.close(write_end)
+    try:
+        here = draw(out_dir, fields, (*skip, apart))
+    finally:
+        with os.fdopen(read_end, "rb") as answer:
+            data = answer.read()
+        _, status = os.waitpid(pid, 0)
+    if status != 0 or not data:
+        raise ForkedDrawingFailed(f"the process drawing the {apart} chart failed")
+    return Drawn.merge(here, pickle.loads(data))
 
 
 def draw_here(out_dir: Path, chart_fields: ChartFields, seg_of_row: np.ndarray, seed: int) -> Drawn:
@@ -97,7 +161,7 @@ def _sample(seg_of_row: np.ndarray, seed: int) -> np.ndarray:
 
 class ChartWorker:
     """One spawned process that draws the elbow chart, samples the cluster chart's
-    rows, then draws the other charts.
+    rows, then draws the other two side by side (`draw_side_by_side`).
 
     Use: `start()` as training starts, `elbow()` once k is chosen (optional),
     `sample()` once every row has its segment, `render()` once the chart fields are
@@ -141,11 +205,13 @@ class ChartWorker:
         self._rows = self._submit(_sample, seg_of_row, seed)
 
     def render(self, out_dir: Path, chart_fields: ChartFields) -> None:
-        """Send the chart fields for the sampled rows; the worker draws meanwhile."""
+        """Send the chart fields for the sampled rows; the worker draws meanwhile, the
+        profile chart in a copy of itself."""
         rows = self._wait(self._rows, "sampling the points")
         if rows is not None:
             skip = ("elbow",) if self._elbow is not None else ()
-            self._drawn = self._submit(draw, str(out_dir), chart_fields(rows), skip)
+            fields = chart_fields(rows)
+            self._drawn = self._submit(draw_side_by_side, str(out_dir), fields, skip, "profiles")
 
     def result(self) -> Drawn | None:
         """The drawn charts, or None if the worker failed at any step."""
@@ -153,8 +219,7 @@ class ChartWorker:
         rest = self._wait(self._drawn, "drawing")
         if rest is None or elbow is None:  # a failure (then both are None), or no elbow apart
             return rest
-        charts = {**elbow.charts, **rest.charts}  # in `model.charts.CHARTS` order
-        return Drawn(charts, elbow.seconds + rest.seconds, rest.pid)
+        return Drawn.merge(elbow, rest)
 
     def close(self) -> None:
         """Stop the worker: at once if it failed or its charts were never collected."""

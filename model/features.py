@@ -47,6 +47,9 @@ def flag_columns(columns: dict[str, np.ndarray]) -> list[str]:
     for the flag ("Senior-Citizen") rather than for a "high" 0/1 value."""
     out = []
     for name, col in columns.items():
+        head = col[:1024]  # most columns are not flags: a value other than 0/1 up front says so
+        if np.count_nonzero((head != 0) & (head != 1) & ~np.isnan(head)):
+            continue
         known = col[~np.isnan(col)]
         ones = np.count_nonzero(known == 1)
         if 0 < ones < len(known) and ones + np.count_nonzero(known == 0) == len(known):

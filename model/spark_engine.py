@@ -52,7 +52,7 @@ from model.config import Settings
 from model.errors import DataError, SegbotError
 
 if TYPE_CHECKING:
-    from model.training import EngineFit
+    from model.stages import EngineFit
 
 log = logging.getLogger(__name__)
 
@@ -499,7 +499,8 @@ def _q(name: str) -> str:
 
 
 def _fit(spark, settings: Settings, progress: Progress, master: str):
-    from model.training import EngineFit, Laps
+    from model.stages import EngineFit
+    from model.training import Laps
 
     seed = settings.seed
     lap = Laps()

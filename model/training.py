@@ -19,18 +19,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from model import features as feat
-from model import selection, stages
+from model import imports
 from model.chart_worker import ChartWorker, draw_here
 from model.config import Settings
 from model.metadata import VersionMeta
-from model.stages import EngineFit
 from model.version import LoadedVersion
 
 if TYPE_CHECKING:
+    from model import selection
     from model.load import Dataset
+    from model.stages import EngineFit
 
-__all__ = ["CHART_WORKER", "EngineFit", "Laps", "Progress", "train_version"]
+__all__ = ["CHART_WORKER", "Laps", "Progress", "train_version"]
 
 Progress = Callable[[str, float], None]
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 atexit.register(gc.freeze)
 
 CHART_WORKER = True  # draw charts in a second process (False: in this one)
+WAITING_FOR_CHARTS = "drawing charts"  # the stage in which the trainer waits for them
 
 
 def _noop(stage: str, fraction: float) -> None:
@@ -83,6 +84,9 @@ def train_version(
     # Charts are drawn by a second process, started now so that importing
     # matplotlib and drawing overlap the training (see model.chart_worker).
     worker = ChartWorker.start() if CHART_WORKER else None
+    # scikit-learn and SciPy (~0.8 s, one core) are imported only now, while the
+    # worker imports matplotlib on the other core.
+    imports.load("model.stages")
     try:
         with threadpool_limits(limits=1, user_api="blas"):
             return _train(
@@ -105,20 +109,28 @@ def _train(
     fit: EngineFit | None,
 ) -> dict[str, Any]:
     """The stages in order; each lap names the time since the previous one."""
+    from model import stages  # imported by train_version
+
     seed = settings.seed
     lap = Laps()
-    if fit is None:
-        fit = _fit_local(dataset, settings, progress, lap)
+    trained_at = datetime.now(UTC).replace(microsecond=0).isoformat()
+
+    def draw_elbow(choice: selection.KChoice) -> None:
+        if worker is not None:
+            k_selected = stages.k_selection(choice, settings)
+            worker.elbow(out_dir, stages.elbow_fields(version, trained_at, k_selected, choice.k))
+
+    if fit is None:  # the elbow is drawn while the final fit runs
+        fit = _fit_local(dataset, settings, progress, lap, draw_elbow)
     else:
         lap.timings.update(fit.timings)
+        draw_elbow(fit.choice)
 
     progress("naming segments", 0.75)
-    trained_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     k_selected = stages.k_selection(fit.choice, settings)
     matched = stages.match(fit, previous)
-    if worker is not None:  # the sample is picked, then the elbow drawn, while segments are named
+    if worker is not None:  # the sample is picked while segments are named
         worker.sample(matched.segment_of_row, seed)
-        worker.elbow(out_dir, stages.elbow_fields(version, trained_at, k_selected, fit.choice.k))
     profiles = stages.profile(dataset, fit, seed)
     namings = stages.name(dataset, profiles, matched.ids, _names_file(settings))
     segments = stages.describe(dataset, profiles, matched, namings)
@@ -140,11 +152,11 @@ def _train(
     stages.save(out_dir, fit, profiles, matched, order)
     lap("save")
 
-    progress("drawing charts", 0.92)
+    progress(WAITING_FOR_CHARTS, 0.92)
     drawn = worker.result() if worker is not None else None
     if drawn is None:  # no worker, or it failed: draw here
         drawn = draw_here(out_dir, chart_fields, matched.segment_of_row, seed)
-    log.debug("charts drawn in %.2f s by process %d", drawn.seconds, drawn.pid)
+    log.debug("charts drawn in %.2f s by processes %s", drawn.seconds, drawn.drawn_by)
     lap.timings["charts_render"] = round(drawn.seconds, 3)
     lap("charts")
     meta = stages.metadata(
@@ -172,8 +184,18 @@ def _train(
     return meta
 
 
-def _fit_local(dataset: Dataset, settings: Settings, progress: Progress, lap: Laps) -> EngineFit:
+def _fit_local(
+    dataset: Dataset,
+    settings: Settings,
+    progress: Progress,
+    lap: Laps,
+    chosen: Callable[[selection.KChoice], None],
+) -> EngineFit:
     """The local engine: features, k and KMeans on every row in this process."""
+    from model import features as feat
+    from model import selection
+    from model.stages import EngineFit
+
     seed = settings.seed
     progress("building features", 0.10)
     transformer = feat.fit_transformer(dataset.frame, dataset.numeric, dataset.categorical, seed)
@@ -183,6 +205,7 @@ def _fit_local(dataset: Dataset, settings: Settings, progress: Progress, lap: La
     progress("choosing k", 0.25)
     choice = selection.choose_k(x, settings.k_max, settings.fixed_k, seed, k_min=settings.k_min)
     lap("choose_k")
+    chosen(choice)
 
     progress(f"fitting {choice.k} segments on {len(x):,} customers", 0.55)
     km, (label, d1, second, d2) = selection.fit_final_with_distances(x, choice.k, seed)

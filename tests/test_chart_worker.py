@@ -1,18 +1,21 @@
-"""The chart worker (model.chart_worker) draws a version's charts in its own process;
-when it cannot (killed, hung, broken at start), training draws them itself.
+"""The chart worker (model.chart_worker) draws a version's charts in its own process
+(and a copy it forks); when it cannot (killed, hung, broken at start), training draws
+them itself.
 
 Each test records who drew: the worker's answer carries the pid of the process that
-drew, and `training.draw_here` (the in-process fallback) is spied on. Without that,
-a worker that always died would pass, the fallback standing in for it.
+drew each chart, and `training.draw_here` (the in-process fallback) is spied on.
+Without that, a worker that always died would pass, the fallback standing in for it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,44 +92,85 @@ def at_stage(stage, action):
     return progress
 
 
-def test_the_worker_draws_in_its_own_process(tmp_path, spy):
+def test_the_worker_draws_in_its_own_process_and_a_copy_side_by_side(tmp_path, spy):
     meta, out = train(tmp_path, "worker")
     assert_charts(meta, out)
     (worker,) = spy["workers"]
     (drawn,) = spy["answers"]
-    assert drawn is not None and drawn.pid == worker.process.pid != os.getpid()
-    assert drawn.charts == meta["charts"]
+    assert drawn is not None and drawn.charts == meta["charts"]
     assert spy["here"] == []  # the fallback never ran
+    # the elbow and cluster charts by the worker, the profile chart at the same time
+    # by a process the worker forked (neither of them the trainer)
+    assert drawn.drawn_by["elbow"] == drawn.drawn_by["clusters"] == worker.process.pid
+    assert drawn.drawn_by["profiles"] not in (worker.process.pid, os.getpid())
+
+
+@pytest.mark.parametrize("how", ["raises", "hangs"])
+def test_a_forked_drawing_that_fails_is_reported(tmp_path, monkeypatch, how):
+    # Run here: the forked copy inherits a `render_all` that fails (or hangs: its
+    # deadline ends it) on the profile chart; it says nothing but its exit status,
+    # and the worker's side names the chart.
+    from model import charts, stages
+
+    captured = []
+    real_fields = stages.chart_fields
+
+    def chart_fields(*args):
+        captured.append(real_fields(*args))
+        return captured[-1]
+
+    monkeypatch.setattr(stages, "chart_fields", chart_fields)
+    train(tmp_path, "v1")
+    real_render = charts.render_all
+
+    def broken_profiles(out, inp, names=charts.CHARTS):
+        if "profiles" in names:
+            if how == "hangs":
+                time.sleep(3600)
+            raise ValueError("no profiles today")
+        return real_render(out, inp, names)
+
+    monkeypatch.setattr(charts, "render_all", broken_profiles)
+    monkeypatch.setattr(chart_worker, "FORKED_DEADLINE", 2)
+    again = tmp_path / "again"
+    started = time.monotonic()
+    with pytest.raises(chart_worker.ForkedDrawingFailed, match="drawing the profiles chart"):
+        chart_worker.draw_side_by_side(again, captured[0], ("elbow",), "profiles")
+    assert time.monotonic() - started < 60
+    assert sorted(p.name for p in again.iterdir()) == ["clusters.png"]  # its own part done
 
 
 def test_worker_and_in_process_charts_are_the_same_pictures(tmp_path, spy, monkeypatch):
     _, a = train(tmp_path, "worker")
-    assert spy["answers"][0].pid != os.getpid() and spy["here"] == []
+    assert os.getpid() not in spy["answers"][0].pids and spy["here"] == []
     monkeypatch.setattr(training, "CHART_WORKER", False)
     _, b = train(tmp_path, "here")
     assert len(spy["workers"]) == 1  # no second worker
-    assert [d.pid for d in spy["here"]] == [os.getpid()]
+    assert [d.pids for d in spy["here"]] == [{os.getpid()}]
     for name in CHARTS:
         assert (a / f"{name}.png").read_bytes() == (b / f"{name}.png").read_bytes(), name
 
 
-def test_the_elbow_is_drawn_apart_while_segments_are_named(tmp_path, spy, monkeypatch):
-    # The elbow needs only k, so it is sent before the other charts' fields exist;
-    # the merged answer still lists the charts in their usual order.
-    calls = []
+def test_the_elbow_is_drawn_apart_while_the_final_fit_runs(tmp_path, spy, monkeypatch):
+    # The elbow needs only k, so it is sent as soon as k is chosen, before the final
+    # fit; the merged answer still lists the charts in their usual order.
+    calls, stages_seen = [], []
     for name in ("elbow", "render"):
         real = getattr(ChartWorker, name)
 
         def spied(self, *args, _real=real, _name=name):
-            calls.append(_name)
+            calls.append((_name, stages_seen[-1]))
             return _real(self, *args)
 
         monkeypatch.setattr(ChartWorker, name, spied)
-    meta, out = train(tmp_path, "apart")
-    assert calls == ["elbow", "render"]
+    meta, out = train(tmp_path, "apart", lambda stage, fraction: stages_seen.append(stage))
+    assert [call for call, _ in calls] == ["elbow", "render"]
+    assert calls[0][1] == "choosing k"  # sent once k is chosen, before "fitting ..."
+    assert any(stage.startswith("fitting") for stage in stages_seen)
     assert_charts(meta, out)
     assert list(meta["charts"]) == list(CHARTS)
-    assert spy["answers"][0].pid == spy["workers"][0].process.pid and spy["here"] == []
+    assert spy["answers"][0].drawn_by["elbow"] == spy["workers"][0].process.pid
+    assert spy["here"] == []
 
 
 def test_a_failed_elbow_leaves_all_three_charts_to_the_trainer(tmp_path, spy, caplog, monkeypatch):
@@ -145,7 +189,7 @@ def test_a_failed_elbow_leaves_all_three_charts_to_the_trainer(tmp_path, spy, ca
     meta, out = train(tmp_path, "elbow")
     assert_charts(meta, out)
     assert spy["answers"] == [None]
-    assert [d.pid for d in spy["here"]] == [os.getpid()]
+    assert [d.pids for d in spy["here"]] == [{os.getpid()}]
     assert set(spy["here"][0].charts) == set(CHARTS)  # the elbow too, drawn again here
     assert "chart worker failed while drawing the elbow chart" in caplog.text
 
@@ -168,7 +212,7 @@ def test_a_killed_worker_leaves_the_drawing_to_the_trainer(
     meta, out = train(tmp_path, "killed", at_stage(stage, kill))
     assert_charts(meta, out)
     assert spy["answers"] == [None]
-    assert [d.pid for d in spy["here"]] == [os.getpid()]
+    assert [d.pids for d in spy["here"]] == [{os.getpid()}]
     assert re.search(f"chart worker failed while ({failed_while})", caplog.text)
     assert spy["workers"][0].process.exitcode == -signal.SIGKILL
 
@@ -181,7 +225,7 @@ def test_a_hung_worker_times_out_and_is_killed(tmp_path, spy, caplog, monkeypatc
 
     meta, out = train(tmp_path, "hung", at_stage("naming segments", stop))
     assert_charts(meta, out)
-    assert [d.pid for d in spy["here"]] == [os.getpid()]
+    assert [d.pids for d in spy["here"]] == [{os.getpid()}]
     assert "chart worker failed while sampling the points (TimeoutError)" in caplog.text
     process = spy["workers"][0].process
     assert not process.is_alive() and process.exitcode == -signal.SIGKILL
@@ -199,7 +243,7 @@ def test_a_worker_that_cannot_start_leaves_the_drawing_to_the_trainer(
     meta, out = train(tmp_path, "broken")
     assert_charts(meta, out)
     assert spy["answers"] == [None]
-    assert [d.pid for d in spy["here"]] == [os.getpid()]
+    assert [d.pids for d in spy["here"]] == [{os.getpid()}]
     assert "chart worker failed" in caplog.text
 
 
@@ -257,3 +301,44 @@ def test_the_worker_leaves_with_a_killed_trainer(tmp_path):
         for pid in helpers:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+_STARTS_FIRST = """
+import json, sys
+from pathlib import Path
+from model import training
+from model.chart_worker import ChartWorker
+from model.config import Settings
+from model.load import load_dataset
+
+before = "sklearn" in sys.modules  # model.training alone must not import it
+seen = []
+real = ChartWorker.start.__func__
+
+def start(cls):
+    seen.append("sklearn" in sys.modules)
+    return real(cls)
+
+ChartWorker.start = classmethod(start)
+settings = Settings(_env_file=None, SEGBOT_MODEL_DIR="models")
+out = Path("v1")
+out.mkdir()
+meta = training.train_version(load_dataset(settings), settings, None, out, "v1")
+print(json.dumps({"before": before, "at_start": seen, "charts": sorted(meta["charts"])}))
+"""
+
+
+def test_the_workers_start_before_scikit_learn_is_imported(tmp_path):
+    # Importing scikit-learn and SciPy takes the trainer ~1 s of one core: the chart
+    # processes import matplotlib on the other meanwhile, so they must start first.
+    run = subprocess.run(
+        [sys.executable, "-c", _STARTS_FIRST],
+        env=segbot_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen == {"before": False, "at_start": [False], "charts": sorted(CHARTS)}

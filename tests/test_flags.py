@@ -23,6 +23,30 @@ def test_flag_columns_are_the_0_1_columns_with_both_values():
     assert flag_columns(columns) == ["senior", "churned"]
 
 
+def test_flag_columns_look_past_the_first_values():
+    # flag_columns rules most columns out from their first values; whatever comes
+    # later must still count (compared with the definition: known values are {0, 1})
+    rng = np.random.default_rng(3)
+    flags = rng.integers(0, 2, 5000).astype(float)
+    late_two = flags.copy()
+    late_two[4000] = 2.0  # 0/1 for the first thousands of rows, then a 2
+    nan_head = flags.copy()
+    nan_head[:2000] = np.nan  # nothing known up front
+    late_ones = np.zeros(5000)
+    late_ones[-3:] = 1.0  # both values, the second only at the end
+    counts = rng.integers(0, 5, 5000).astype(float)
+    columns = {
+        "flags": flags,
+        "late_two": late_two,
+        "nan_head": nan_head,
+        "late_ones": late_ones,
+        "counts": counts,
+    }
+    expected = [n for n, c in columns.items() if set(np.unique(c[~np.isnan(c)])) == {0.0, 1.0}]
+    assert expected == ["flags", "nan_head", "late_ones"]
+    assert flag_columns(columns) == expected
+
+
 def test_flag_traits_take_the_side_a_segment_leans_to():
     means = np.array([[0.9, 40.0], [0.05, 30.0]])
     overall = np.array([0.2, 35.0])

@@ -9,13 +9,18 @@ it: every such import waits for the lock.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
-from model import imports
+import pytest
+
+from model import imports, training
 from model.service import SegmentService
 from model.version import StoredPipeline
-from tests.conftest import make_settings
+from tests.conftest import make_settings, segbot_env
 
 
 def finishes_only_after_the_lock_is_released(work) -> None:
@@ -50,3 +55,61 @@ def test_load_is_import_module() -> None:
     import json
 
     assert imports.load("json") is json
+
+
+_TRAIN_AND_WATCH = """
+import json, sys
+from bot import cli
+from model import imports
+from model.service import SegmentService
+
+events = []
+real_retrain, real_start = SegmentService.retrain, imports.Background.start
+
+def retrain(self, progress=None, force=False):
+    events.append(("retrain", "bot.router" in sys.modules))
+
+    def report(stage, fraction):
+        events.append((stage, "bot.router" in sys.modules))
+        progress(stage, fraction)
+
+    return real_retrain(self, progress=report, force=force)
+
+def start(self):
+    events.append(("import " + self.name, "bot.router" in sys.modules))
+    real_start(self)
+
+SegmentService.retrain, imports.Background.start = retrain, start
+code = cli.main(["train", "--model-dir", "models"])
+print(json.dumps({"code": code, "events": events}))
+"""
+
+
+def test_segbot_train_imports_the_router_while_waiting_for_its_charts(tmp_path: Path) -> None:
+    # The printed summary needs bot.router (~0.15 s of imports): `segbot train` imports
+    # it on a thread once the trainer only waits for its chart process, not before.
+    run = subprocess.run(
+        [sys.executable, "-c", _TRAIN_AND_WATCH],
+        env=segbot_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "customer segments in model v1" in run.stdout
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    events = [tuple(e) for e in result["events"]]
+    assert result["code"] == 0
+    names = [name for name, _ in events]
+    started = names.index("import bot.router")
+    assert started == names.index(training.WAITING_FOR_CHARTS) + 1
+    assert not any(imported for _, imported in events[: started + 1])  # not imported before
+
+
+def test_a_background_import_that_fails_raises_where_the_module_is_needed() -> None:
+    later = imports.Background("tests.no_such_module_here")
+    later.start()
+    with pytest.raises(ModuleNotFoundError, match="no_such_module_here"):
+        later.module()
+    assert imports.Background("json").module() is __import__("json")  # never started
