@@ -73,21 +73,21 @@ def train_version(
     """Train (or, given an engine's `fit`, finish) one version into `out_dir`."""
     from threadpoolctl import threadpool_limits
 
-    # One BLAS thread: our matrix products are small or memory-bound, and
-    # OpenBLAS threads spin while they wait, so on 2 shared cores a second
-    # thread made distances() 5x and the silhouette 2x slower, never faster.
-    # (KMeans parallelises with OpenMP, which this leaves alone.)
-    # gc.freeze: the ~200k objects made by importing scikit-learn, SciPy and pandas
-    # are not garbage; while training, the cyclic GC's full collections skip them
-    # (0.1 s at 1M customers). Unfrozen afterwards, so nothing is kept for good.
-    gc.freeze()
-    # Charts are drawn by a second process, started now so that importing
-    # matplotlib and drawing overlap the training (see model.chart_worker).
+    # Charts are drawn by a second process, started first: it imports matplotlib
+    # while this one imports scikit-learn and SciPy (~1 s of one core, which is why
+    # model.stages is imported only now), then draws while this one trains (see
+    # model.chart_worker).
     worker = ChartWorker.start() if CHART_WORKER else None
-    # scikit-learn and SciPy (~0.8 s, one core) are imported only now, while the
-    # worker imports matplotlib on the other core.
-    imports.load("model.stages")
     try:
+        imports.load("model.stages")
+        # gc.freeze: the ~200k objects made by importing scikit-learn, SciPy and pandas
+        # are not garbage; while training, the cyclic GC's full collections skip them
+        # (0.1 s at 1M customers). Unfrozen afterwards, so nothing is kept for good.
+        gc.freeze()
+        # One BLAS thread: our matrix products are small or memory-bound, and
+        # OpenBLAS threads spin while they wait, so on 2 shared cores a second
+        # thread made distances() 5x and the silhouette 2x slower, never faster.
+        # (KMeans parallelises with OpenMP, which this leaves alone.)
         with threadpool_limits(limits=1, user_api="blas"):
             return _train(
                 dataset, settings, previous, out_dir, version, progress or _noop, worker, fit

@@ -231,6 +231,26 @@ def test_a_hung_worker_times_out_and_is_killed(tmp_path, spy, caplog, monkeypatc
     assert not process.is_alive() and process.exitcode == -signal.SIGKILL
 
 
+def test_a_failed_import_of_the_stages_stops_the_worker(tmp_path, spy, monkeypatch):
+    # The worker starts before scikit-learn is imported: when that import fails, the
+    # worker must not be left running.
+    from model import imports
+
+    real = imports.load
+
+    def load(module):
+        if module == "model.stages":
+            raise ImportError("no scikit-learn here")
+        return real(module)
+
+    monkeypatch.setattr(training.imports, "load", load)
+    with pytest.raises(ImportError, match="no scikit-learn here"):
+        train(tmp_path, "no-sklearn")
+    (worker,) = spy["workers"]
+    worker.process.join(timeout=30)
+    assert not worker.process.is_alive()
+
+
 def _broken_start() -> None:
     raise ImportError("no matplotlib here")
 
