@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     frame = pd.DataFrame(
-        np.asarray(version.values, dtype=np.float64), columns=version.meta["numeric"]
+        np.asarray(version.values, dtype=np.float64), columns=version.metadata.numeric
     )
     frame.insert(0, "customer_id", version.ids.astype(object))
     frame.insert(1, "segment", np.asarray(version.segments))

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
     registry = Registry(Path(args.model_dir))
     version = LoadedVersion.load(registry.path(registry.served()))
-    pipeline = version.pipeline
+    pipeline = version.model.sklearn
     dataset = load_dataset(Settings(_env_file=None, SEGBOT_DATA=args.data))
     x = feat.transform(pipeline.named_steps["features"], dataset.frame).astype(np.float64)
     del dataset

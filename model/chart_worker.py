@@ -40,7 +40,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 ChartFields = Callable[[np.ndarray], dict[str, Any]]  # chart rows -> ChartInput fields
-_CHARTS = ("elbow", "clusters", "profiles")  # model.charts.CHARTS (no matplotlib here)
+# model.charts.CHARTS, which this module cannot import (matplotlib); a test compares them
+CHARTS = ("elbow", "clusters", "profiles")
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Drawn:
         """Charts drawn in parts, as one (charts in their usual order)."""
         files = {name: file for part in parts for name, file in part.charts.items()}
         return Drawn(
-            {name: files[name] for name in _CHARTS if name in files},
+            {name: files[name] for name in CHARTS if name in files},
             sum(part.seconds for part in parts),
             {name: pid for part in parts for name, pid in part.drawn_by.items()},
         )
@@ -111,7 +112,7 @@ def draw_side_by_side(
         try:
             signal.alarm(FORKED_DEADLINE)  # whatever happens, it does not outlive this
             os.close(read_end)
-            others = tuple(name for name in _CHARTS if name != apart)
+            others = tuple(name for name in CHARTS if name != apart)
             with os.fdopen(write_end, "wb") as out:
                 pickle.dump(draw(out_dir, fields, others), out)
             code = 0

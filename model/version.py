@@ -13,7 +13,6 @@ and bytewise order is the order Arrow sorts them in. Versions written with
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -166,17 +165,6 @@ class LoadedVersion:
         arrays["keys"] = arrays.pop("ids")
         return cls(name=meta.version, path=path, metadata=meta, **arrays)
 
-    @cached_property
-    def meta(self) -> dict[str, Any]:
-        """metadata.json as a plain dict, as stored: for writers that carry fields of
-        the previous version forward. Readers use the typed `metadata`."""
-        return self.metadata.to_dict()
-
-    @cached_property
-    def by_id(self) -> dict[int, dict[str, Any]]:
-        """Segment dicts by stable id, as stored (see `meta`); typed: `segment`."""
-        return {s["id"]: s for s in self.meta["segments"]}
-
     @property
     def ids(self) -> np.ndarray:
         """All sorted customer ids as numpy ``str``, decoded on each call (not kept:
@@ -194,11 +182,6 @@ class LoadedVersion:
         if self._model is None:
             self._model = StoredPipeline.load(self.path / "pipeline.joblib")
         return self._model
-
-    @property
-    def pipeline(self) -> Any:
-        """The fitted sklearn Pipeline (steps: PIPELINE_STEPS)."""
-        return self.model.sklearn
 
     def row_of(self, customer_id: str) -> int | None:
         keys = self.keys

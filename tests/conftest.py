@@ -227,6 +227,21 @@ def run_segbot(
     )
 
 
+def run_fresh(script: str, cwd: Path, timeout: float = 300) -> tuple[str, Any]:
+    """`script` in a fresh interpreter (nothing imported yet) in `cwd`, which must end
+    well; its output, and its last line read as JSON."""
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        env=segbot_env(),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout, json.loads(run.stdout.strip().splitlines()[-1])
+
+
 def wait_logged(
     log: Path, text: str, count: int = 1, timeout: float = 30, proc: subprocess.Popen | None = None
 ) -> None:

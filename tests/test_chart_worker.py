@@ -10,12 +10,10 @@ Without that, a worker that always died would pass, the fallback standing in for
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +22,7 @@ import pytest
 
 from model import chart_worker, training
 from model.chart_worker import ChartWorker
-from tests.conftest import segbot_command, segbot_env
+from tests.conftest import run_fresh, segbot_command, segbot_env
 
 CHARTS = ("elbow", "clusters", "profiles")
 
@@ -138,6 +136,12 @@ def test_a_forked_drawing_that_fails_is_reported(tmp_path, monkeypatch, how):
         chart_worker.draw_side_by_side(again, captured[0], ("elbow",), "profiles")
     assert time.monotonic() - started < 60
     assert sorted(p.name for p in again.iterdir()) == ["clusters.png"]  # its own part done
+
+
+def test_the_worker_knows_the_charts_by_their_names():
+    from model import charts
+
+    assert chart_worker.CHARTS == charts.CHARTS == CHARTS
 
 
 def test_worker_and_in_process_charts_are_the_same_pictures(tmp_path, spy, monkeypatch):
@@ -351,14 +355,5 @@ print(json.dumps({"before": before, "at_start": seen, "charts": sorted(meta["cha
 def test_the_workers_start_before_scikit_learn_is_imported(tmp_path):
     # Importing scikit-learn and SciPy takes the trainer ~1 s of one core: the chart
     # processes import matplotlib on the other meanwhile, so they must start first.
-    run = subprocess.run(
-        [sys.executable, "-c", _STARTS_FIRST],
-        env=segbot_env(),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    _, seen = run_fresh(_STARTS_FIRST, tmp_path)
     assert seen == {"before": False, "at_start": [False], "charts": sorted(CHARTS)}

@@ -10,8 +10,6 @@ it: every such import waits for the lock.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import pytest
 from model import imports, training
 from model.service import SegmentService
 from model.version import StoredPipeline
-from tests.conftest import make_settings, segbot_env
+from tests.conftest import make_settings, run_fresh
 
 
 def finishes_only_after_the_lock_is_released(work) -> None:
@@ -52,7 +50,6 @@ def test_the_late_imports_of_a_service_wait_for_the_lock(trained_model_dir: Path
 
 
 def test_load_is_import_module() -> None:
-    import json
 
     assert imports.load("json") is json
 
@@ -88,17 +85,8 @@ print(json.dumps({"code": code, "events": events}))
 def test_segbot_train_imports_the_router_while_waiting_for_its_charts(tmp_path: Path) -> None:
     # The printed summary needs bot.router (~0.15 s of imports): `segbot train` imports
     # it on a thread once the trainer only waits for its chart process, not before.
-    run = subprocess.run(
-        [sys.executable, "-c", _TRAIN_AND_WATCH],
-        env=segbot_env(),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert "customer segments in model v1" in run.stdout
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    output, result = run_fresh(_TRAIN_AND_WATCH, tmp_path)
+    assert "customer segments in model v1" in output
     events = [tuple(e) for e in result["events"]]
     assert result["code"] == 0
     names = [name for name, _ in events]

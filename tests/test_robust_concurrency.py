@@ -139,18 +139,16 @@ def check_wholly_from_one_version(lookups: Lookups, root: Path) -> dict[str, int
         row = v.row_of(s.customer_id)
         assert row is not None, s
         assert s.segment == int(v.segments[row]), s
-        assert s.segment_name == v.by_id[s.segment]["name"], s
+        assert s.segment_name == v.segment(s.segment).name, s
         runner = int(v.runner_up[row])
         assert s.runner_up == (runner if runner >= 0 else None), s
         assert s.distance == round(float(v.distances[row, 0]), 3), s
-        assert s.as_of == v.meta["trained_at"], s
+        assert s.as_of == v.metadata.trained_at, s
         stored = [None if math.isnan(x) else float(x) for x in v.values[row]]
         assert list(s.values) == stored, s
     for version, k, sizes in lookups.summaries:
-        meta = versions[version].meta if version in versions else None
-        if meta is None:
-            meta = LoadedVersion.load(root / version).meta
-        assert k == meta["k"] and sizes == tuple(seg["size"] for seg in meta["segments"])
+        meta = (versions.get(version) or LoadedVersion.load(root / version)).metadata
+        assert k == meta.k and sizes == tuple(seg.size for seg in meta.segments)
     # the swap is one reference: once a thread has seen a newer version, never an older
     by_thread: dict[int, list[Seen]] = {}
     for s in lookups.seen:

@@ -188,10 +188,10 @@ def check_served_version_answers(
     for v in v_dirs:
         assert (root / v / "metadata.json").is_file(), f"{v} has no metadata.json"
         loaded = LoadedVersion.load(root / v)
-        rows = loaded.meta["rows"]
+        rows = loaded.metadata.rows
         assert len(loaded.keys) == len(loaded.segments) == len(loaded.values) == rows
         assert (root / v / "pipeline.joblib").is_file()
-        for chart in loaded.meta["charts"].values():
+        for chart in loaded.metadata.charts.values():
             assert (root / v / chart).is_file()
 
     service = SegmentService(make_settings(root))

@@ -462,9 +462,9 @@ def test_queries_during_a_switch_come_wholly_from_one_version(
     for a in answers:
         v = versions[a.version]
         seen.add(a.version)
-        assert a.as_of == v.meta["trained_at"]
+        assert a.as_of == v.metadata.trained_at
         assert a.segment.id == int(v.segments[v.row_of(a.customer_id)])
-        assert a.segment.name == v.by_id[a.segment.id]["name"]
+        assert a.segment.name == v.segment(a.segment.id).name
     assert seen == {"v1", "v2"}, "the lookups should straddle the switch"
 
 

@@ -34,13 +34,13 @@ def service(trained, tmp_path):
 def test_lookup_matches_what_the_stored_pipeline_predicts(service):
     ds = load_dataset(service.settings)
     version = service._version()
-    pipe = version.pipeline
+    pipe = version.model.sklearn
     predicted = pipe.predict(ds.frame)  # KMeans cluster of each row
-    cluster_to_id = {s["cluster"]: s["id"] for s in version.meta["segments"]}
+    cluster_to_id = {s.cluster: s.id for s in version.metadata.segments}
     for i in range(0, ds.rows, 97):
         answer = service.lookup(ds.ids[i])
         assert answer.segment.id == cluster_to_id[int(predicted[i])]
-        assert answer.version == "v1" and answer.as_of == version.meta["trained_at"]
+        assert answer.version == "v1" and answer.as_of == version.metadata.trained_at
         assert answer.membership.runner_up.id != answer.segment.id
         assert 0 <= answer.membership.margin <= 1
 

@@ -235,13 +235,13 @@ def test_metadata_shares_match_a_count_of_the_file(students):
         expected = hand_shares(csv, "id", feature, version)
         data = pd.read_csv(csv)[feature].astype("string").str.strip().replace("", pd.NA)
         overall = data.value_counts(normalize=True)
-        for seg in version.meta["segments"]:
-            entry = seg["text"][feature]
-            assert set(entry["values"]) == set(expected.columns)  # "Single" once, trimmed
-            for value, got in entry["values"].items():
-                assert got == pytest.approx(expected.loc[seg["id"], value], abs=1e-4)
-                assert entry["overall"][value] == pytest.approx(overall[value], abs=1e-4)
-    missing = sum(s["text"]["Married"]["missing"] for s in version.meta["segments"])
+        for seg in version.metadata.segments:
+            entry = seg.text[feature]
+            assert set(entry.values) == set(expected.columns)  # "Single" once, trimmed
+            for value, got in entry.values.items():
+                assert got == pytest.approx(expected.loc[seg.id, value], abs=1e-4)
+                assert entry.overall[value] == pytest.approx(overall[value], abs=1e-4)
+    missing = sum(s.text["Married"].missing for s in version.metadata.segments)
     assert missing == len(range(5, 600, 50)) + len(range(7, 600, 61))  # None and blanks
 
 

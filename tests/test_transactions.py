@@ -499,7 +499,7 @@ def test_train_flags_name_the_date_and_amount_columns(tmp_path):
     argv += ["--date-column", "Order Date", "--amount-column", "Total (€)", "--k", "2"]
     assert main(argv) == 0
     version = LoadedVersion.load(models / "v1")
-    assert version.meta["features"] == list(DEFAULT_FEATURES)
+    assert version.metadata.features == list(DEFAULT_FEATURES)
     columns = [FEATURES.index(f) for f in DEFAULT_FEATURES]
     for customer, expected in EXPECTED.items():
         stored = version.values[version.row_of(customer)].tolist()
