@@ -20,6 +20,8 @@ must do so under `if __name__ == "__main__":` (segbot's own entry points do).
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import gc
 import logging
 import multiprocessing
@@ -106,11 +108,13 @@ def draw_side_by_side(
     read_end, write_end = os.pipe()
     # The fork happens outside model.charts' lock (taken only while drawing), and this
     # process's only other thread waits on the trainer's sentinel, holding no lock.
+    worker = os.getpid()
     pid = os.fork()
     if pid == 0:  # the copy: draw one chart, hand back what was drawn, leave at once
         code = 1
         try:
             signal.alarm(FORKED_DEADLINE)  # whatever happens, it does not outlive this
+            _die_with(worker)
             os.close(read_end)
             others = tuple(name for name in CHARTS if name != apart)
             with os.fdopen(write_end, "wb") as out:
@@ -128,6 +132,16 @@ def draw_side_by_side(
     if status != 0 or not data:
         raise ForkedDrawingFailed(f"the process drawing the {apart} chart failed")
     return Drawn.merge(here, pickle.loads(data))
+
+
+def _die_with(parent: int) -> None:
+    """Be killed when `parent` dies (Linux's PR_SET_PDEATHSIG): a worker killed on a
+    timeout takes its copy along, so no drawing outlives the trainer's decision."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before that took effect
+        os._exit(1)
 
 
 def draw_here(out_dir: Path, chart_fields: ChartFields, seg_of_row: np.ndarray, seed: int) -> Drawn:

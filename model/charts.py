@@ -101,7 +101,7 @@ class ChartSegment:
 @dataclass
 class Elbow:
     """What the elbow chart needs: known once k is chosen, so training has it drawn
-    while the segments are named (the other charts wait for their names)."""
+    while the final fit runs (the other charts wait for the segments' names)."""
 
     version: str
     trained_at: str

@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,6 +143,60 @@ def test_the_worker_knows_the_charts_by_their_names():
     from model import charts
 
     assert chart_worker.CHARTS == charts.CHARTS == CHARTS
+
+
+_FORK_AND_HANG = """
+import os, time
+from model import chart_worker, charts
+
+real = charts.render_all
+
+def hang_on_profiles(out, inp, names=charts.CHARTS):
+    if "profiles" in names:
+        time.sleep(3600)
+    return real(out, inp, names)
+
+charts.render_all = hang_on_profiles
+fields = {"version": "v1", "trained_at": "2026-12-01T00:00:00+00:00", "ks": [1, 2, 3],
+          "inertias": [3.0, 2.0, 1.5], "silhouettes": {2: 0.5}, "chosen_k": 2, "k_reason": "-"}
+print(os.getpid(), flush=True)
+chart_worker.draw_side_by_side("out", fields, (), "profiles")
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_forked_copy_dies_with_the_worker(tmp_path):
+    # A worker killed on a timeout must take the copy drawing beside it along (its
+    # own deadline is minutes away): otherwise the copy could still write a chart
+    # into a folder the trainer has moved on from.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _FORK_AND_HANG],
+        env=segbot_env(),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    copies: list[int] = []
+    try:
+        assert int(proc.stdout.readline()) == proc.pid
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "out" / "elbow.png").exists() or not copies:
+            assert time.monotonic() < deadline and proc.poll() is None
+            copies = children(proc.pid)
+            time.sleep(0.05)
+        assert all(alive(pid) for pid in copies)  # drawing (hanging) beside the worker
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in copies) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in copies if alive(pid)]
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        for pid in copies:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_worker_and_in_process_charts_are_the_same_pictures(tmp_path, spy, monkeypatch):
