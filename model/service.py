@@ -563,7 +563,8 @@ class SegmentService:
                 change=None,
                 summary=None,
             )
-        # Imported only now (scikit-learn takes a second): bad data is reported at once.
+        # Late, as everything only a retrain needs (multiprocessing for the chart worker);
+        # train_version imports scikit-learn itself, once its chart worker has started.
         train_version = imports.load("model.training").train_version
 
         name = self.registry.next_version()

@@ -177,26 +177,15 @@ def test_a_forked_copy_dies_with_the_worker(tmp_path):
         text=True,
     )
     copies: list[int] = []
-    try:
+    with reaped(proc, copies):
         assert int(proc.stdout.readline()) == proc.pid
         deadline = time.monotonic() + 60
         while not (tmp_path / "out" / "elbow.png").exists() or not copies:
             assert time.monotonic() < deadline and proc.poll() is None
-            copies = children(proc.pid)
+            copies[:] = children(proc.pid)
             time.sleep(0.05)
         assert all(alive(pid) for pid in copies)  # drawing (hanging) beside the worker
-        proc.kill()
-        proc.wait(timeout=30)
-        deadline = time.monotonic() + 10
-        while any(alive(pid) for pid in copies) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not [pid for pid in copies if alive(pid)]
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
-        for pid in copies:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+        assert_gone_with(proc, copies, within=10)
 
 
 def test_worker_and_in_process_charts_are_the_same_pictures(tmp_path, spy, monkeypatch):
@@ -337,6 +326,29 @@ def children(pid: int) -> list[int]:
     return out
 
 
+@contextlib.contextmanager
+def reaped(proc: subprocess.Popen, pids: list[int]):
+    """Whatever the test asserted, `proc` and the processes in `pids` end with it."""
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def assert_gone_with(proc: subprocess.Popen, pids: list[int], within: float) -> None:
+    """Kill `proc` alone; its descendants `pids` must be gone `within` seconds."""
+    proc.kill()
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + within
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in pids if alive(pid)]
+
+
 def is_worker(pid: int) -> bool:
     with contextlib.suppress(OSError):
         return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -361,25 +373,14 @@ def test_the_worker_leaves_with_a_killed_trainer(tmp_path):
         stderr=subprocess.DEVNULL,
     )
     helpers: list[int] = []
-    try:
+    with reaped(proc, helpers):
         deadline = time.monotonic() + 60
         while not any(map(is_worker, helpers)) and proc.poll() is None:
             assert time.monotonic() < deadline, "the trainer started no chart worker"
-            helpers = children(proc.pid)  # the worker and multiprocessing's tracker
+            helpers[:] = children(proc.pid)  # the worker and multiprocessing's tracker
             time.sleep(0.01)
         assert any(map(is_worker, helpers)), "the trainer finished before the worker was seen"
-        proc.kill()  # the trainer alone, as an OOM killer would
-        proc.wait(timeout=30)
-        deadline = time.monotonic() + 30
-        while any(alive(pid) for pid in helpers) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not [pid for pid in helpers if alive(pid)]
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
-        for pid in helpers:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+        assert_gone_with(proc, helpers, within=30)  # the trainer alone killed, as by OOM
 
 
 _STARTS_FIRST = """

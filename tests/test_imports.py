@@ -50,7 +50,6 @@ def test_the_late_imports_of_a_service_wait_for_the_lock(trained_model_dir: Path
 
 
 def test_load_is_import_module() -> None:
-
     assert imports.load("json") is json
 
 
