@@ -1120,6 +1120,18 @@ def usage(problem: Usage) -> Reply:
     )
 
 
+def pointer(reply: Reply, where: str) -> Reply:
+    """Where a reply's files went when they could not go where they were asked for: the
+    reply's own text, then `where`, for the asker alone."""
+    blocks = [b for b in reply.blocks if b.get("type") != "actions"]
+    return Reply(
+        text=f"{reply.text}\n{where}",
+        blocks=[*blocks, section(where)],
+        visibility=ASKER,
+        details={"kind": "pointer", "message": plain(where)},
+    )
+
+
 def refusal(message: str) -> Reply:
     return _reply(
         [message],

@@ -16,11 +16,13 @@ How = Literal["respond", "message", "ephemeral", "dm", "view"]
 class Place:
     """Where a command came from, and so where its answers go (Slack surfaces only).
 
-    - a slash command or a click on a message: its `response_url` (ephemeral stays
-      ephemeral), falling back to the Web API in `channel`;
-    - a mention: the mention's thread (`thread_ts`); ephemeral answers to the asker only,
-      in that thread;
-    - a direct message (`dm`): normal messages, since only the asker sees them anyway;
+    - a slash command, a click on a message or a message shortcut: its `response_url`
+      (ephemeral stays ephemeral), which reaches any conversation, the bot a member or
+      not; the Web API in `channel` only when that fails;
+    - a mention: where it was said, in its thread (`thread_ts`) only when it was said in
+      one (Slack shows an ephemeral in a thread only once the thread has replies);
+      ephemeral answers to the asker only;
+    - a direct message to the bot (`dm`): normal messages, only the asker sees them;
     - App Home, modals and shortcuts without a conversation: the user's DM with the bot;
     - `view_id`: a view to update instead (a modal's answer)."""
 
@@ -34,10 +36,10 @@ class Place:
     def how(self, visibility: Visibility) -> How:
         if self.view_id:
             return "view"
-        if self.channel is None or self.dm:
-            return "dm"
         if self.has_response_url:
             return "respond"
+        if self.channel is None or self.dm:
+            return "dm"
         return "ephemeral" if visibility == "ephemeral" else "message"
 
 

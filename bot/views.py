@@ -35,7 +35,8 @@ LOOKUP = "segbot_lookup"  # callback ids (docs/interface.md §2)
 PREDICT = "segbot_predict"
 CUSTOMER_BLOCK, CUSTOMER_INPUT = "customer", "id"
 VALUE_INPUT = "value"
-MAX_FEATURES = 90  # a modal holds 100 blocks
+MAX_FEATURES = 98  # a modal holds 100 blocks: the inputs and a line on what is left out
+MAX_METADATA = 3000  # private_metadata's limit, in characters
 MAX_OPTIONS = 100  # a static select holds 100 options
 HOME_BLOCKS = 100  # and so does the App Home tab
 HOME_VERSIONS = 5
@@ -78,11 +79,32 @@ def lookup_id(state: dict[str, Any]) -> str:
     return str(entry.get("value") or "").strip()
 
 
+def _metadata(features: list[str], numeric: list[str]) -> str:
+    wanted = {"features": features, "numeric": [f for f in features if f in numeric]}
+    return json.dumps(wanted, separators=(",", ":"), ensure_ascii=False)
+
+
+def _fitting(features: list[str], numeric: list[str]) -> tuple[list[str], str]:
+    """The most features (in order) that Slack's modal and its private_metadata can
+    carry, and that metadata: the answer reads the inputs it showed from it, so it must
+    stay whole JSON, never cut."""
+    low, high = 0, min(len(features), MAX_FEATURES)
+    while low < high:  # the largest count whose metadata fits
+        mid = (low + high + 1) // 2
+        if len(_metadata(features[:mid], numeric)) <= MAX_METADATA:
+            low = mid
+        else:
+            high = mid - 1
+    return features[:low], _metadata(features[:low], numeric)
+
+
 def prospect_modal(numeric: list[str], text: dict[str, list[str]]) -> dict[str, Any]:
     """One input per feature of the served model: a text box for numbers, a menu of the
     known values for text features. Every input is optional (the model fills in the rest).
-    The features go in private_metadata, so the answer reads the inputs it showed."""
-    features = [*numeric, *text][:MAX_FEATURES]
+    The features go in private_metadata, so the answer reads the inputs it showed; when
+    there are more than the modal can carry, it says how many are left to the model."""
+    every = [*numeric, *text]
+    features, metadata = _fitting(every, numeric)
     blocks: list[Any] = []
     for i, feature in enumerate(features):
         if text.get(feature):
@@ -102,9 +124,20 @@ def prospect_modal(numeric: list[str], text: dict[str, list[str]]) -> dict[str, 
                 block_id=f"f{i}", label=_label(feature, 2000), element=element, optional=True
             )
         )
-    metadata = json.dumps({"features": features, "numeric": [f for f in features if f in numeric]})
-    if len(metadata) > 3000:  # Slack's limit; with that many features, names are enough
-        metadata = json.dumps({"features": features[:40], "numeric": numeric[:40]})[:3000]
+    left = every[len(features) :]
+    if left:
+        names = ", ".join(left[:5]) + (", …" if len(left) > 5 else "")
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    _md(
+                        f"{len(left)} more feature(s) not shown here ({literal(names)}): "
+                        "the model fills them in. `/segment predict feature=value ...` "
+                        "takes any of them."
+                    )
+                ]
+            )
+        )
     return View(
         type="modal",
         callback_id=PREDICT,

@@ -184,11 +184,15 @@ def _signed(body: str, ctype: str) -> dict[str, str]:
 
 # ---- over Socket Mode: envelopes -------------------------------------------------------------
 def envelope(kind: str, payload: dict[str, Any], envelope_id: str, **extra: Any) -> dict:
-    """`kind`: events_api or interactive."""
+    """`kind`: events_api or interactive. Events carry `retry_attempt` 0 and an empty
+    `retry_reason` on their first delivery, as Slack sends them (python-slack-sdk's
+    recorded envelopes); pass `retry_attempt=1, retry_reason="timeout"` for a retry."""
+    retry = {"retry_attempt": 0, "retry_reason": ""} if kind == "events_api" else {}
     return {
         "envelope_id": envelope_id,
         "type": kind,
         "accepts_response_payload": kind != "events_api",
         "payload": payload,
+        **retry,
         **extra,
     }

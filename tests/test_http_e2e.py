@@ -165,16 +165,20 @@ def test_chart_in_a_public_channel_joins_first(bot: Bot, fake: SlackFake) -> Non
     assert join.params["channel"] == "C0PUBLIC" and first.at < join.at < retried.at
 
 
-def test_chart_in_a_private_channel_asks_for_an_invitation(bot: Bot, fake: SlackFake) -> None:
+def test_chart_in_a_private_channel_goes_to_the_askers_dm_with_an_invitation_hint(
+    bot: Bot, fake: SlackFake
+) -> None:
     fake.outside.add("G0PRIVATE")
     fake.private.add("G0PRIVATE")
     bot.slash("/segments", "elbow", channel="G0PRIVATE", sink="private")
     [answer] = fake.wait_for(lambda: fake.responses_to("private"))
-    assert "/invite @segbot" in answer["text"]
+    assert "direct message" in answer["text"] and "/invite @segbot" in answer["text"]
     assert answer["response_type"] == "ephemeral"
-    assert [c.params["channel"] for c in fake.called("conversations.join")] == ["G0PRIVATE"]
-    [attempt] = fake.called("files.completeUploadExternal")  # no retry after a failed join
-    assert attempt.result["error"] == "not_in_channel"
+    [chart] = fake.shared_in("D" + USER)
+    assert fake.uploads[chart] == (bot.model_dir / "v1" / "elbow.png").read_bytes()
+    assert not fake.called("conversations.join")  # a private channel cannot be joined
+    [attempt, sent] = fake.called("files.completeUploadExternal")
+    assert attempt.result["error"] == "channel_not_found" and sent.ok
 
 
 def test_a_slack_retry_never_starts_slow_work_twice(bot: Bot, fake: SlackFake) -> None:
@@ -203,22 +207,33 @@ def test_rate_limited_upload_is_retried_after_retry_after(bot: Bot, fake: SlackF
 def test_failing_response_url_falls_back_to_the_web_api(bot: Bot, fake: SlackFake) -> None:
     fake.outside.add("G0SECRET")
     fake.private.add("G0SECRET")
+    # A chart asked for in a private channel the bot is not in, whose response_url fails:
+    # the chart goes to the asker's DM, and the pointer too, since Slack refuses the
+    # bot's ephemeral in a channel it is not in.
     bot.slash("/segments", "profiles", channel="G0SECRET", sink="broken-url")
-    [ephemeral] = fake.wait_for(lambda: fake.called("chat.postEphemeral"))
-    assert ephemeral.params["channel"] == "G0SECRET" and ephemeral.params["user"] == USER
-    assert "/invite @segbot" in ephemeral.params["text"]
-    assert len(fake.responses_to("broken-url")) == 1
+    [pointer] = fake.wait_for(lambda: [c for c in fake.called("chat.postMessage") if c.ok])
+    assert pointer.params["channel"] == "D" + USER
+    assert (
+        "direct message" in pointer.params["text"] and "/invite @segbot" in pointer.params["text"]
+    )
+    [refused] = fake.called("chat.postEphemeral")
+    assert (
+        refused.params["channel"] == "G0SECRET" and refused.result["error"] == "channel_not_found"
+    )
+    assert len(fake.responses_to("broken-url")) == 1 and fake.shared_in("D" + USER)
 
 
-def test_export_only_for_admins_into_the_conversation(bot: Bot, fake: SlackFake) -> None:
+def test_export_only_for_admins_into_their_dm(bot: Bot, fake: SlackFake) -> None:
     ack = bot.slash("/segments", "export 1")
     assert ack["response_type"] == "ephemeral" and "only segbot admins" in ack["text"]
     bot.wait_logged(f"refused /segments export for user {USER}")
     assert fake.calls == []
 
-    bot.slash("/segments", "export 1", user=ADMIN)
+    bot.slash("/segments", "export 1", user=ADMIN, sink="export")
     [done] = fake.wait_for(lambda: fake.called("files.completeUploadExternal"))
-    assert done.params["channel_id"] == CHANNEL
+    assert done.params["channel_id"] == "D" + ADMIN  # files are never ephemeral: to a DM
+    [pointer] = fake.wait_for(lambda: fake.responses_to("export"))
+    assert pointer["response_type"] == "ephemeral" and "direct message" in pointer["text"]
     [csv] = fake.uploads.values()
     expected = SegmentService(make_settings(bot.model_dir)).export("1")
     assert csv == expected.csv

@@ -4,6 +4,8 @@ Pure: no Slack."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bot import actions, phrases, render, views
@@ -268,3 +270,32 @@ def test_modals_and_shortcuts_follow_the_channel_allow_list(model_dir) -> None:
     assert not router.plan_command(lookup, user=USER, channel=None, slack=True).ok
     assert router.refusal_for(SEGMENT, "predict", user=USER, channel=None) is not None
     assert router.refusal_for(SEGMENT, "predict", user=USER, channel="C1") is None
+
+
+@pytest.mark.parametrize("width", [8, 60])
+def test_a_prospect_modal_with_more_features_than_it_carries_says_what_it_left_out(
+    width: int,
+) -> None:
+    """120 features (names of 8 or 60 characters): the modal shows what Slack's 100
+    blocks and 3,000 characters of private_metadata can carry, the metadata stays whole
+    JSON naming exactly the inputs shown, and a line says how many were left out."""
+    numeric = [f"n{i:03d}".ljust(width, "x") for i in range(100)]
+    text = {f"t{i:03d}".ljust(width, "y"): ["a", "b"] for i in range(20)}
+    modal = views.prospect_modal(numeric, text)
+    meta = json.loads(modal["private_metadata"])  # valid JSON, never cut
+    assert len(modal["private_metadata"]) <= 3000 and len(modal["blocks"]) <= 100
+    inputs = [b for b in modal["blocks"] if b["type"] == "input"]
+    assert [b["label"]["text"] for b in inputs] == meta["features"]
+    assert meta["features"] == [*numeric, *text][: len(inputs)]
+    assert meta["numeric"] == [f for f in meta["features"] if f in numeric]
+    [note] = [b for b in modal["blocks"] if b["type"] == "context"]
+    assert note["elements"][0]["text"].startswith(f"{120 - len(inputs)} more feature(s)")
+    # What is typed into the last input shown is read back by that feature's name.
+    last = len(inputs) - 1
+    state = {f"f{last}": {"value": {"value": "1"}}}
+    if meta["features"][-1] in text:
+        state = {f"f{last}": {"value": {"selected_option": {"value": "a"}}}}
+    values, errors = views.prospect_values(
+        {"private_metadata": modal["private_metadata"], "state": {"values": state}}
+    )
+    assert errors == {} and list(values) == [meta["features"][-1]]

@@ -267,13 +267,13 @@ def test_admin_commands_are_refused_to_others_in_socket_mode(
         wait_logged(log, f"refused /segments {text.split()[0]} for user {USER}", proc=proc)
     assert slack_fake.calls == [] and slack_fake.uploads == {} and disk(model_dir) == before
 
-    # the same from an admin works: the export reaches the conversation it came from
+    # the same from an admin works: the export reaches the admin's DM with the bot
     envelope = slash_envelope("adm-ok", "/segments", "export 1", slack_fake.response_url("s"))
     envelope["payload"]["user_id"] = ADMIN
     state.outgoing.put(envelope)
     assert "Exporting" in state.ack_for("adm-ok")["payload"]["text"]
     [done] = slack_fake.wait_for(lambda: slack_fake.called("files.completeUploadExternal"))
-    assert done.params["channel_id"] == CHANNEL
+    assert done.params["channel_id"] == "D" + ADMIN and done.ok
     stop_process(proc)
     assert_no_secrets(log.read_text(), "the Socket Mode log at DEBUG")
 
@@ -299,39 +299,45 @@ def test_customer_level_answers_are_ephemeral(
     assert slack.calls == []  # nothing was posted to the channel, by any route
 
 
-@pytest.mark.parametrize("channel", ["C0OTHER", "D0ADMINDM", "G0PRIVATE"])
-def test_exports_go_only_to_the_conversation_asked_from(
-    bot: Bot, slack: SlackFake, channel: str
-) -> None:
+@pytest.mark.parametrize("channel", [CHANNEL, "C0OTHER", "DPAIR0001", "G0PRIVATE"])
+def test_exports_go_only_to_the_admins_dm(bot: Bot, slack: SlackFake, channel: str) -> None:
+    """Files are never ephemeral: a CSV of customer ids shared into a conversation is
+    seen by all its members, so it goes to the admin's DM with the bot, wherever asked,
+    with a private pointer where they asked."""
     ack = bot.slash("/segments", "export 2", user=ADMIN, channel=channel, sink="export")
     assert ack["response_type"] == "ephemeral"
     [done] = slack.wait_for(lambda: slack.called("files.completeUploadExternal"))
-    assert done.params["channel_id"] == channel  # not CHANNEL, not ANNOUNCE
-    assert done.result["ok"]
+    assert done.params["channel_id"] == "D" + ADMIN and done.ok
+    [pointer] = slack.wait_for(lambda: slack.responses_to("export"))
+    assert pointer["response_type"] == "ephemeral" and "direct message" in pointer["text"]
     assert [c.method for c in slack.calls] == [
+        "conversations.open",
         "files.getUploadURLExternal",
         "files.completeUploadExternal",
     ]
     [csv] = slack.uploads.values()
     expected = SegmentService(make_settings(bot.model_dir)).export("2")
     assert csv == expected.csv
-    for call in slack.calls:  # no channel but the requesting one is named anywhere
+    for call in slack.calls:  # no conversation but the admin's DM is named anywhere
         channels = {v for k, v in call.params.items() if "channel" in k}
-        assert channels <= {channel}, call.params
+        assert channels <= {"D" + ADMIN}, call.params
 
 
-def test_an_export_is_never_posted_elsewhere_when_it_cannot_go_there(
+def test_an_export_is_never_posted_elsewhere_when_its_pointer_cannot_go_there(
     bot: Bot, slack: SlackFake
 ) -> None:
+    """A private channel the bot is not in, and a response_url that fails: the CSV still
+    goes to the admin's DM only, and the pointer too (never into another channel)."""
     slack.outside.add("G0LOCKED")
     slack.private.add("G0LOCKED")
-    bot.slash("/segments", "export 1", user=ADMIN, channel="G0LOCKED", sink="locked")
-    [answer] = slack.wait_for(lambda: slack.responses_to("locked"))
-    assert "/invite @segbot" in answer["text"] and answer["response_type"] == "ephemeral"
-    assert slack.called("chat.postMessage") == []
+    bot.slash("/segments", "export 1", user=ADMIN, channel="G0LOCKED", sink="broken-locked")
+    [pointer] = slack.wait_for(lambda: slack.called("chat.postMessage"))
+    assert pointer.params["channel"] == "D" + ADMIN and "direct message" in pointer.params["text"]
+    assert slack.shared_in("D" + ADMIN) and not slack.shared_in("G0LOCKED")
     for call in slack.calls:
         channels = {v for k, v in call.params.items() if "channel" in k}
-        assert channels <= {"G0LOCKED"}, call.params
+        assert channels <= {"G0LOCKED", "D" + ADMIN}, call.params
+    assert not [c for c in slack.calls if c.ok and "G0LOCKED" in json.dumps(c.params)]
 
 
 # ---- secrets and the log ---------------------------------------------------------------------

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from slack_sdk import WebClient
 
@@ -59,10 +60,29 @@ class SlackChannel:
             )
 
 
+class InOrder:
+    """Posts on one thread of its own, in order: an admin's rollback is answered in the
+    slash command's acknowledgement, which Slack must have within 3 s, so announcing it
+    must not wait for the Web API on the thread that acknowledges."""
+
+    def __init__(self, post: SlackChannel):
+        self.post = post
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segbot-announce")
+
+    def __call__(self, reply: Reply) -> None:
+        self._thread.submit(self._post, reply)
+
+    def _post(self, reply: Reply) -> None:
+        try:
+            self.post(reply)
+        except Exception:
+            log.exception("could not post the announcement in %s", self.post.channel)
+
+
 def for_slack(settings: Settings, client: WebClient | None) -> Announcer:
     """Announcements in SEGBOT_ANNOUNCE_CHANNEL when it is set, else in the log only."""
     channel = (settings.announce_channel or "").strip()
     if not channel:
         return Announcer.for_settings(settings, None)
     assert client is not None, "announcing in a channel needs a Web API client"
-    return Announcer.for_settings(settings, SlackChannel(client, channel), where=channel)
+    return Announcer.for_settings(settings, InOrder(SlackChannel(client, channel)), where=channel)

@@ -42,13 +42,25 @@ class Seen:
 
 
 class HomeCharts:
-    """The served version's charts as Slack file ids, uploaded once per version for the
-    App Home tab (image blocks reference them by `slack_file`)."""
+    """The served version's charts as Slack file ids for the App Home tab (image blocks
+    reference them by `slack_file`): shared once per version, shown once `ready` (Slack
+    has processed them). See bot.slack.listeners.events.home_charts."""
 
     def __init__(self) -> None:
         self.version: str | None = None
-        self.files: dict[str, str] = {}
+        self.files: dict[str, str] = {}  # chart name -> file id
+        self.ready = False
         self.lock = threading.Lock()
+
+    def start(self, version: str) -> None:
+        """A new version: its charts are yet to be shared (call under `lock`)."""
+        self.version, self.files, self.ready = version, {}, False
+
+    def forget(self, version: str) -> None:
+        """Slack refused these files in a view: show none for this version."""
+        with self.lock:
+            if self.version == version:
+                self.files, self.ready = {}, False
 
 
 @dataclass
@@ -58,6 +70,9 @@ class Segbot:
     # Web API calls made after an acknowledgement (answers to mentions, clicks, modals):
     # a hung Slack fills this pool, never the threads that take requests.
     posts: SlowWork
+    # views.open after the acknowledgement: apart from `posts`, so a modal opens at once
+    # (its trigger_id lasts 3 s) even while answers queue for a slow Slack.
+    modals: SlowWork = field(default_factory=lambda: SlowWork(workers=4, queued=16))
     seen: Seen = field(default_factory=Seen)
     charts: HomeCharts = field(default_factory=HomeCharts)
 

@@ -2,12 +2,18 @@
 
 Where it goes is the `Place` the command came from (bot.reply.Place.how): a
 slash command or a click answers through its `response_url` (Bolt's `respond`),
-falling back to the Web API when that fails; a mention in its thread (ephemeral
-answers to the asker only, in that thread); a DM, App Home, modal or shortcut
-in the user's DM with the bot. Files go into the conversation with
-`files_upload_v2`. When the bot is not in the channel it joins a public one
-and tries once more, or tells the user to invite it. A failure reaches the
-user as one line; the trace goes to the log.
+which works in any conversation, the bot a member or not; a mention where it was
+said (in its thread only when it was said in a thread: Slack shows an ephemeral
+message in a thread only once that thread has replies); a DM, App Home, modal or
+shortcut in the user's DM with the bot.
+
+Files are never ephemeral: a file shared into a conversation is seen by all its
+members. So a reply meant for one person (an export, an admin's movers CSV) sends its
+file to the asker's DM with the bot and leaves a private pointer where they asked;
+a public chart goes into the conversation, or, where the bot cannot post (a DM
+between two people, a private channel it was not invited to), to the asker's DM,
+with a pointer saying so. No path ends in silence: a failure reaches the user as
+one line; the trace goes to the log.
 """
 
 from __future__ import annotations
@@ -29,10 +35,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 NOT_A_MEMBER = {"not_in_channel", "channel_not_found", "is_archived"}
-INVITE = (
-    "I'm not in this conversation, so I can't post {what} here. "
-    "Invite me with `/invite @segbot` and try again."
-)
+SENT_TO_DM = "I sent {what} to you in a direct message from me."
+CANNOT_POST = "I can't post in this conversation, so I sent {what} to you in a direct message."
+INVITE_HINT = " Invite me with `/invite @segbot` to have it shared here."
 UPLOAD_FAILED = "I couldn't upload {what} to Slack; the error is logged. Please try again."
 PROGRESS_INTERVAL = 1.0  # seconds between progress edits; chat.update is rate limited
 
@@ -66,7 +71,24 @@ class Destination:
         """The channel to post in; the user's DM with the bot is opened when needed."""
         if self.channel is not None:
             return self.channel
+        return self.own_dm()
+
+    def own_dm(self) -> str:
+        """The asker's DM with the bot (scope im:write)."""
         return str(self.client.conversations_open(users=self.user)["channel"]["id"])
+
+    @property
+    def private(self) -> bool:
+        """Only the asker reads this conversation: their DM with the bot."""
+        return self.channel is None or self.dm
+
+    @property
+    def invitable(self) -> bool:
+        """The bot can be invited here: a channel, not a DM between people."""
+        return self.channel is not None and not self.channel.startswith("D")
+
+    def to_own_dm(self) -> Destination:
+        return Destination(client=self.client, respond=None, channel=None, user=self.user)
 
 
 def _error(exc: SlackApiError) -> str:
@@ -115,21 +137,34 @@ def send(reply: Reply, dest: Destination) -> None:
             log.warning("response_url answered %s; using the Web API", resp.status_code)
         except Exception as exc:
             log.warning("response_url failed (%s); using the Web API", type(exc).__name__)
-    post(reply, dest)
+    try:
+        post(reply, dest)
+    except NotInChannel as exc:
+        if dest.private:
+            raise
+        # Nowhere to say it where it was asked (the response_url is spent or failed):
+        # the asker's DM with the bot, rather than silence.
+        log.info("cannot post in %s (%s): answering in the asker's DM", dest.channel, exc)
+        post(reply, dest.to_own_dm())
 
 
 def post(reply: Reply, dest: Destination) -> None:
-    """Through the Web API: ephemeral to the asker (in the thread), a message in the
-    conversation (in the thread), or a message in the user's DM with the bot."""
+    """Through the Web API: ephemeral to the asker (in the thread, when there is one),
+    a message in the conversation, or a message in the user's DM with the bot."""
     how = dest.place.how(reply.visibility)
     if how == "ephemeral" or (how == "respond" and reply.visibility == "ephemeral"):
-        dest.client.chat_postEphemeral(
-            channel=dest.channel,
-            user=dest.user,
-            text=reply.text,
-            blocks=reply.blocks,
-            thread_ts=dest.thread_ts,
-        )
+        try:
+            dest.client.chat_postEphemeral(
+                channel=dest.channel,
+                user=dest.user,
+                text=reply.text,
+                blocks=reply.blocks,
+                thread_ts=dest.thread_ts,
+            )
+        except SlackApiError as exc:
+            if _error(exc) in NOT_A_MEMBER:
+                raise NotInChannel(_error(exc)) from exc
+            raise
         return
     channel = dest.conversation()
     joined(
@@ -140,33 +175,53 @@ def post(reply: Reply, dest: Destination) -> None:
     )
 
 
+def _upload(reply: Reply, dest: Destination, channel: str, thread_ts: str | None) -> None:
+    """The reply's files into `channel`, its text as the first file's comment."""
+    for i, file in enumerate(reply.files):
+        content = file.read()
+        joined(
+            dest,
+            lambda file=file, content=content, first=(i == 0): dest.client.files_upload_v2(
+                channel=channel,
+                file=content,
+                filename=file.filename,
+                title=file.title,
+                initial_comment=reply.text if first else None,
+                thread_ts=thread_ts,
+            ),
+        )
+
+
 def deliver(reply: Reply, dest: Destination) -> None:
-    """A finished reply: its files into the conversation (with the text as the comment),
-    or the text alone."""
+    """A finished reply: its files (with the text as the comment), or the text alone.
+    A reply for the asker alone sends its files to the asker's DM with the bot, with a
+    pointer where they asked; a public one shares them in the conversation, or in the
+    asker's DM when the bot cannot post there."""
     if not reply.files or not reply.ok:
         send(reply, dest)
         return
     what = "the chart" if reply.files[0].filename.endswith(".png") else "the file"
     try:
-        channel = dest.conversation()
-        for i, file in enumerate(reply.files):
-            content = file.read()
-            joined(
-                dest,
-                lambda file=file, content=content, first=(i == 0): dest.client.files_upload_v2(
-                    channel=channel,
-                    file=content,
-                    filename=file.filename,
-                    title=file.title,
-                    initial_comment=reply.text if first else None,
-                    thread_ts=dest.thread_ts,
-                ),
-            )
-    except NotInChannel:
-        send(render.refusal(INVITE.format(what=what)), dest)
+        if dest.private:
+            _upload(reply, dest, dest.conversation(), dest.thread_ts)
+            return
+        if reply.visibility == "ephemeral":
+            _to_own_dm(reply, dest, SENT_TO_DM.format(what=what))
+            return
+        try:
+            _upload(reply, dest, dest.conversation(), dest.thread_ts)
+        except NotInChannel:
+            hint = INVITE_HINT if dest.invitable else ""
+            _to_own_dm(reply, dest, CANNOT_POST.format(what=what) + hint)
     except Exception:
         log.exception("uploading %s failed", reply.files[0].filename)
         send(render.refusal(UPLOAD_FAILED.format(what=what)), dest)
+
+
+def _to_own_dm(reply: Reply, dest: Destination, pointer: str) -> None:
+    own = dest.to_own_dm()
+    _upload(reply, own, own.conversation(), None)
+    send(render.pointer(reply, pointer), dest)
 
 
 class ProgressMessage:

@@ -2,8 +2,9 @@
 identity and rights (a non-admin clicking an admin button is refused).
 
 Acknowledged at once; the answer goes where the button was: a message's
-response_url (in its thread; an ephemeral message's answers stay ephemeral), or
-the user's DM with the bot for the App Home tab.
+response_url (in its thread; an ephemeral message's answers stay ephemeral), which
+reaches any conversation, a DM between two people or a channel the bot was never
+invited to included; or the user's DM with the bot for the App Home tab.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ def clicked(
         channel=channel,
         user=user,
         thread_ts=container.get("thread_ts"),
-        dm=bool(channel and channel.startswith("D")),
     )
 
     def plan() -> Reply | Job:

@@ -53,8 +53,9 @@ def slash_command(
             _ack(ack, refused)
         else:
             ack()
-            open_prospect_modal(client, segbot, command.get("trigger_id", ""), logger)
-        outcome = "opened the prospect modal" if refused is None else "refused"
+            dest = Destination(client=client, respond=respond, channel=channel, user=user)
+            open_prospect_modal(segbot, command.get("trigger_id", ""), dest, logger)
+        outcome = "opening the prospect modal" if refused is None else "refused"
         logger.info("%s predict from %s in %s: %s", command["command"], user, channel, outcome)
         return
     planned = segbot.router.plan(

@@ -3,7 +3,10 @@
 Slack needs a 200 within 3 seconds and redelivers otherwise, so every event is
 acknowledged at once and answered from a pool: a hung Slack never holds the
 thread that took the request. Each event is answered once, however often Slack
-delivers it (X-Slack-Retry-Num, Socket Mode's retry_attempt, the same event_id).
+delivers it: a delivery is a repeat only if its event_id was seen. (Socket Mode
+marks every first delivery `retry_attempt: 0`, which Bolt passes on as
+X-Slack-Retry-Num "0"; and a retry of an event this process never received, say
+while it was down, is the only delivery there will be.)
 """
 
 from __future__ import annotations
@@ -11,14 +14,15 @@ from __future__ import annotations
 from logging import Logger
 from typing import Any
 
-from slack_bolt import App, BoltContext, BoltRequest
+from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot import render, views
 from bot.phrases import strip_mentions
 from bot.slack.answer import planned_later
 from bot.slack.context import Segbot, of
-from bot.slack.delivery import Destination
+from bot.slack.delivery import Destination, NotInChannel, joined
 
 CHART_NAMES = ("elbow", "clusters", "profiles")
 
@@ -29,11 +33,9 @@ def register(app: App) -> None:
     app.event("app_home_opened")(app_home_opened)
 
 
-def _first_delivery(segbot: Segbot, body: dict[str, Any], request: BoltRequest) -> bool:
-    """False for a redelivery: the first one is already answered or being answered.
-    (Bolt's own ignoring of retries is off for the sake of this log line.)"""
-    fresh = segbot.seen.first(body.get("event_id"))
-    return fresh and not request.headers.get("x-slack-retry-num")
+def _first_delivery(segbot: Segbot, body: dict[str, Any]) -> bool:
+    """False for a redelivery: the first one is already answered or being answered."""
+    return segbot.seen.first(body.get("event_id"))
 
 
 def _said(event: dict[str, Any]) -> str:
@@ -47,12 +49,11 @@ def app_mention(
     client: WebClient,
     context: BoltContext,
     logger: Logger,
-    request: BoltRequest,
 ) -> None:
-    """`@segbot customer 1234` in a channel: answered in the mention's thread; customer
-    answers ephemeral to the asker, in that thread; charts uploaded there."""
+    """`@segbot customer 1234` in a channel: answered where it was said (in its thread
+    when it was said in one); customer answers ephemeral to the asker; charts there."""
     segbot = of(context)
-    if not _first_delivery(segbot, body, request):
+    if not _first_delivery(segbot, body):
         logger.info("ignored a redelivered mention")
         return
     if event.get("subtype") or event.get("bot_id"):  # edits, bots (the bot itself too)
@@ -63,7 +64,8 @@ def app_mention(
         respond=None,
         channel=channel,
         user=user,
-        thread_ts=event.get("thread_ts") or event.get("ts"),
+        # Not the mention's own ts: an ephemeral in a thread without replies is not shown.
+        thread_ts=event.get("thread_ts"),
     )
     planned_later(
         segbot,
@@ -80,7 +82,6 @@ def direct_message(
     client: WebClient,
     context: BoltContext,
     logger: Logger,
-    request: BoltRequest,
 ) -> None:
     """A direct message to the bot: answered with normal messages in the DM. Only plain
     messages from people count: no edits, joins, bot messages (the bot's own answers
@@ -91,7 +92,7 @@ def direct_message(
     user = event.get("user", "")
     if not user or user == context.bot_user_id:
         return
-    if not _first_delivery(segbot, body, request):
+    if not _first_delivery(segbot, body):
         logger.info("ignored a redelivered direct message")
         return
     channel = event.get("channel", "")
@@ -126,6 +127,9 @@ def app_home_opened(
 
 
 def publish_home(segbot: Segbot, client: WebClient, user: str, logger: Logger) -> None:
+    """Always publishes: with the charts when Slack can show them, else without (a
+    refused view is followed at once by one without images, whose buttons post the
+    charts to the viewer's DM)."""
     service = segbot.router.service
     admin = segbot.router.is_admin(user, slack=True)
     if not service.ready:
@@ -133,28 +137,94 @@ def publish_home(segbot: Segbot, client: WebClient, user: str, logger: Logger) -
         return
     summary, history = service.summary(), service.history()
     charts = home_charts(segbot, client, summary.version, logger)
-    client.views_publish(user_id=user, view=views.home(summary, history, charts, admin=admin))
+    try:
+        client.views_publish(user_id=user, view=views.home(summary, history, charts, admin=admin))
+    except SlackApiError as exc:
+        if not charts:
+            raise
+        logger.warning(
+            "Slack refused App Home with the charts of %s (%s); published without them",
+            summary.version,
+            exc.response.get("error") if exc.response is not None else exc,
+        )
+        segbot.charts.forget(summary.version)
+        client.views_publish(user_id=user, view=views.home(summary, history, {}, admin=admin))
     logger.info("published App Home for %s (%s)", user, summary.version)
 
 
 def home_charts(segbot: Segbot, client: WebClient, version: str, logger: Logger) -> dict[str, str]:
-    """The version's charts as Slack file ids: uploaded once per version (without a
-    channel, so they are shared nowhere) and shown in the tab by image blocks."""
+    """The version's charts as Slack file ids the tab may show, else {}.
+
+    Slack shows a file in a block only once it has processed it, and only to people who
+    can see it (a file shared in no channel is the bot's alone). So the charts are shared
+    once per version into SEGBOT_ANNOUNCE_CHANNEL, which the team reads, in the
+    background, and shown once `files.info` says Slack has processed them (scope
+    files:read). Without that channel the tab offers chart buttons instead."""
+    channel = (segbot.router.settings.announce_channel or "").strip()
+    if not channel:
+        return {}
     cache = segbot.charts
     with cache.lock:
-        if cache.version == version:
+        if cache.version != version:
+            cache.start(version)
+            if segbot.slow.reserve():
+                segbot.slow.submit(lambda: share_charts(segbot, client, channel, version, logger))
+            return {}
+        if cache.ready:
             return dict(cache.files)
-        files: dict[str, str] = {}
+        files = dict(cache.files)
+    if len(files) < len(CHART_NAMES) or not all(
+        _processed(client, file_id, logger) for file_id in files.values()
+    ):
+        return {}
+    with cache.lock:
+        if cache.version != version:
+            return {}
+        cache.ready = True
+    return files
+
+
+def share_charts(
+    segbot: Segbot, client: WebClient, channel: str, version: str, logger: Logger
+) -> None:
+    """Share the version's charts into `channel` (joining it if public) for App Home."""
+    try:
+        uploads = []
         for name in CHART_NAMES:
-            try:
-                path = segbot.router.service.chart(name, version)
-                title = render.CHART_TITLES.get(name, name)
-                done = client.files_upload_v2(
-                    file=path.read_bytes(), filename=f"{name}-{version}.png", title=title
-                )
-                files[name] = done["files"][0]["id"] if done.get("files") else done["file"]["id"]
-            except Exception as exc:  # a tab without a chart beats no tab
-                logger.warning("could not upload the %s chart for App Home: %s", name, exc)
-                return {}
-        cache.version, cache.files = version, files
-        return dict(files)
+            path = segbot.router.service.chart(name, version)
+            title = render.CHART_TITLES.get(name, name)
+            uploads.append(
+                {"file": path.read_bytes(), "filename": f"{name}-{version}.png", "title": title}
+            )
+        dest = Destination(client=client, respond=None, channel=channel, user="")
+        done = joined(
+            dest,
+            lambda: client.files_upload_v2(
+                channel=channel,
+                file_uploads=uploads,
+                initial_comment=f"Charts of {version}, as segbot's App Home shows them",
+            ),
+        )
+        ids = [f["id"] for f in done.get("files") or []]
+    except NotInChannel as exc:
+        logger.warning(
+            "App Home shows no charts: cannot share them in SEGBOT_ANNOUNCE_CHANNEL %s (%s)",
+            channel,
+            exc,
+        )
+        return
+    except Exception as exc:  # a tab without charts beats no tab
+        logger.warning("could not share the charts of %s for App Home: %s", version, exc)
+        return
+    with segbot.charts.lock:
+        if segbot.charts.version == version and len(ids) == len(CHART_NAMES):
+            segbot.charts.files = dict(zip(CHART_NAMES, ids, strict=True))
+
+
+def _processed(client: WebClient, file_id: str, logger: Logger) -> bool:
+    """Slack has processed the file: files.info gives its mimetype only then."""
+    try:
+        return bool(client.files_info(file=file_id)["file"].get("mimetype"))
+    except SlackApiError as exc:
+        logger.warning("files.info %s failed (%s): App Home shows no charts", file_id, exc)
+        return False

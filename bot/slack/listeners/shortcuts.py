@@ -1,26 +1,31 @@
 """Shortcuts (docs/interface.md §2): `segbot_lookup` and `segbot_predict` open modals,
 `segbot_find_in_message` answers privately about the customer ids in a message.
 
-Modals open inside the listener, right after the acknowledgement: a trigger_id
-expires in 3 seconds, so never through a pool (as in bolt-python's
-lazy_modals_app example, the slow part comes after the view is open).
+A modal opens right after the acknowledgement, at once, on a pool of its own (a
+trigger_id expires in 3 seconds, so never behind queued answers): the listener only
+acknowledges, so Slack hears back before any Web API call, however slow Slack is (as
+in bolt-python's lazy_modals_app example). A view that cannot open is logged and
+told to the user.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from logging import Logger
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot import render, views
-from bot.slack.answer import later
+from bot.slack.answer import BUSY, later, planned_later
 from bot.slack.context import Segbot, of
-from bot.slack.delivery import Destination
+from bot.slack.delivery import Destination, send
 from model.errors import NoModel
 
 FIND_IN_MESSAGE = "segbot_find_in_message"
+VIEW_FAILED = "I couldn't open the {what} form (Slack said `{error}`); please try again."
 
 
 def register(app: App) -> None:
@@ -45,27 +50,61 @@ def lookup_shortcut(
     user = shortcut["user"]["id"]
     if _refused(of(context), "customer", user, client):
         return
-    client.views_open(trigger_id=shortcut["trigger_id"], view=views.lookup_modal())
-    logger.info("opened the lookup modal for %s", user)
+    dm = Destination(client=client, respond=None, channel=None, user=user)
+    open_modal(of(context), shortcut["trigger_id"], views.lookup_modal, "lookup", dm, logger)
 
 
 def predict_shortcut(
     ack: Ack, shortcut: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger
 ) -> None:
     ack()
-    if _refused(of(context), "predict", shortcut["user"]["id"], client):
+    user = shortcut["user"]["id"]
+    if _refused(of(context), "predict", user, client):
         return
-    open_prospect_modal(client, of(context), shortcut["trigger_id"], logger)
+    dm = Destination(client=client, respond=None, channel=None, user=user)
+    open_prospect_modal(of(context), shortcut["trigger_id"], dm, logger)
 
 
-def open_prospect_modal(client: WebClient, segbot: Segbot, trigger_id: str, logger: Logger) -> None:
+def open_prospect_modal(segbot: Segbot, trigger_id: str, dest: Destination, logger: Logger) -> None:
     """One input per feature of the served model (reading it takes microseconds)."""
-    try:
-        numeric, text = segbot.router.service.prospect_inputs()
-    except NoModel:
-        numeric, text = [], {}
-    client.views_open(trigger_id=trigger_id, view=views.prospect_modal(numeric, text))
-    logger.info("opened the prospect modal (%d features)", len(numeric) + len(text))
+
+    def view() -> dict[str, Any]:
+        try:
+            numeric, text = segbot.router.service.prospect_inputs()
+        except NoModel:
+            numeric, text = [], {}
+        return views.prospect_modal(numeric, text)
+
+    open_modal(segbot, trigger_id, view, "prospect", dest, logger)
+
+
+def open_modal(
+    segbot: Segbot,
+    trigger_id: str,
+    view: Callable[[], dict[str, Any]],
+    what: str,
+    dest: Destination,
+    logger: Logger,
+) -> None:
+    """Open a modal on the modals pool, now; a failure is logged and told at `dest`."""
+    if not segbot.modals.reserve():
+        later(segbot, render.refusal(BUSY), dest)
+        logger.warning("no thread free to open the %s modal for %s", what, dest.user)
+        return
+
+    def work() -> None:
+        try:
+            dest.client.views_open(trigger_id=trigger_id, view=view())
+        except Exception as exc:
+            error = type(exc).__name__
+            if isinstance(exc, SlackApiError) and exc.response is not None:
+                error = str(exc.response.get("error") or error)
+            logger.warning("could not open the %s modal for %s: %s", what, dest.user, error)
+            send(render.refusal(VIEW_FAILED.format(what=what, error=error)), dest)
+            return
+        logger.info("opened the %s modal for %s", what, dest.user)
+
+    segbot.modals.submit(work)
 
 
 def find_in_message(
@@ -83,7 +122,6 @@ def find_in_message(
     user = shortcut["user"]["id"]
     channel = (shortcut.get("channel") or {}).get("id")
     text = render.unescape((shortcut.get("message") or {}).get("text") or "")
-    reply = segbot.router.find_customers(text, user=user, channel=channel)
     dest = Destination(
         client=client,
         respond=respond if shortcut.get("response_url") else None,
@@ -91,5 +129,9 @@ def find_in_message(
         user=user,
         thread_ts=(shortcut.get("message") or {}).get("thread_ts"),
     )
-    outcome = later(segbot, reply, dest)
-    logger.info("%s from %s in %s: %s", FIND_IN_MESSAGE, user, channel, outcome)
+    planned_later(
+        segbot,
+        lambda: segbot.router.find_customers(text, user=user, channel=channel),
+        dest,
+        lambda done: logger.info("%s from %s in %s: %s", FIND_IN_MESSAGE, user, channel, done),
+    )
