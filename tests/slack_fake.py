@@ -10,7 +10,7 @@
 - `/response/<name>`: a `response_url` sink that records the JSON posted to it
   (and answers 500 when the name starts with "broken").
 
-It refuses what Slack refuses (docs/interface.md §8), so a bot that only works
+It refuses what Slack refuses (docs/interface.md §7), so a bot that only works
 against a lenient fake fails here:
 - Membership: the bot is in every channel except those in `outside` (public ones
   answer `not_in_channel`, and `conversations.join` fixes that; those also in `private`
