@@ -1,4 +1,4 @@
-"""What real Slack does, end to end, in both modes (docs/interface.md §8): `segbot serve`
+"""What real Slack does, end to end, in both modes (docs/interface.md §7): `segbot serve`
 as a real process, driven over HTTP (signed requests) and over Socket Mode (envelopes
 shaped as Slack sends them, `retry_attempt: 0` included), against the strict Slack fake
 (tests/slack_fake.py), which refuses what Slack refuses: posting where the bot is not a
