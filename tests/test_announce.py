@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -251,3 +252,24 @@ def test_slack_channel_joins_a_public_channel_and_asks_for_a_private_invite(
         channel(slack_fake, tmp_path, "G0PRIVATE")(render.announcement(result()))
     assert "cannot post in SEGBOT_ANNOUNCE_CHANNEL G0PRIVATE" in caplog.text
     assert "/invite @segbot" in caplog.text
+
+
+def test_announcing_in_slack_never_holds_the_caller(slack_fake: SlackFake, tmp_path: Path) -> None:
+    """An admin's rollback is answered in the slash command's acknowledgement: its
+    announcement is posted on a thread of its own, in order, however slow Slack is."""
+    settings = make_settings(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_API_URL=slack_fake.api_url,
+        SEGBOT_ANNOUNCE_CHANNEL="C0ANNOUNCE",
+    )
+    announcer = for_slack(settings, web_client(settings))
+    slack_fake.latency["chat.postMessage"] = 1.0
+    started = time.monotonic()
+    announcer.rolled_back(Rollback(version_info("v2", status="served"), previous="v3"), by="U1")
+    announcer.retrained(result())
+    assert time.monotonic() - started < 0.5
+    first, second = slack_fake.wait_for(
+        lambda: slack_fake.called("chat.postMessage")[1:] and slack_fake.called("chat.postMessage")
+    )
+    assert "v2" in first.params["text"] and "Scheduled retrain" in second.params["text"]

@@ -107,8 +107,11 @@ def build_app(settings: Settings, router: Router, slow: SlowWork) -> App:
         # Only HTTP mode checks signatures; Socket Mode connections are authenticated
         # by the app-level token instead.
         signing_secret=settings.slack_signing_secret or "",
-        # Listeners acknowledge with the answer itself and hand slow work to their own
-        # pool, so Bolt need not run them on a second thread and poll for the ack.
+        # Bolt sends the acknowledgement when the listener returns. Listeners acknowledge
+        # with the answer itself and make no Web API call before returning: posts, views
+        # (views.open with its 3-second trigger_id), uploads and announcements run on
+        # pools after it (bot.slack.context). So Bolt need not run them on a second
+        # thread and poll for the ack every 10 ms, as it does without this.
         process_before_response=True,
         logger=bolt_log,
     )
