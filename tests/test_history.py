@@ -506,9 +506,14 @@ def test_slack_movers_count_for_everyone_csv_for_admins(three, tmp_path, slack_f
         assert answer["text"].startswith("7 customers moved from")
         assert answer["response_type"] == "in_channel" and slack_fake.uploads == {}
 
-        bot.slash("/segments", f"movers {a} {b} v2", user=ADMIN)
+        bot.slash("/segments", f"movers {a} {b} v2", user=ADMIN, sink="admin")
         [done] = slack_fake.wait_for(lambda: slack_fake.called("files.completeUploadExternal"))
-        assert done.params["channel_id"] == CHANNEL
+        # Customer ids: to the admin's DM (a file in the channel is seen by all), with a
+        # private pointer where they asked.
+        assert done.params["channel_id"] == "D" + ADMIN != CHANNEL
+        [pointer] = slack_fake.wait_for(lambda: slack_fake.responses_to("admin"))
+        assert pointer["response_type"] == "ephemeral" and "direct message" in pointer["text"]
+        assert pointer["text"].startswith("7 customers moved from")
         [sent] = slack_fake.uploads.values()
         ids = {line.split(",")[0] for line in sent.decode().splitlines()[1:]}
         assert ids == recount(root, "v1", "v2", a, b)[1]
