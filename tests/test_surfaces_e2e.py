@@ -29,9 +29,7 @@ from tests.conftest import (
     start_http_bot,
     stop_bot,
 )
-from tests.slack_fake import SlackFake
-
-QUIET = 0.6  # seconds to wait before saying "nothing happened"
+from tests.slack_fake import Call, SlackFake
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +54,28 @@ def interact(bot: Bot, payload: dict[str, Any]) -> tuple[int, str]:
     return status, text
 
 
-def quiet(fake: SlackFake, *methods: str) -> bool:
-    time.sleep(QUIET)
-    return not any(fake.called(m) for m in methods)
+class Logged:
+    """What the bot logs from now on: each listener logs the outcome of a request once
+    it is done (a mention or DM after its answer was delivered), so waiting for that
+    line proves nothing more comes of it, where sleeping and seeing nothing proves
+    little."""
+
+    def __init__(self, bot: Bot):
+        self.bot, self.before = bot, bot.log.read_text()
+
+    def wait(self, line: str, times: int = 1) -> None:
+        self.bot.wait_logged(line, self.before.count(line) + times)
+
+
+def marker_dm(bot: Bot, fake: SlackFake) -> Call:
+    """A DM from a person, answered: sent after requests that must come to nothing, and
+    handled after them (the listener decides before acknowledging; the posting pool
+    takes work in order), its answer is the positive signal that they were handled."""
+    logged = Logged(bot)
+    send_event(bot, P.direct("help"))
+    logged.wait(f"direct message from {USER}: answered")
+    [answer] = [c for c in fake.called("chat.postMessage") if "segment" in c.params["text"]]
+    return answer
 
 
 POSTS = ("chat.postMessage", "chat.postEphemeral", "files.completeUploadExternal")
@@ -78,6 +95,7 @@ def test_mention_customer_is_ephemeral_to_the_asker_where_asked(
     bot: Bot, fake: SlackFake, service: SegmentService, customer_ids: list[str]
 ) -> None:
     cid = customer_ids[4]
+    logged = Logged(bot)
     send_event(bot, P.mention(f"customer {cid}"))
     [sent] = fake.wait_for(lambda: fake.called("chat.postEphemeral"))
     expected = service.lookup(cid)
@@ -85,7 +103,8 @@ def test_mention_customer_is_ephemeral_to_the_asker_where_asked(
     # Not in the mention's own thread: it has no replies, and Slack would not show it.
     assert not sent.params.get("thread_ts") and sent.shown
     assert f"`{cid}`" in sent.params["text"] and expected.segment.name in sent.params["text"]
-    assert quiet(fake, "chat.postMessage")  # nothing for the whole channel
+    logged.wait(f"mention from {USER} in {CHANNEL}: answered")  # delivered, and done
+    assert not fake.called("chat.postMessage")  # nothing for the whole channel
 
 
 def test_mention_in_a_thread_answers_in_that_thread(bot: Bot, fake: SlackFake) -> None:
@@ -123,12 +142,14 @@ def test_dm_plain_phrasing_gets_a_normal_message(
     bot: Bot, fake: SlackFake, service: SegmentService, customer_ids: list[str]
 ) -> None:
     cid = customer_ids[7]
+    logged = Logged(bot)
     send_event(bot, P.direct(f"which segment is customer {cid}?"))
     [sent] = fake.wait_for(lambda: fake.called("chat.postMessage"))
     assert sent.params["channel"] == "D" + USER
     assert "thread_ts" not in sent.params  # a plain DM is answered plainly
     assert service.lookup(cid).segment.name in sent.params["text"]
-    assert quiet(fake, "chat.postEphemeral")
+    logged.wait(f"direct message from {USER}: answered")
+    assert not fake.called("chat.postEphemeral")
 
 
 @pytest.mark.parametrize(
@@ -146,7 +167,8 @@ def test_bots_edits_and_other_subtypes_are_ignored(
 ) -> None:
     send_event(bot, P.direct("summary", **extra))
     send_event(bot, P.mention("summary", **extra))
-    assert quiet(fake, *POSTS)
+    answer = marker_dm(bot, fake)
+    assert [c for m in POSTS for c in fake.called(m)] == [answer]
 
 
 def test_a_redelivered_event_is_answered_once(bot: Bot, fake: SlackFake) -> None:
@@ -155,9 +177,10 @@ def test_a_redelivered_event_is_answered_once(bot: Bot, fake: SlackFake) -> None
     assert bot.post(body, headers)[0] == 200
     fake.wait_for(lambda: fake.called("chat.postMessage"))
     retry = {**P.json_request(payload)[1], "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "x"}
+    logged = Logged(bot)
     assert bot.post(body, retry)[0] == 200
     assert bot.post(*P.json_request(payload))[0] == 200  # same event id, no retry header
-    time.sleep(QUIET)
+    logged.wait("ignored a redelivered direct message", 2)  # decided before the ack
     assert len(fake.called("chat.postMessage")) == 1
 
 
@@ -217,12 +240,14 @@ def test_admin_buttons_follow_the_clickers_rights(
     export = next(e for e in buttons["elements"] if e["action_id"] == "segbot_export")
     # The same button clicked by someone else: refused, nothing exported.
     url = fake.response_url("refused")
+    logged = Logged(bot)
     assert (
         interact(bot, P.block_actions("segbot_export", export["value"], response_url=url))[0] == 200
     )
     [refused] = fake.wait_for(lambda: fake.responses_to("refused"))
     assert "only segbot admins" in refused["text"] and refused["response_type"] == "ephemeral"
-    assert quiet(fake, "files.completeUploadExternal")
+    logged.wait(f"click segbot_export from {USER} in {CHANNEL}: refused or failed")
+    assert not fake.called("files.completeUploadExternal")
     # By the admin: the CSV goes to the conversation.
     url = fake.response_url("ok")
     click = P.block_actions("segbot_export", export["value"], user=ADMIN, response_url=url)
@@ -295,6 +320,7 @@ def test_lookup_shortcut_opens_a_modal_and_answers_in_a_dm(
 
 
 def test_lookup_of_an_unknown_id_is_shown_in_the_modal(bot: Bot, fake: SlackFake) -> None:
+    logged = Logged(bot)
     status, text = interact(
         bot, P.view_submission("segbot_lookup", {"customer": {"id": {"value": "nope-42"}}})
     )
@@ -302,7 +328,8 @@ def test_lookup_of_an_unknown_id_is_shown_in_the_modal(bot: Bot, fake: SlackFake
     answer = json.loads(text)
     assert answer["response_action"] == "errors"
     assert answer["errors"]["customer"].startswith("No customer with id 'nope-42'")
-    assert quiet(fake, *POSTS)
+    logged.wait(f"segbot_lookup from {USER}: shown in the modal")  # logged before the ack
+    assert not [c for m in POSTS for c in fake.called(m)]
 
 
 def test_prospect_modal_has_an_input_per_feature_and_validates_numbers(
@@ -391,7 +418,9 @@ def test_app_home_shows_the_served_version_and_admin_actions(
 
 def test_messages_tab_opening_publishes_nothing(bot: Bot, fake: SlackFake) -> None:
     send_event(bot, P.home_opened(USER, tab="messages"))
-    assert quiet(fake, "views.publish")
+    send_event(bot, P.home_opened(ADMIN))  # the marker: handled after, and published
+    [published] = fake.wait_for(lambda: fake.called("views.publish"))
+    assert published.params["user_id"] == ADMIN
 
 
 # ---- a hung Slack -------------------------------------------------------------------------------
@@ -498,3 +527,22 @@ def test_an_unexpected_failure_is_logged_once_and_told_in_one_line(
     assert told == {"text": render.GENERIC_FAILURE, "response_type": "ephemeral"}
     log = bot.log.read_text()
     assert "handling a message_action failed" in log and "KeyError: 'user'" in log
+
+
+def test_shortcuts_open_no_modal_where_channels_are_allow_listed(
+    tmp_path: Path, trained_model_dir: Path, sample_csv: Path, slack_fake: SlackFake
+) -> None:
+    """Shortcuts have no conversation: with SEGBOT_ALLOWED_CHANNELS set, the lookup and
+    prospect modals are refused (told in the DM), and no view is opened."""
+    fake = slack_fake
+    model_dir, data = copy_served(trained_model_dir, sample_csv, tmp_path)
+    bot = start_http_bot(tmp_path, fake, model_dir, data, SEGBOT_ALLOWED_CHANNELS=CHANNEL)
+    try:
+        bot.wait_ready()
+        for callback in ("segbot_lookup", "segbot_predict"):
+            assert interact(bot, P.shortcut(callback, trigger_id=fake.trigger_id()))[0] == 200
+        told = fake.wait_for(lambda: fake.seen_by(USER)[1:])
+        assert all("segbot answers only in" in c.params["text"] for c in told)
+        assert not fake.called("views.open")
+    finally:
+        stop_bot(bot)
