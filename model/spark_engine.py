@@ -520,7 +520,14 @@ def _fit(spark, settings: Settings, progress: Progress, master: str):
     lap("features")
 
     progress("choosing k", 0.25)
-    choice = selection.choose_k(xs, settings.k_max, settings.fixed_k, seed, k_min=settings.k_min)
+    choice = selection.choose_k(
+        xs,
+        settings.k_max,
+        settings.fixed_k,
+        seed,
+        k_min=settings.k_min,
+        min_share=settings.min_segment_share,
+    )
     del xs
     lap("choose_k")
 

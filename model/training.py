@@ -203,12 +203,27 @@ def _fit_local(
     lap("features")
 
     progress("choosing k", 0.25)
-    choice = selection.choose_k(x, settings.k_max, settings.fixed_k, seed, k_min=settings.k_min)
+    choice = selection.choose_k(
+        x,
+        settings.k_max,
+        settings.fixed_k,
+        seed,
+        k_min=settings.k_min,
+        min_share=settings.min_segment_share,
+    )
     lap("choose_k")
-    chosen(choice)
+    floor = settings.min_segment_share if settings.fixed_k is None else 0.0
+    # The elbow is drawn while the final fit runs, unless that fit will change k
+    crumbs = choice.smallest.get(choice.k, 1.0) < floor
+    if not crumbs:
+        chosen(choice)
 
     progress(f"fitting {choice.k} segments on {len(x):,} customers", 0.55)
-    km, (label, d1, second, d2) = selection.fit_final_with_distances(x, choice.k, seed)
+    km, found = selection.fit_final_with_distances(x, choice.k, seed)
+    km, found = selection.without_crumbs(x, km, found, choice, floor, seed)
+    if crumbs:
+        chosen(choice)
+    label, d1, second, d2 = found
     lap("fit")
     return EngineFit(transformer, choice, km, label, d1, second, d2, x.__getitem__)
 
