@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from model.coded import as_codes
 from model.config import Settings
 from model.errors import DataError
 from model.ids import ROW_IDS, id_strings
@@ -627,8 +628,11 @@ def _validate(
     categorical: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (codes, levels)
     notes: list[str] = []
     skipped_text: list[str] = []
+    declared = _declared_codes(settings, columns, names, source)
     for name in names:
-        kind_of, values = _feature(frame[name], name, listed, where, notes)
+        kind_of, values = _feature(frame[name], name, listed or name in declared, where, notes)
+        if kind_of == "numeric" and name in declared:
+            kind_of, values = "categorical", _categories(as_codes(values, name), name)
         if kind_of == "numeric":
             numeric.append(name)
             data[name] = values
@@ -782,13 +786,7 @@ def _feature(
         if numbers is None:  # mostly text
             if not listed:
                 return "text", None
-            codes, levels = pd.factorize(text)  # missing -> -1
-            if len(levels) > MAX_CATEGORIES:
-                raise DataError(
-                    f"column {name!r} has {len(levels):,} different values; a categorical "
-                    f"feature can have at most {MAX_CATEGORIES} (is it an id or free text?)"
-                )
-            return "categorical", (codes, np.asarray(levels, dtype=object))
+            return "categorical", _categories(text, name)
         bad = present & np.isnan(numbers)
         if bad.any():
             count = int(bad.sum())
@@ -813,6 +811,45 @@ def _feature(
     if np.isnan(values).all():
         return _all_missing(name, listed, notes)
     return "numeric", values
+
+
+def _categories(text, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (missing: -1) and levels of a categorical feature's text values."""
+    codes, levels = pd.factorize(pd.Series(text, dtype=object, copy=False))
+    if len(levels) > MAX_CATEGORIES:
+        raise DataError(
+            f"column {name!r} has {len(levels):,} different values; a categorical "
+            f"feature can have at most {MAX_CATEGORIES} (is it an id or free text?)"
+        )
+    return codes, np.asarray(levels, dtype=object)
+
+
+def _declared_codes(
+    settings: Settings, columns: list[str], features: list[str], source: str
+) -> set[str]:
+    """SEGBOT_CATEGORICAL checked against the table and the features."""
+    declared = settings.categorical
+    if not declared:
+        return set()
+    if settings.data_kind == "transactions":
+        raise DataError(
+            "SEGBOT_CATEGORICAL / --categorical is for a customers table; a purchase log's "
+            "features are computed from its dates and amounts"
+        )
+    for name in declared:
+        if settings.features and name not in settings.features:
+            raise DataError(
+                f"column {name!r} is in SEGBOT_CATEGORICAL / --categorical but not in "
+                "SEGBOT_FEATURES / --features; list it there too"
+            )
+        if name not in columns:
+            raise DataError(
+                f"unknown column {name!r} in SEGBOT_CATEGORICAL / --categorical"
+                f"{did_you_mean(name, columns, ' (', ')')}; the columns are: {name_list(columns)}"
+            )
+        if name not in features:
+            raise DataError(f"column {name!r} is the id column; it cannot be a category too")
+    return set(declared)
 
 
 def _as_numbers(text: pd.Series, present: np.ndarray) -> np.ndarray | None:

@@ -23,8 +23,11 @@ from sklearn.preprocessing import FunctionTransformer
 from model import features as feat
 from model import selection
 from model.config import Settings
+from model.labels import NONE as NO_LABELS
+from model.labels import Labels
 from model.naming import (
     Naming,
+    TextTrait,
     apply_overrides,
     flag_traits,
     load_overrides,
@@ -215,21 +218,40 @@ def float_column(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def name(
-    dataset: Dataset, profiles: Profiles, ids: list[int], names_file: Path | None
+    dataset: Dataset,
+    profiles: Profiles,
+    ids: list[int],
+    names_file: Path | None,
+    labels: Labels = NO_LABELS,
 ) -> list[Naming]:
-    """Stage `name`: a name, an action and traits per cluster; a names file wins."""
+    """Stage `name`: a name, an action and traits per cluster; a names file wins.
+    Names and actions read the labels; the traits keep the raw column names."""
     p = profiles
     log_kind = dataset.kind == "transactions"
     # 0/1 flags are named like text values ("Senior-Citizen"), not as high/low numbers
     plain = [j for j, c in enumerate(dataset.numeric) if c not in p.flags]
     flagged = flag_traits(p.means, p.overall, dataset.numeric, p.flags)
+    texts = [
+        [
+            TextTrait(
+                labels.column(t.feature), labels.value(t.feature, t.value), t.share, t.overall
+            )
+            for t in p.text_traits[i] + flagged[i]
+        ]
+        for i in range(len(ids))
+    ]
+    shown = [labels.column(c) for c in dataset.numeric]
     namings = name_segments(
         p.z[:, plain],
-        [dataset.numeric[j] for j in plain],
-        noun=noun_for(dataset.numeric, purchase_log=log_kind),
+        [shown[j] for j in plain],
+        noun=noun_for(shown, purchase_log=log_kind),
         purchase_log=log_kind,
-        text_traits=[p.text_traits[i] + flagged[i] for i in range(len(ids))],
+        text_traits=texts,
     )
+    if labels:
+        namings = [
+            Naming(n.name, n.action, [labels.raw_trait(t) for t in n.traits]) for n in namings
+        ]
     return apply_overrides(namings, ids, load_overrides(names_file))
 
 
@@ -313,13 +335,14 @@ def chart_fields(
     profiles: Profiles,
     matched: Matched,
     rows: np.ndarray,
+    labels: Labels = NO_LABELS,
 ) -> dict[str, Any]:
     """`model.charts.ChartInput` fields as plain values (segments as (id, name, size)),
     for the cluster chart's `rows`: built without importing matplotlib, so they can
-    be sent to the chart worker."""
+    be sent to the chart worker. Columns and values in `labels`."""
     p = profiles
     order = [s["cluster"] for s in segments]
-    return {
+    fields = {
         **elbow_fields(version, trained_at, k_selected, fit.choice.k),
         "segments": [(s["id"], s["name"], s["size"]) for s in segments],
         "points": fit.points(rows),
@@ -339,6 +362,22 @@ def chart_fields(
         ),
         # share columns of text values
         **chart_columns(p.shares, p.text_traits, order),
+    }
+    return labelled_chart_fields(fields, labels, dataset.categorical)
+
+
+def labelled_chart_fields(fields: dict[str, Any], labels: Labels, categorical: list[str]):
+    """`chart_fields` with every column and value a person reads in labels."""
+    if not labels:
+        return fields
+    col = labels.column
+    return {
+        **fields,
+        "feature_names": [labels.transformed(n, categorical) for n in fields["feature_names"]],
+        "profile_features": [col(c) for c in fields["profile_features"]],
+        "profile_flags": [col(c) for c in fields["profile_flags"]],
+        "profile_keep": [col(c) for c in fields["profile_keep"]],
+        "profile_text": [(col(f), labels.value(f, v)) for f, v in fields["profile_text"]],
     }
 
 
@@ -503,6 +542,8 @@ def metadata(
     comparison: dict[str, Any],
     charts: dict[str, str],
     timings: dict[str, float],
+    labels: Labels = NO_LABELS,
+    notes: list[str] | None = None,
 ) -> dict[str, Any]:
     """Stage `metadata`: the version's metadata.json, held back as a candidate when
     a guardrail says so."""
@@ -520,6 +561,9 @@ def metadata(
         "log_columns": feat.log_columns(fit.transformer),
         "flags": profiles.flags,
         "text_levels": {fs.feature: fs.levels for fs in profiles.shares},
+        "labels": labels.columns,
+        "value_labels": labels.values,
+        "notes": list(notes or []),
         "k": fit.choice.k,
         "k_selection": k_selected,
         "quality": quality,
