@@ -64,6 +64,7 @@ import pandas as pd
 from model.coded import as_codes
 from model.config import Settings
 from model.errors import DataError
+from model.feature_spread import reason_to_leave_out
 from model.ids import ROW_IDS, id_strings
 from model.messages import (
     SHOW,
@@ -108,6 +109,8 @@ class Dataset:
     digest: str  # sha256 of ids + features: unchanged data, same digest
     kind: str  # "customers" | "transactions"
     notes: list[str] = field(default_factory=list)  # things fixed up on the way (one line each)
+    # A purchase log's scale (model.transactions.log_scale): span_days, typical_gap_days
+    log: dict[str, float] = field(default_factory=dict)
     _ids: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -164,6 +167,7 @@ def load_dataset(settings: Settings) -> Dataset:
         where = at_row
     dataset = _validate(table, settings, source, where)
     dataset.notes[:0] = table.attrs.get("notes", [])  # returns netted off, rows left out...
+    dataset.log = table.attrs.get("log", {})
     del table
     _release_arrow_memory()
     log.info(
@@ -645,6 +649,8 @@ def _validate(
         elif kind_of == "text":
             skipped_text.append(name)
 
+    if not listed:
+        _leave_out_flat(data, numeric, categorical, kind == "transactions", notes)
     if not data:
         hint = (
             f"; text columns {name_list(skipped_text)} are used only when listed in "
@@ -811,6 +817,31 @@ def _feature(
     if np.isnan(values).all():
         return _all_missing(name, listed, notes)
     return "numeric", values
+
+
+def _leave_out_flat(
+    data: dict,
+    numeric: list[str],
+    categorical: dict[str, tuple[np.ndarray, np.ndarray]],
+    purchase_log: bool,
+    notes: list[str],
+) -> None:
+    """Features not listed that carry no difference (model.feature_spread) leave
+    `data`, `numeric` and `categorical`, one note each; unless none would be left."""
+    reasons = {name: reason_to_leave_out(name, data[name], purchase_log) for name in numeric}
+    for name, (_, levels) in categorical.items():
+        if len(levels) == 1:
+            reasons[name] = f"{name} left out: every customer has the same value ({levels[0]})"
+    out = [name for name in data if reasons.get(name)]
+    if not out or len(out) == len(data):
+        return
+    for name in out:
+        del data[name]
+        categorical.pop(name, None)
+        if name in numeric:
+            numeric.remove(name)
+        notes.append(reasons[name])
+        log.info(reasons[name])
 
 
 def _categories(text, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -52,6 +52,19 @@ TEXT_SHARE = 0.5
 TEXT_GAIN = 0.25
 # Words before the noun, at most: longer names stop being readable.
 MAX_WORDS = 4
+# A numeric difference names a segment only when the segment's median is also this
+# far from everyone's median, for amounts, counts and durations (`QUANTITIES`): the
+# data's own units ("tenure 482 days" against 500 overall is no difference a
+# marketer can use, however few standard deviations tenure spans). Medians, not
+# means: a few big spenders move the overall mean of a money column past most
+# segments' typical customer.
+MATERIAL = 0.10
+# Purchase logs, against the log itself: "New" only when the segment's typical
+# customer first bought in the last quarter of the log's span; "Lapsed"/"At Risk"
+# only when its typical customer has not bought for two of the customers' typical
+# gaps between purchases; "Recent" within one gap.
+NEW_PART_OF_SPAN = 0.25
+LAPSED_GAPS = 2.0
 
 # concept -> (keywords matched as whole words, word when high, word when low).
 # Listed order breaks ties between equally long keywords: the specific concepts
@@ -202,6 +215,25 @@ CONCEPTS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "items": (("items", "quantity", "units"), "Bulk", "Light"),
     "age": (("age",), "Older", "Young"),
 }
+# Concepts measured from zero (an amount, a count or a duration): their level means something.
+QUANTITIES = frozenset(
+    {
+        "income",
+        "credit_limit",
+        "balance",
+        "products",
+        "household",
+        "returns",
+        "visits",
+        "frequency",
+        "aov",
+        "spend",
+        "tenure",
+        "items",
+        "age",
+        "recency",
+    }
+)
 # Words that qualify many columns ("total_returns", "order_value"): any other keyword beats them.
 GENERIC = frozenset({"total", "value", "amount", "count", "months"})
 
@@ -589,6 +621,44 @@ def _assign_actions(cands: list[list[tuple[str, float, float]]], names: list[str
 # Concepts that say the data is about shopping; without one, "Shoppers" would be
 # the wrong word (a credit-card or phone-plan table's members are customers).
 SHOPPING = frozenset({"spend", "frequency", "aov", "items", "recency", "discount", "returns"})
+
+
+def true_in_units(
+    z: np.ndarray,
+    typical: np.ndarray,
+    overall: np.ndarray,
+    features: list[str],
+    purchase_log: bool = False,
+    scale: dict[str, float] | None = None,
+) -> np.ndarray:
+    """`z` (segments x features) with every difference that is not true in the data's
+    own units set to 0, so it names nothing: a quantity whose segment median is within
+    `MATERIAL` of the overall median; in a purchase log, "New" (tenure low) unless the
+    segment's median customer first bought in the last `NEW_PART_OF_SPAN` of the log,
+    "Lapsed" (recency high) unless its median recency is `LAPSED_GAPS` typical gaps
+    between purchases or more, "Recent" (recency low) unless it is within one gap.
+    `typical` holds the segments' medians, `overall` everyone's; `scale` the log's
+    span_days and typical_gap_days (model.transactions.log_scale)."""
+    out = np.array(z, dtype=float, copy=True)
+    typical = np.asarray(typical, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for j, feature in enumerate(features):
+            concept = concept_of(feature)
+            median = typical[:, j]
+            span = every = 0.0
+            if purchase_log and scale:
+                span, every = scale.get("span_days", 0.0), scale.get("typical_gap_days", 0.0)
+            if concept == "recency" and every > 0:  # absolute: most of a log may be lapsed
+                out[(out[:, j] > 0) & ~(median >= LAPSED_GAPS * every), j] = 0.0
+                out[(out[:, j] < 0) & ~(median <= every), j] = 0.0
+                continue
+            if concept == "tenure" and span > 0:
+                new = out[:, j] < 0
+                out[new & ~(median <= NEW_PART_OF_SPAN * span), j] = 0.0
+            level = abs(float(overall[j]))
+            if (purchase_log or concept in QUANTITIES) and level > 0:
+                out[np.abs(median - overall[j]) < MATERIAL * level, j] = 0.0
+    return out
 
 
 def noun_for(features: list[str], purchase_log: bool = False) -> str:

@@ -33,6 +33,7 @@ from model.naming import (
     load_overrides,
     name_segments,
     noun_for,
+    true_in_units,
 )
 from model.text_shares import (
     FeatureShares,
@@ -143,6 +144,7 @@ class Profiles:
     means: np.ndarray  # (k, numeric) in original units
     overall: np.ndarray  # population mean of each numeric feature
     medians: pd.DataFrame | None  # of a sample, by cluster
+    overall_median: np.ndarray  # of the same sample, each numeric feature
     modes: dict[str, pd.Series]  # per text feature, by cluster
     centroid: dict[str, np.ndarray]  # KMeans centres in original units
     z: np.ndarray  # (k, numeric) the centres in scaled units
@@ -156,7 +158,8 @@ def profile(dataset: Dataset, fit: EngineFit, seed: int) -> Profiles:
     columns = [float_column(dataset.frame, c) for c in dataset.numeric]
     sums, counts = label_sums(columns, label.astype(np.intp), k)
     med_rows = selection.sample_rows(dataset.rows, MEDIAN_SAMPLE, seed)
-    grouped = dataset.frame.iloc[med_rows].assign(_label=label[med_rows]).groupby("_label")
+    sample = dataset.frame.iloc[med_rows]
+    grouped = sample.assign(_label=label[med_rows]).groupby("_label")
     scaled_order = feat.numeric_order(fit.transformer)
     shares = text_shares(dataset.frame, dataset.categorical, label, k)
     return Profiles(
@@ -165,6 +168,7 @@ def profile(dataset: Dataset, fit: EngineFit, seed: int) -> Profiles:
         means=_ratio(sums, counts),
         overall=_ratio(sums.sum(0), counts.sum(0)),
         medians=grouped[dataset.numeric].median() if dataset.numeric else None,
+        overall_median=sample[dataset.numeric].median().to_numpy(dtype=float),
         modes={
             c: grouped[c].agg(lambda s: s.mode().iloc[0] if s.notna().any() else None)
             for c in dataset.categorical
@@ -241,8 +245,14 @@ def name(
         for i in range(len(ids))
     ]
     shown = [labels.column(c) for c in dataset.numeric]
+    typical = (
+        p.medians.reindex(range(len(ids)))[dataset.numeric].to_numpy(dtype=float)
+        if p.medians is not None
+        else np.full(p.means.shape, np.nan)
+    )
+    z = true_in_units(p.z, typical, p.overall_median, shown, log_kind, dataset.log)
     namings = name_segments(
-        p.z[:, plain],
+        z[:, plain],
         [shown[j] for j in plain],
         noun=noun_for(shown, purchase_log=log_kind),
         purchase_log=log_kind,
