@@ -340,3 +340,39 @@ def test_a_text_value_in_the_name_colours_a_concept_action():
     assert out[0].action.endswith("Tailor the message to Female customers.")
     assert out[0].traits == ["Balance high", "Gender=Female high"]
     assert "Tailor" not in out[1].action
+
+
+def test_each_segment_s_action_comes_from_its_own_traits():
+    """Worked out by hand: one segment with high income, two with no difference at all.
+    The two typical ones have one sentence between them; the second gets it as a test
+    cell of its own, never the income segment's spare sentences (which the
+    assignment hands it at the 'unusable' cost)."""
+    z = np.array([[1.5, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    out = name_segments(z, ["annual_income", "spend"], noun="Shoppers")
+    typical = (
+        "Close to average on every measure: keep them engaged with the regular newsletter "
+        "and seasonal offers"
+    )
+    assert [(n.name, n.action) for n in out] == [
+        ("High-Income Shoppers", "Promote premium lines and personalised recommendations."),
+        ("Typical Shoppers 1", f"{typical}."),
+        (
+            "Typical Shoppers 2",
+            f"{typical}; run it for Typical Shoppers 2 as a separate test cell.",
+        ),
+    ]
+
+
+def test_a_purchase_log_name_is_used_only_when_one_segment_fits_it():
+    """Worked out by hand (recency, frequency, monetary z): the first two both fit
+    Champions (recent and frequent), so neither is called that; each is named for
+    its own traits (Recent repeats Frequent's meaning and is dropped from the first)."""
+    z = np.array([[-1.0, 1.5, 0.2], [-1.2, 0.8, 1.6], [1.5, -1.0, -1.0]])
+    features = ["recency_days", "frequency", "monetary_total"]
+    names = [n.name for n in name_segments(z, features, noun="Customers", purchase_log=True)]
+    assert names == [
+        "Frequent Customers",
+        "High-Spending Recent Customers",
+        "Lapsed Low-Spending Customers",
+    ]
+    assert len(set(names)) == len(names)
