@@ -25,10 +25,12 @@ takes `t.rsplit(" ", 1)[0]` as the feature name gets "Student=Yes", which names
 no numeric column.
 
 Actions: every segment gets a different sentence within one call. Each segment
-lists candidate actions (RFM, a combined pair, its concepts' actions, then a
-sentence in its columns' own words: "Stand out on high Balance and high Limit:
-..."); first choices are handed out before second ones, a contested sentence to
-the segment with the stronger trait; a segment left without one gets its first
+lists candidate actions (RFM, a combined pair, its concepts' actions, their second
+lines (`SECOND_ACTIONS`), then a sentence in its columns' own words: "Stand out on
+high Balance and high Limit: ...", or the lever a text column's name suggests:
+"Contract Month-to-month (95% vs 55% overall): offer a longer contract ...");
+first choices are handed out before second ones, a contested sentence to the
+segment with the stronger trait; a segment left without one gets its first
 candidate marked as a separate test cell with its (unique) name.
 """
 
@@ -319,6 +321,56 @@ COMBINED_ACTIONS: dict[frozenset[tuple[str, str]], str] = {
         {("credit_limit", "+"), ("balance", "-")}
     ): "Unused credit: spend-based rewards and offers to put the card to work.",
 }
+# A second sentence for a concept, so two segments that share their strongest trait
+# (two lapsed groups) each get a concrete action rather than one a template.
+SECOND_ACTIONS: dict[tuple[str, str], str] = {
+    ("recency", "+"): (
+        "Try one last reactivation on another channel (SMS, post or retargeting), then "
+        "stop mailing those who do not respond."
+    ),
+    ("recency", "-"): "Ask for a review or a referral while the purchase is fresh.",
+    ("frequency", "+"): "Offer a subscription or auto-replenishment for what they buy most.",
+    ("frequency", "-"): "Send a replenishment reminder timed to when they last bought.",
+    ("spend", "+"): "Give them a personal account contact and first look at premium lines.",
+    ("spend", "-"): "Test a free-shipping threshold just above their usual basket.",
+    ("income", "+"): "Lead with quality and service, not price, in every message.",
+    ("income", "-"): "Show the price first and offer instalments on bigger items.",
+    ("tenure", "+"): "Invite them to a members' preview and ask what would keep them.",
+    ("tenure", "-"): "Follow up their first purchase with a how-to and a second-order offer.",
+    ("aov", "+"): "Show them bundles and premium versions of what they already buy.",
+    ("aov", "-"): "Suggest a matching add-on at checkout.",
+    ("age", "+"): "Use email and print, with clear service and delivery promises.",
+    ("age", "-"): "Use social and short video, with quick checkout on mobile.",
+    ("products", "+"): "Review their products together and consolidate them into one plan.",
+    ("products", "-"): "Offer the product most often bought next, with a bundle price.",
+}
+# Text columns whose name says which lever a marketer pulls: (keywords, what to do
+# for the customers with that value). The value is put first ("Contract
+# Month-to-month (88% vs 55% overall): ..."), so two segments never read alike.
+LEVERS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("contract", "term", "commitment"), "offer a longer contract at a loyalty price"),
+    (
+        ("payment", "pay", "billing"),
+        "make paying easier (automatic payment, a reminder before each bill)",
+    ),
+    (
+        ("plan", "tier", "package", "subscription", "membership"),
+        "show them the next plan up and what it adds",
+    ),
+    (
+        ("channel", "source", "device", "platform", "browser", "app"),
+        "run the campaign on that channel first",
+    ),
+    (
+        ("region", "city", "state", "country", "location", "store", "branch", "zip", "area"),
+        "run a local offer and stock what sells there",
+    ),
+    (
+        ("category", "product", "brand", "department", "genre", "line"),
+        "lead with new arrivals and bundles from it",
+    ),
+    (("service", "internet", "phone"), "offer add-ons to that service with a free first month"),
+)
 DEFAULT_ACTION = "Keep them engaged with the regular newsletter and seasonal offers."
 # The tail of an action written from a segment's own columns.
 TEST_TAIL = "test it against the regular offers."
@@ -509,11 +561,24 @@ def _compose(traits: list[_Trait], depth: int, noun: str) -> str:
     return " ".join([*words, noun]) if words else f"Typical {noun}"
 
 
+def lever_of(feature: str) -> str | None:
+    """What to do about a text column's value, when its name says (contract, plan...)."""
+    tokens = _tokens(feature)
+    for keywords, lever in LEVERS:
+        if any(k in tokens for k in keywords):
+            return lever
+    return None
+
+
 def _own_words(traits: list[_Trait]) -> str:
-    """An action from what sets the segment apart, in its columns' own words."""
+    """An action from what sets the segment apart, in its columns' own words: the
+    lever its text value suggests when the column's name says one."""
     parts = [_phrase(t) for t in traits]
     listed = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
     text = next((t.text for t in traits if t.text), None)
+    lever = lever_of(text.feature) if text else None
+    if text and lever:
+        return f"{listed[0].upper()}{listed[1:]}: {lever}, and {TEST_TAIL}"
     if text:
         tail = f"tailor the offer and message to {_text_word(text)} customers and {TEST_TAIL}"
         return f"Stand out on {listed}: {tail}"
@@ -553,6 +618,8 @@ def _typical_action(z: np.ndarray, features: list[str], texts: list[TextTrait]) 
 # Extra cost of a sentence in the segment's own words once its concepts' actions
 # are listed: a concept action one rank lower is still the better advice.
 OWN_WORDS_COST = 1.5
+# A concept's second sentence ranks after its first choices but before the own-words one.
+SECOND_COST = 0.5
 
 
 def _candidates(
@@ -576,6 +643,9 @@ def _candidates(
     for t in [*words, *(t for t in traits if t not in words)]:
         # An unknown column or a text value: what sets them apart, in their own words.
         add(ACTIONS[(t.concept, t.sign)] + voice if t.concept else _own_words(traits[:2]), t.size)
+    for t in words[:depth]:
+        if (t.concept, t.sign) in SECOND_ACTIONS:
+            add(SECOND_ACTIONS[(t.concept, t.sign)] + voice, t.size, SECOND_COST)
     if traits:
         add(_own_words(traits[:2]), traits[0].size, OWN_WORDS_COST)
         add(_own_words(traits[:3]), traits[0].size, OWN_WORDS_COST)
@@ -598,7 +668,7 @@ def _assign_actions(cands: list[list[tuple[str, float, float]]], names: list[str
     for i, options in enumerate(cands):
         for s, c, strength in options:
             bonus = 0.5 if math.isinf(strength) else 0.5 * strength / (1 + strength)
-            cost[i, column[s]] = c - bonus
+            cost[i, column[s]] = c * (1 + bonus) - bonus  # stronger: keeps its first choice
     rows, cols = linear_sum_assignment(cost)
     chosen: list[str | None] = [None] * k
     for i, j in zip(rows, cols, strict=True):

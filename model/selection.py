@@ -326,17 +326,20 @@ def fit_final_with_distances(x: np.ndarray, k: int, seed: int = 0):
     return km, (label, d1, second, d2)
 
 
-def without_crumbs(x: np.ndarray, km: KMeans, found, choice: KChoice, floor: float, seed: int = 0):
+def without_crumbs(
+    x: np.ndarray, km: KMeans, found, choice: KChoice, floor: float, seed: int = 0, k_min: int = 2
+):
     """`km` and its `distances` on x, or, when a cluster holds less than `floor` of
     the rows, the fit from the other centres (Lloyd's iterations on every row):
     its customers join their nearest segment rather than be served as one. Repeated
-    until none is that small; `choice` gets the new k and says why."""
+    until none is that small, never below `k_min` segments; `choice` gets the new k
+    and says why."""
     label, folded = found[0], 0
     while floor > 0 and len(km.cluster_centers_) > 1:
         counts = np.bincount(label, minlength=len(km.cluster_centers_))
         keep = counts >= floor * len(x)
-        if keep.all() or not keep.any():
-            break
+        if keep.all() or keep.sum() < min(k_min, len(keep)):
+            break  # a floor too high for k_min segments: the retrain guardrail says so
         folded += int(counts[~keep].sum())
         tol = LLOYD_TOL * float(np.mean(np.var(x, axis=0, dtype=np.float64)))
         centers, n_iter = lloyd(x, km.cluster_centers_[keep], tol)

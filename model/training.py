@@ -226,7 +226,7 @@ def _fit_local(
 
     progress(f"fitting {choice.k} segments on {len(x):,} customers", 0.55)
     km, found = selection.fit_final_with_distances(x, choice.k, seed)
-    km, found = selection.without_crumbs(x, km, found, choice, floor, seed)
+    km, found = selection.without_crumbs(x, km, found, choice, floor, seed, settings.k_min)
     if crumbs:
         chosen(choice)
     label, d1, second, d2 = found

@@ -162,7 +162,9 @@ def test_identical_centres_still_get_distinct_names_and_actions():
     out = name_segments(z, SAMPLE)
     assert len({n.name for n in out}) == 4
     assert len({n.action for n in out}) == 4
-    assert sum("test cell" in n.action for n in out) >= 2  # honest: nothing else tells them apart
+    # the income playbook has two lines and the own-words one: the fourth is honest,
+    # nothing else tells it apart
+    assert sum("test cell" in n.action for n in out) == 1
 
 
 def test_bundled_sample_names_and_actions_are_unchanged_where_nothing_collides():
@@ -376,3 +378,30 @@ def test_a_purchase_log_name_is_used_only_when_one_segment_fits_it():
         "Lapsed Low-Spending Customers",
     ]
     assert len(set(names)) == len(names)
+
+
+def test_a_text_column_that_names_a_lever_gets_that_lever():
+    """Telco-like: contract and payment method. Each segment is set apart by its
+    value; the action says what to do with it, value first."""
+    texts = [
+        [TextTrait("Contract", "Month-to-month", 0.95, 0.55)],
+        [TextTrait("payment_method", "Electronic check", 0.9, 0.34)],
+        [TextTrait("Region", "North", 0.9, 0.3)],
+    ]
+    out = name_segments(np.zeros((3, 1)), ["tenure"], noun="Customers", text_traits=texts)
+    assert [n.action for n in out] == [
+        "Contract Month-to-month (95% vs 55% overall): offer a longer contract at a loyalty "
+        "price, and test it against the regular offers.",
+        "Payment Method Electronic check (90% vs 34% overall): make paying easier (automatic "
+        "payment, a reminder before each bill), and test it against the regular offers.",
+        "Region North (90% vs 30% overall): run a local offer and stock what sells there, and "
+        "test it against the regular offers.",
+    ]
+
+
+def test_two_segments_lapsed_alike_get_two_concrete_actions_not_a_template():
+    z = np.array([[1.6, -0.2], [1.3, 0.1], [-1.2, 0.0]])
+    out = name_segments(z, ["recency_days", "frequency"], noun="Customers")
+    assert out[0].action == "Run a win-back campaign with a time-limited offer."
+    assert out[1].action.startswith("Try one last reactivation on another channel")
+    assert not any(n.action.startswith("Stand out on") for n in out)
