@@ -54,6 +54,8 @@ TEXT_SHARE = 0.5
 TEXT_GAIN = 0.25
 # Words before the noun, at most: longer names stop being readable.
 MAX_WORDS = 4
+# ...and their parts ("Farm-Liability-Policies" is three): long labels name fewer traits.
+MAX_NAME_PARTS = 6
 # A numeric difference names a segment only when the segment's median is also this
 # far from everyone's median, for amounts, counts and durations (`QUANTITIES`): the
 # data's own units ("tenure 482 days" against 500 overall is no difference a
@@ -235,6 +237,10 @@ QUANTITIES = frozenset(
         "age",
         "recency",
     }
+)
+# Words that turn a measure around or cut out a band of it.
+QUALIFIERS = frozenset(
+    {"low", "high", "no", "non", "not", "without", "under", "over", "below", "above", "less"}
 )
 # Words that qualify many columns ("total_returns", "order_value"): any other keyword beats them.
 GENERIC = frozenset({"total", "value", "amount", "count", "months"})
@@ -424,8 +430,12 @@ def _tokens(text: str) -> list[str]:
 @lru_cache(maxsize=4096)
 def concept_of(column: str) -> str | None:
     """The concept whose longest keyword appears as whole words in the column name
-    (generic words count least; ties go to the concept listed first)."""
+    (generic words count least; ties go to the concept listed first). A name that
+    qualifies its measure ("Low education", "Income under 30k": a share of people
+    with little of it) has no concept: "high" of it is not "High-Income"."""
     tokens = _tokens(column)
+    if QUALIFIERS.intersection(tokens):
+        return None
     best, best_len = None, 0.0
     for concept, (keywords, _, _) in CONCEPTS.items():
         for kw in keywords:
@@ -558,6 +568,8 @@ def _compose(traits: list[_Trait], depth: int, noun: str) -> str:
         w = _word(t)
         if w.lower() not in {x.lower() for x in words} and w.lower() != noun.lower():
             words.append(w)
+    if depth > 1 and sum(len(w.split("-")) for w in words) > MAX_NAME_PARTS:
+        return _compose(traits, depth - 1, noun)  # long labels: the stronger traits only
     return " ".join([*words, noun]) if words else f"Typical {noun}"
 
 
@@ -568,6 +580,10 @@ def lever_of(feature: str) -> str | None:
         if any(k in tokens for k in keywords):
             return lever
     return None
+
+
+def _words_of(name: str) -> frozenset[str]:
+    return frozenset(name.lower().split())
 
 
 def _own_words(traits: list[_Trait]) -> str:
@@ -790,15 +806,20 @@ def name_segments(
         for w in words
     ]
     names = [_compose(words[i], depth[i], noun) for i in range(k)]
-    # Deepen names until unique (add the next trait), then number what is left.
+    # Deepen names until unique (add the next trait), then number what is left. The
+    # same words in another order are the same name ("Lapsed Low-Spending" and
+    # "Low-Spending Lapsed"): one spelling, then numbers.
     for _ in range(MAX_WORDS):
-        dupes = {n for n in names if names.count(n) > 1}
+        keys = [_words_of(n) for n in names]
+        dupes = {key for key in keys if keys.count(key) > 1}
         if not dupes:
             break
         for i in range(k):
-            if names[i] in dupes and depth[i] < min(len(words[i]), MAX_WORDS):
+            if keys[i] in dupes and depth[i] < min(len(words[i]), MAX_WORDS):
                 depth[i] += 1
                 names[i] = _compose(words[i], depth[i], noun)
+    spelling: dict[frozenset[str], str] = {}
+    names = [spelling.setdefault(_words_of(n), n) for n in names]
     signs = [{t.key: t.sign for t in ts if not t.text} for ts in traits]
     rfm = [_rfm_name(s) if purchase_log else None for s in signs]
     for i in range(k):

@@ -405,3 +405,37 @@ def test_two_segments_lapsed_alike_get_two_concrete_actions_not_a_template():
     assert out[0].action == "Run a win-back campaign with a time-limited offer."
     assert out[1].action.startswith("Try one last reactivation on another channel")
     assert not any(n.action.startswith("Stand out on") for n in out)
+
+
+def test_the_same_words_in_another_order_are_the_same_name():
+    """Worked out by hand: both segments are lapsed and low-spending, in a different
+    order of strength; one spelling, numbered, and two different actions."""
+    z = np.array([[0.9, -1.2], [1.3, -0.8], [-1.5, 1.5]])
+    out = name_segments(z, ["recency_days", "monetary_total"], noun="Customers")
+    assert [n.name for n in out][:2] == [
+        "Low-Spending Lapsed Customers 1",
+        "Low-Spending Lapsed Customers 2",
+    ]
+    assert out[0].action != out[1].action
+
+
+@pytest.mark.parametrize(
+    ("label", "concept"),
+    [
+        ("Low education", None),  # a share of people with little of it: not "Highly-Educated"
+        ("Income under 30k", None),
+        ("Household without children", None),
+        ("Average income", "income"),
+        ("Purchasing power", None),
+    ],
+)
+def test_a_qualified_measure_is_no_concept(label, concept):
+    assert concept_of(label) == concept
+
+
+def test_long_labels_name_fewer_traits():
+    features = ["Farm liability contribution", "Private health insurance", "Tractors"]
+    z = np.array([[1.5, 1.2, 0.0], [0.0, 0.0, 1.5], [-1.5, 0.0, 0.0]])
+    names = [n.name for n in name_segments(z, features, noun="Customers")]
+    # 1.2 is within 60% of 1.5 (two traits), but eight words do not read: the stronger one
+    assert names[0] == "High-Farm-Liability-Contribution Customers"
