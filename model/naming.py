@@ -471,6 +471,8 @@ def _word(t: _Trait) -> str:
     if t.concept:
         _, high, low = CONCEPTS[t.concept]
         return high if t.sign == "+" else low
+    if QUALIFIERS.intersection(_tokens(t.feature)):  # "More-Low-Education", not "High-Low-..."
+        return f"{'More' if t.sign == '+' else 'Less'}-{'-'.join(_pretty(t.feature).split())}"
     return f"{'High' if t.sign == '+' else 'Low'}-{'-'.join(_pretty(t.feature).split())}"
 
 
@@ -479,6 +481,8 @@ def _phrase(t: _Trait) -> str:
     if t.text:
         x = t.text
         return f"{_pretty(x.feature)} {x.value} ({x.share:.0%} vs {x.overall:.0%} overall)"
+    if QUALIFIERS.intersection(_tokens(t.feature)):
+        return f"{'more' if t.sign == '+' else 'less'} {_pretty(t.feature)}"
     return f"{'high' if t.sign == '+' else 'low'} {_pretty(t.feature)}"
 
 

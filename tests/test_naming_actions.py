@@ -439,3 +439,13 @@ def test_long_labels_name_fewer_traits():
     names = [n.name for n in name_segments(z, features, noun="Customers")]
     # 1.2 is within 60% of 1.5 (two traits), but eight words do not read: the stronger one
     assert names[0] == "High-Farm-Liability-Contribution Customers"
+
+
+def test_a_qualified_measure_reads_more_or_less():
+    z = np.array([[1.5], [-1.5], [0.0]])
+    out = name_segments(z, ["Low education"], noun="Customers")
+    assert [n.name for n in out][:2] == [
+        "More-Low-Education Customers",
+        "Less-Low-Education Customers",
+    ]
+    assert out[0].action.startswith("Stand out on more Low Education: ")
