@@ -16,7 +16,8 @@ from model.errors import DataError
 
 # An integer column with at most this many distinct values may be a code...
 HINT_MAX_LEVELS = 60
-# ...when its name says so (a whole word) or the labels file labels its values.
+# ...when a word of its name ends in one of these (MOSTYPE) or the labels file labels
+# its values. Only a hint: a wrong one costs a line, and nothing is decided by it.
 CODE_WORDS = frozenset({"type", "code", "class", "segment", "category", "subtype", "group"})
 
 
@@ -41,9 +42,14 @@ def _words(name: str) -> set[str]:
     return {w for w in re.split(r"[^a-z0-9]+", name.lower()) if w}
 
 
+def _says_code(name: str) -> bool:
+    """A word of the name is, or ends in, a code word: "customer_type", "MOSTYPE"."""
+    return any(word.endswith(code) for word in _words(name) for code in CODE_WORDS)
+
+
 def looks_like_code(name: str, values: np.ndarray, value_labels: bool) -> bool:
     """An integer column with few distinct values whose name or labels say code."""
-    if not (value_labels or _words(name) & CODE_WORDS):
+    if not (value_labels or _says_code(name)):
         return False
     present = values[~np.isnan(values)]
     if present.size == 0 or (present != np.round(present)).any():

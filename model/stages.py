@@ -344,8 +344,8 @@ def chart_fields(
     fit: EngineFit,
     profiles: Profiles,
     matched: Matched,
+    labels: Labels,
     rows: np.ndarray,
-    labels: Labels = NO_LABELS,
 ) -> dict[str, Any]:
     """`model.charts.ChartInput` fields as plain values (segments as (id, name, size)),
     for the cluster chart's `rows`: built without importing matplotlib, so they can

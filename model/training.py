@@ -140,7 +140,7 @@ def _train(
     segments = stages.describe(dataset, profiles, matched, namings)
     chart_fields = functools.partial(
         stages.chart_fields, version, trained_at, segments, k_selected, dataset, fit, profiles,
-        matched, labels=labels,
+        matched, labels,
     )  # fmt: skip
     if worker is not None:
         worker.render(out_dir, chart_fields)  # drawn while the trainer scores and saves

@@ -17,9 +17,11 @@ concept: "High-Income"/"Low-Income") and the codes read "Student", "Retiree",
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from model.coded import looks_like_code
 from model.errors import DataError
 from model.labels import read_labels
 from tests.conftest import run_segbot, segbot_env
@@ -173,3 +175,17 @@ def test_a_bad_categorical_setting_is_one_line(tmp_path, args, message):
     )
     assert done.returncode != 0
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "hint"),
+    [
+        ("MOSTYPE", [1.0, 8.0, 33.0, 41.0], True),  # a word ending in "type"
+        ("customer_segment", [1.0, 2.0, 3.0], True),
+        ("plan_code", [1.0, 2.0, 2.5], False),  # a fraction: no code
+        ("plan_code", [1.0, 2.0], False),  # two values read as a flag
+        ("orders", [1.0, 2.0, 3.0], False),  # nothing says code
+    ],
+)
+def test_the_code_hint(name, values, hint):
+    assert looks_like_code(name, np.array(values), value_labels=False) == hint
