@@ -376,6 +376,10 @@ LEVERS: tuple[tuple[tuple[str, ...], str], ...] = (
         "lead with new arrivals and bundles from it",
     ),
     (("service", "internet", "phone"), "offer add-ons to that service with a free first month"),
+    (
+        ("policy", "policies", "insurance", "cover", "coverage"),
+        "offer the cover they do not have yet, with a multi-policy discount",
+    ),
 )
 DEFAULT_ACTION = "Keep them engaged with the regular newsletter and seasonal offers."
 # The tail of an action written from a segment's own columns.

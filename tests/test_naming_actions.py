@@ -387,8 +387,9 @@ def test_a_text_column_that_names_a_lever_gets_that_lever():
         [TextTrait("Contract", "Month-to-month", 0.95, 0.55)],
         [TextTrait("payment_method", "Electronic check", 0.9, 0.34)],
         [TextTrait("Region", "North", 0.9, 0.3)],
+        [TextTrait("Farm liability policies", "Yes", 0.84, 0.02)],
     ]
-    out = name_segments(np.zeros((3, 1)), ["tenure"], noun="Customers", text_traits=texts)
+    out = name_segments(np.zeros((4, 1)), ["tenure"], noun="Customers", text_traits=texts)
     assert [n.action for n in out] == [
         "Contract Month-to-month (95% vs 55% overall): offer a longer contract at a loyalty "
         "price, and test it against the regular offers.",
@@ -396,6 +397,8 @@ def test_a_text_column_that_names_a_lever_gets_that_lever():
         "payment, a reminder before each bill), and test it against the regular offers.",
         "Region North (90% vs 30% overall): run a local offer and stock what sells there, and "
         "test it against the regular offers.",
+        "Farm Liability Policies Yes (84% vs 2% overall): offer the cover they do not have yet, "
+        "with a multi-policy discount, and test it against the regular offers.",
     ]
 
 
