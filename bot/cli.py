@@ -24,6 +24,8 @@ TRAIN_FLAGS: dict[str, tuple[str, str]] = {
     "--features": ("features", "comma-separated feature columns"),
     "--date-column": ("date_column", "transaction date column"),
     "--amount-column": ("amount_column", "transaction amount column"),
+    "--labels": ("labels_file", "data dictionary CSV: column,label or column,value,label"),
+    "--categorical": ("categorical", "comma-separated integer-coded columns read as categories"),
     "--k": ("k", "'auto' or a number of segments"),
     "--k-min": ("k_min", "smallest k tried by auto (2 allows a high/low split)"),
     "--k-max": ("k_max", "largest k tried by auto"),
@@ -89,6 +91,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 router.start()
 
         result = service.retrain(progress=report, force=True)
+    for note in service.registry.metadata(result.version.version).notes:
+        print(f"Note: {note}")
     if not result.served:
         print(
             f"Stored {result.version.version} as a candidate, not served: "

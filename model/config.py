@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     amount_column: str = Field("amount", alias="SEGBOT_AMOUNT_COLUMN")
     quantity_column: str | None = Field(None, alias="SEGBOT_QUANTITY_COLUMN")
     as_of: str | None = Field(None, alias="SEGBOT_AS_OF")
+    # A data dictionary (model.labels) and integer-coded columns read as categories
+    labels_file: Path | None = Field(None, alias="SEGBOT_LABELS_FILE")
+    categorical: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="SEGBOT_CATEGORICAL"
+    )
 
     # Model
     k: str = Field("auto", alias="SEGBOT_K")
@@ -75,7 +80,7 @@ class Settings(BaseSettings):
     max_silhouette_drop: float = Field(0.05, alias="SEGBOT_MAX_SILHOUETTE_DROP")
     min_segment_share: float = Field(0.01, alias="SEGBOT_MIN_SEGMENT_SHARE")
 
-    @field_validator("features", "admins", "allowed_channels", mode="before")
+    @field_validator("features", "categorical", "admins", "allowed_channels", mode="before")
     @classmethod
     def _split(cls, value: object) -> list[str]:
         return _csv(value)

@@ -61,8 +61,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from model.coded import as_codes
 from model.config import Settings
 from model.errors import DataError
+from model.feature_spread import reason_to_leave_out
 from model.ids import ROW_IDS, id_strings
 from model.messages import (
     SHOW,
@@ -107,6 +109,8 @@ class Dataset:
     digest: str  # sha256 of ids + features: unchanged data, same digest
     kind: str  # "customers" | "transactions"
     notes: list[str] = field(default_factory=list)  # things fixed up on the way (one line each)
+    # A purchase log's scale (model.transactions.log_scale): span_days, typical_gap_days
+    log: dict[str, float] = field(default_factory=dict)
     _ids: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -163,6 +167,7 @@ def load_dataset(settings: Settings) -> Dataset:
         where = at_row
     dataset = _validate(table, settings, source, where)
     dataset.notes[:0] = table.attrs.get("notes", [])  # returns netted off, rows left out...
+    dataset.log = table.attrs.get("log", {})
     del table
     _release_arrow_memory()
     log.info(
@@ -627,8 +632,11 @@ def _validate(
     categorical: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (codes, levels)
     notes: list[str] = []
     skipped_text: list[str] = []
+    declared = _declared_codes(settings, columns, names, source)
     for name in names:
-        kind_of, values = _feature(frame[name], name, listed, where, notes)
+        kind_of, values = _feature(frame[name], name, listed or name in declared, where, notes)
+        if kind_of == "numeric" and name in declared:
+            kind_of, values = "categorical", _categories(as_codes(values, name), name)
         if kind_of == "numeric":
             numeric.append(name)
             data[name] = values
@@ -641,6 +649,8 @@ def _validate(
         elif kind_of == "text":
             skipped_text.append(name)
 
+    if not listed:
+        _leave_out_flat(data, numeric, categorical, kind == "transactions", notes)
     if not data:
         hint = (
             f"; text columns {name_list(skipped_text)} are used only when listed in "
@@ -782,13 +792,7 @@ def _feature(
         if numbers is None:  # mostly text
             if not listed:
                 return "text", None
-            codes, levels = pd.factorize(text)  # missing -> -1
-            if len(levels) > MAX_CATEGORIES:
-                raise DataError(
-                    f"column {name!r} has {len(levels):,} different values; a categorical "
-                    f"feature can have at most {MAX_CATEGORIES} (is it an id or free text?)"
-                )
-            return "categorical", (codes, np.asarray(levels, dtype=object))
+            return "categorical", _categories(text, name)
         bad = present & np.isnan(numbers)
         if bad.any():
             count = int(bad.sum())
@@ -813,6 +817,70 @@ def _feature(
     if np.isnan(values).all():
         return _all_missing(name, listed, notes)
     return "numeric", values
+
+
+def _leave_out_flat(
+    data: dict,
+    numeric: list[str],
+    categorical: dict[str, tuple[np.ndarray, np.ndarray]],
+    purchase_log: bool,
+    notes: list[str],
+) -> None:
+    """Features not listed that carry no difference (model.feature_spread) leave
+    `data`, `numeric` and `categorical`, one note each; unless none would be left."""
+    reasons = {name: reason_to_leave_out(name, data[name], purchase_log) for name in numeric}
+    for name, (_, levels) in categorical.items():
+        if len(levels) == 1:
+            reasons[name] = f"{name} left out: every customer has the same value ({levels[0]})"
+    out = [name for name in data if reasons.get(name)]
+    if not out or len(out) == len(data):
+        return
+    for name in out:
+        del data[name]
+        categorical.pop(name, None)
+        if name in numeric:
+            numeric.remove(name)
+        notes.append(reasons[name])
+        log.info(reasons[name])
+
+
+def _categories(text, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (missing: -1) and levels of a categorical feature's text values."""
+    codes, levels = pd.factorize(pd.Series(text, dtype=object, copy=False))
+    if len(levels) > MAX_CATEGORIES:
+        raise DataError(
+            f"column {name!r} has {len(levels):,} different values; a categorical "
+            f"feature can have at most {MAX_CATEGORIES} (is it an id or free text?)"
+        )
+    return codes, np.asarray(levels, dtype=object)
+
+
+def _declared_codes(
+    settings: Settings, columns: list[str], features: list[str], source: str
+) -> set[str]:
+    """SEGBOT_CATEGORICAL checked against the table and the features."""
+    declared = settings.categorical
+    if not declared:
+        return set()
+    if settings.data_kind == "transactions":
+        raise DataError(
+            "SEGBOT_CATEGORICAL / --categorical is for a customers table; a purchase log's "
+            "features are computed from its dates and amounts"
+        )
+    for name in declared:
+        if settings.features and name not in settings.features:
+            raise DataError(
+                f"column {name!r} is in SEGBOT_CATEGORICAL / --categorical but not in "
+                "SEGBOT_FEATURES / --features; list it there too"
+            )
+        if name not in columns:
+            raise DataError(
+                f"unknown column {name!r} in SEGBOT_CATEGORICAL / --categorical"
+                f"{did_you_mean(name, columns, ' (', ')')}; the columns are: {name_list(columns)}"
+            )
+        if name not in features:
+            raise DataError(f"column {name!r} is the id column; it cannot be a category too")
+    return set(declared)
 
 
 def _as_numbers(text: pd.Series, present: np.ndarray) -> np.ndarray | None:

@@ -207,6 +207,9 @@ class VersionMeta(_Part):
     log_columns: list[str] = []  # scaled as log1p: a prospect's value cannot be negative
     flags: list[str] = []  # 0/1 features: means are shares; none before flags
     text_levels: dict[str, list[str]] = {}  # text feature -> its values; none before them
+    labels: dict[str, str] = {}  # column -> what a person reads (model.labels); none before
+    value_labels: dict[str, dict[str, str]] = {}  # coded column -> value -> label
+    notes: list[str] = []  # one line each: what training left out or fixed, and why
     k: int = 0  # default: the number of segments
     k_selection: KSelection = KSelection()
     quality: Quality = Quality()

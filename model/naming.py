@@ -25,10 +25,12 @@ takes `t.rsplit(" ", 1)[0]` as the feature name gets "Student=Yes", which names
 no numeric column.
 
 Actions: every segment gets a different sentence within one call. Each segment
-lists candidate actions (RFM, a combined pair, its concepts' actions, then a
-sentence in its columns' own words: "Stand out on high Balance and high Limit:
-..."); first choices are handed out before second ones, a contested sentence to
-the segment with the stronger trait; a segment left without one gets its first
+lists candidate actions (RFM, a combined pair, its concepts' actions, their second
+lines (`SECOND_ACTIONS`), then a sentence in its columns' own words: "Stand out on
+high Balance and high Limit: ...", or the lever a text column's name suggests:
+"Contract Month-to-month (95% vs 55% overall): offer a longer contract ...");
+first choices are handed out before second ones, a contested sentence to the
+segment with the stronger trait; a segment left without one gets its first
 candidate marked as a separate test cell with its (unique) name.
 """
 
@@ -52,6 +54,21 @@ TEXT_SHARE = 0.5
 TEXT_GAIN = 0.25
 # Words before the noun, at most: longer names stop being readable.
 MAX_WORDS = 4
+# ...and their parts ("Farm-Liability-Policies" is three): long labels name fewer traits.
+MAX_NAME_PARTS = 6
+# A numeric difference names a segment only when the segment's median is also this
+# far from everyone's median, for amounts, counts and durations (`QUANTITIES`): the
+# data's own units ("tenure 482 days" against 500 overall is no difference a
+# marketer can use, however few standard deviations tenure spans). Medians, not
+# means: a few big spenders move the overall mean of a money column past most
+# segments' typical customer.
+MATERIAL = 0.10
+# Purchase logs, against the log itself: "New" only when the segment's typical
+# customer first bought in the last quarter of the log's span; "Lapsed"/"At Risk"
+# only when its typical customer has not bought for two of the customers' typical
+# gaps between purchases; "Recent" within one gap.
+NEW_PART_OF_SPAN = 0.25
+LAPSED_GAPS = 2.0
 
 # concept -> (keywords matched as whole words, word when high, word when low).
 # Listed order breaks ties between equally long keywords: the specific concepts
@@ -202,6 +219,29 @@ CONCEPTS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "items": (("items", "quantity", "units"), "Bulk", "Light"),
     "age": (("age",), "Older", "Young"),
 }
+# Concepts measured from zero (an amount, a count or a duration): their level means something.
+QUANTITIES = frozenset(
+    {
+        "income",
+        "credit_limit",
+        "balance",
+        "products",
+        "household",
+        "returns",
+        "visits",
+        "frequency",
+        "aov",
+        "spend",
+        "tenure",
+        "items",
+        "age",
+        "recency",
+    }
+)
+# Words that turn a measure around or cut out a band of it.
+QUALIFIERS = frozenset(
+    {"low", "high", "no", "non", "not", "without", "under", "over", "below", "above", "less"}
+)
 # Words that qualify many columns ("total_returns", "order_value"): any other keyword beats them.
 GENERIC = frozenset({"total", "value", "amount", "count", "months"})
 
@@ -287,6 +327,60 @@ COMBINED_ACTIONS: dict[frozenset[tuple[str, str]], str] = {
         {("credit_limit", "+"), ("balance", "-")}
     ): "Unused credit: spend-based rewards and offers to put the card to work.",
 }
+# A second sentence for a concept, so two segments that share their strongest trait
+# (two lapsed groups) each get a concrete action rather than one a template.
+SECOND_ACTIONS: dict[tuple[str, str], str] = {
+    ("recency", "+"): (
+        "Try one last reactivation on another channel (SMS, post or retargeting), then "
+        "stop mailing those who do not respond."
+    ),
+    ("recency", "-"): "Ask for a review or a referral while the purchase is fresh.",
+    ("frequency", "+"): "Offer a subscription or auto-replenishment for what they buy most.",
+    ("frequency", "-"): "Send a replenishment reminder timed to when they last bought.",
+    ("spend", "+"): "Give them a personal account contact and first look at premium lines.",
+    ("spend", "-"): "Test a free-shipping threshold just above their usual basket.",
+    ("income", "+"): "Lead with quality and service, not price, in every message.",
+    ("income", "-"): "Show the price first and offer instalments on bigger items.",
+    ("tenure", "+"): "Invite them to a members' preview and ask what would keep them.",
+    ("tenure", "-"): "Follow up their first purchase with a how-to and a second-order offer.",
+    ("aov", "+"): "Show them bundles and premium versions of what they already buy.",
+    ("aov", "-"): "Suggest a matching add-on at checkout.",
+    ("age", "+"): "Use email and print, with clear service and delivery promises.",
+    ("age", "-"): "Use social and short video, with quick checkout on mobile.",
+    ("products", "+"): "Review their products together and consolidate them into one plan.",
+    ("products", "-"): "Offer the product most often bought next, with a bundle price.",
+}
+# Text columns whose name says which lever a marketer pulls: (keywords, what to do
+# for the customers with that value). The value is put first ("Contract
+# Month-to-month (88% vs 55% overall): ..."), so two segments never read alike.
+LEVERS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("contract", "term", "commitment"), "offer a longer contract at a loyalty price"),
+    (
+        ("payment", "pay", "billing"),
+        "make paying easier (automatic payment, a reminder before each bill)",
+    ),
+    (
+        ("plan", "tier", "package", "subscription", "membership"),
+        "show them the next plan up and what it adds",
+    ),
+    (
+        ("channel", "source", "device", "platform", "browser", "app"),
+        "run the campaign on that channel first",
+    ),
+    (
+        ("region", "city", "state", "country", "location", "store", "branch", "zip", "area"),
+        "run a local offer and stock what sells there",
+    ),
+    (
+        ("category", "product", "brand", "department", "genre", "line"),
+        "lead with new arrivals and bundles from it",
+    ),
+    (("service", "internet", "phone"), "offer add-ons to that service with a free first month"),
+    (
+        ("policy", "policies", "insurance", "cover", "coverage"),
+        "offer the cover they do not have yet, with a multi-policy discount",
+    ),
+)
 DEFAULT_ACTION = "Keep them engaged with the regular newsletter and seasonal offers."
 # The tail of an action written from a segment's own columns.
 TEST_TAIL = "test it against the regular offers."
@@ -340,8 +434,12 @@ def _tokens(text: str) -> list[str]:
 @lru_cache(maxsize=4096)
 def concept_of(column: str) -> str | None:
     """The concept whose longest keyword appears as whole words in the column name
-    (generic words count least; ties go to the concept listed first)."""
+    (generic words count least; ties go to the concept listed first). A name that
+    qualifies its measure ("Low education", "Income under 30k": a share of people
+    with little of it) has no concept: "high" of it is not "High-Income"."""
     tokens = _tokens(column)
+    if QUALIFIERS.intersection(tokens):
+        return None
     best, best_len = None, 0.0
     for concept, (keywords, _, _) in CONCEPTS.items():
         for kw in keywords:
@@ -377,6 +475,8 @@ def _word(t: _Trait) -> str:
     if t.concept:
         _, high, low = CONCEPTS[t.concept]
         return high if t.sign == "+" else low
+    if QUALIFIERS.intersection(_tokens(t.feature)):  # "More-Low-Education", not "High-Low-..."
+        return f"{'More' if t.sign == '+' else 'Less'}-{'-'.join(_pretty(t.feature).split())}"
     return f"{'High' if t.sign == '+' else 'Low'}-{'-'.join(_pretty(t.feature).split())}"
 
 
@@ -385,6 +485,8 @@ def _phrase(t: _Trait) -> str:
     if t.text:
         x = t.text
         return f"{_pretty(x.feature)} {x.value} ({x.share:.0%} vs {x.overall:.0%} overall)"
+    if QUALIFIERS.intersection(_tokens(t.feature)):
+        return f"{'more' if t.sign == '+' else 'less'} {_pretty(t.feature)}"
     return f"{'high' if t.sign == '+' else 'low'} {_pretty(t.feature)}"
 
 
@@ -474,14 +576,33 @@ def _compose(traits: list[_Trait], depth: int, noun: str) -> str:
         w = _word(t)
         if w.lower() not in {x.lower() for x in words} and w.lower() != noun.lower():
             words.append(w)
+    if depth > 1 and sum(len(w.split("-")) for w in words) > MAX_NAME_PARTS:
+        return _compose(traits, depth - 1, noun)  # long labels: the stronger traits only
     return " ".join([*words, noun]) if words else f"Typical {noun}"
 
 
+def lever_of(feature: str) -> str | None:
+    """What to do about a text column's value, when its name says (contract, plan...)."""
+    tokens = _tokens(feature)
+    for keywords, lever in LEVERS:
+        if any(k in tokens for k in keywords):
+            return lever
+    return None
+
+
+def _words_of(name: str) -> frozenset[str]:
+    return frozenset(name.lower().split())
+
+
 def _own_words(traits: list[_Trait]) -> str:
-    """An action from what sets the segment apart, in its columns' own words."""
+    """An action from what sets the segment apart, in its columns' own words: the
+    lever its text value suggests when the column's name says one."""
     parts = [_phrase(t) for t in traits]
     listed = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
     text = next((t.text for t in traits if t.text), None)
+    lever = lever_of(text.feature) if text else None
+    if text and lever:
+        return f"{listed[0].upper()}{listed[1:]}: {lever}, and {TEST_TAIL}"
     if text:
         tail = f"tailor the offer and message to {_text_word(text)} customers and {TEST_TAIL}"
         return f"Stand out on {listed}: {tail}"
@@ -521,6 +642,8 @@ def _typical_action(z: np.ndarray, features: list[str], texts: list[TextTrait]) 
 # Extra cost of a sentence in the segment's own words once its concepts' actions
 # are listed: a concept action one rank lower is still the better advice.
 OWN_WORDS_COST = 1.5
+# A concept's second sentence ranks after its first choices but before the own-words one.
+SECOND_COST = 0.5
 
 
 def _candidates(
@@ -544,6 +667,9 @@ def _candidates(
     for t in [*words, *(t for t in traits if t not in words)]:
         # An unknown column or a text value: what sets them apart, in their own words.
         add(ACTIONS[(t.concept, t.sign)] + voice if t.concept else _own_words(traits[:2]), t.size)
+    for t in words[:depth]:
+        if (t.concept, t.sign) in SECOND_ACTIONS:
+            add(SECOND_ACTIONS[(t.concept, t.sign)] + voice, t.size, SECOND_COST)
     if traits:
         add(_own_words(traits[:2]), traits[0].size, OWN_WORDS_COST)
         add(_own_words(traits[:3]), traits[0].size, OWN_WORDS_COST)
@@ -566,7 +692,7 @@ def _assign_actions(cands: list[list[tuple[str, float, float]]], names: list[str
     for i, options in enumerate(cands):
         for s, c, strength in options:
             bonus = 0.5 if math.isinf(strength) else 0.5 * strength / (1 + strength)
-            cost[i, column[s]] = c - bonus
+            cost[i, column[s]] = c * (1 + bonus) - bonus  # stronger: keeps its first choice
     rows, cols = linear_sum_assignment(cost)
     chosen: list[str | None] = [None] * k
     for i, j in zip(rows, cols, strict=True):
@@ -589,6 +715,44 @@ def _assign_actions(cands: list[list[tuple[str, float, float]]], names: list[str
 # Concepts that say the data is about shopping; without one, "Shoppers" would be
 # the wrong word (a credit-card or phone-plan table's members are customers).
 SHOPPING = frozenset({"spend", "frequency", "aov", "items", "recency", "discount", "returns"})
+
+
+def true_in_units(
+    z: np.ndarray,
+    typical: np.ndarray,
+    overall: np.ndarray,
+    features: list[str],
+    purchase_log: bool = False,
+    scale: dict[str, float] | None = None,
+) -> np.ndarray:
+    """`z` (segments x features) with every difference that is not true in the data's
+    own units set to 0, so it names nothing: a quantity whose segment median is within
+    `MATERIAL` of the overall median; in a purchase log, "New" (tenure low) unless the
+    segment's median customer first bought in the last `NEW_PART_OF_SPAN` of the log,
+    "Lapsed" (recency high) unless its median recency is `LAPSED_GAPS` typical gaps
+    between purchases or more, "Recent" (recency low) unless it is within one gap.
+    `typical` holds the segments' medians, `overall` everyone's; `scale` the log's
+    span_days and typical_gap_days (model.transactions.log_scale)."""
+    out = np.array(z, dtype=float, copy=True)
+    typical = np.asarray(typical, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for j, feature in enumerate(features):
+            concept = concept_of(feature)
+            median = typical[:, j]
+            span = every = 0.0
+            if purchase_log and scale:
+                span, every = scale.get("span_days", 0.0), scale.get("typical_gap_days", 0.0)
+            if concept == "recency" and every > 0:  # absolute: most of a log may be lapsed
+                out[(out[:, j] > 0) & ~(median >= LAPSED_GAPS * every), j] = 0.0
+                out[(out[:, j] < 0) & ~(median <= every), j] = 0.0
+                continue
+            if concept == "tenure" and span > 0:
+                new = out[:, j] < 0
+                out[new & ~(median <= NEW_PART_OF_SPAN * span), j] = 0.0
+            level = abs(float(overall[j]))
+            if (purchase_log or concept in QUANTITIES) and level > 0:
+                out[np.abs(median - overall[j]) < MATERIAL * level, j] = 0.0
+    return out
 
 
 def noun_for(features: list[str], purchase_log: bool = False) -> str:
@@ -650,15 +814,20 @@ def name_segments(
         for w in words
     ]
     names = [_compose(words[i], depth[i], noun) for i in range(k)]
-    # Deepen names until unique (add the next trait), then number what is left.
+    # Deepen names until unique (add the next trait), then number what is left. The
+    # same words in another order are the same name ("Lapsed Low-Spending" and
+    # "Low-Spending Lapsed"): one spelling, then numbers.
     for _ in range(MAX_WORDS):
-        dupes = {n for n in names if names.count(n) > 1}
+        keys = [_words_of(n) for n in names]
+        dupes = {key for key in keys if keys.count(key) > 1}
         if not dupes:
             break
         for i in range(k):
-            if names[i] in dupes and depth[i] < min(len(words[i]), MAX_WORDS):
+            if keys[i] in dupes and depth[i] < min(len(words[i]), MAX_WORDS):
                 depth[i] += 1
                 names[i] = _compose(words[i], depth[i], noun)
+    spelling: dict[frozenset[str], str] = {}
+    names = [spelling.setdefault(_words_of(n), n) for n in names]
     signs = [{t.key: t.sign for t in ts if not t.text} for ts in traits]
     rfm = [_rfm_name(s) if purchase_log else None for s in signs]
     for i in range(k):

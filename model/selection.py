@@ -34,6 +34,7 @@ class KChoice:
     knee: int | None
     sample_rows: int
     centers: dict[int, np.ndarray] = field(repr=False, default_factory=dict)
+    smallest: dict[int, float] = field(default_factory=dict)  # per k, its smallest cluster's share
 
 
 def sample_rows(n: int, size: int, seed: int) -> np.ndarray:
@@ -172,10 +173,16 @@ def find_knee(ks: list[int], inertias: list[float]) -> int | None:
 
 
 def choose_k(
-    x: np.ndarray, k_max: int, fixed_k: int | None, seed: int = 0, k_min: int = 3
+    x: np.ndarray,
+    k_max: int,
+    fixed_k: int | None,
+    seed: int = 0,
+    k_min: int = 3,
+    min_share: float = 0.0,
 ) -> KChoice:
     """Elbow (inertia for k = 1..k_max) and silhouette on a sample; `auto` picks
-    within k_min..k_max: the knee, or the better separated of its neighbours."""
+    within k_min..k_max: the knee, or the better separated of its neighbours, and
+    then only a k whose every cluster holds at least `min_share` of the sample."""
     rows = sample_rows(len(x), SELECT_SAMPLE, seed)
     # float64: sklearn's k-means++ measures float32 distances by upcasting them in
     # small chunks, a third of the time of these fits; on 30k rows the cast is free
@@ -183,7 +190,7 @@ def choose_k(
     k_max = max(1, min(k_max, len(xs) - 1))
     # The whole curve from k=1 even when auto starts higher: the knee needs it.
     ks = [fixed_k] if fixed_k else list(range(1, k_max + 1))
-    inertias, silhouettes, centers = [], {}, {}
+    inertias, silhouettes, centers, smallest = [], {}, {}, {}
     scorer = SampledSilhouette(xs, SILHOUETTE_SAMPLE, seed)
     # Small tables: a bad k-means++ restart can move the knee or a silhouette and
     # change k with the seed (Mall data: k=4 for seed 2, 5 otherwise); restarts
@@ -193,6 +200,7 @@ def choose_k(
         km = _fit(_kmeans(k, n_init, seed), xs)
         inertias.append(float(km.inertia_))
         centers[k] = km.cluster_centers_
+        smallest[k] = float(np.bincount(km.labels_, minlength=k).min() / len(xs))
         if k >= 2:
             score = scorer.score(km.labels_)
             if score is not None:
@@ -200,10 +208,44 @@ def choose_k(
     if fixed_k:
         sil = silhouettes.get(fixed_k)
         reason = f"k={fixed_k} was set" + (f" (silhouette {sil:.2f})" if sil is not None else "")
-        return KChoice(fixed_k, reason, ks, inertias, silhouettes, None, len(xs), centers)
+        return KChoice(fixed_k, reason, ks, inertias, silhouettes, None, len(xs), centers, smallest)
     knee = find_knee(ks, inertias)
-    k, reason = _pick(knee, silhouettes, k_min, _largest_useful_k(xs, k_max))
-    return KChoice(k, reason, ks, inertias, silhouettes, knee, len(xs), centers)
+    hi = _largest_useful_k(xs, k_max)
+    k, reason = _pick(knee, silhouettes, k_min, hi)
+    k, reason = clear_floor(k, reason, smallest, silhouettes, range(k_min, hi + 1), min_share)
+    return KChoice(k, reason, ks, inertias, silhouettes, knee, len(xs), centers, smallest)
+
+
+def percent(share: float) -> str:
+    """0.01 -> "1%", 0.005 -> "0.5%"."""
+    return f"{share * 100:.2f}".rstrip("0").rstrip(".") + "%"
+
+
+def clear_floor(
+    k: int,
+    reason: str,
+    smallest: dict[int, float],
+    silhouettes: dict[int, float],
+    tried: range,
+    floor: float,
+) -> tuple[int, str]:
+    """`k`, or the nearest k tried whose every segment holds at least `floor` of
+    the customers (the better separated on a tie): a segment of a handful of
+    far-out customers is no one's marketing target, and once served it would hold
+    every later retrain back. When every k leaves one, `k` (the final fit then
+    folds the small segments into their neighbours: `without_crumbs`)."""
+    if floor <= 0 or not tried or k not in smallest or smallest[k] >= floor:
+        return k, reason
+    crumb = f"k={k} leaves a segment of {percent(smallest[k])} of customers, under the "
+    crumb += f"{percent(floor)} floor"
+    ok = [kk for kk in tried if smallest.get(kk, 0.0) >= floor]
+    if not ok:  # far-out customers split off at every k: they join a segment (`without_crumbs`)
+        return k, (
+            f"{reason}; every k from {tried[0]} to {tried[-1]} leaves a segment under the "
+            f"{percent(floor)} floor"
+        )
+    best = min(ok, key=lambda kk: (abs(kk - k), -silhouettes.get(kk, -1.0), kk))
+    return best, f"{reason}; {crumb}, so k={best}"
 
 
 def _largest_useful_k(xs: np.ndarray, k_max: int) -> int:
@@ -282,6 +324,39 @@ def fit_final_with_distances(x: np.ndarray, k: int, seed: int = 0):
     km = fitted_kmeans(centers, seed)
     km.labels_, km.inertia_, km.n_iter_ = label.astype(np.int32), inertia, n_iter
     return km, (label, d1, second, d2)
+
+
+def without_crumbs(
+    x: np.ndarray, km: KMeans, found, choice: KChoice, floor: float, seed: int = 0, k_min: int = 2
+):
+    """`km` and its `distances` on x, or, when a cluster holds less than `floor` of
+    the rows, the fit from the other centres (Lloyd's iterations on every row):
+    its customers join their nearest segment rather than be served as one. Repeated
+    until none is that small, never below `k_min` segments; `choice` gets the new k
+    and says why."""
+    label, folded = found[0], 0
+    while floor > 0 and len(km.cluster_centers_) > 1:
+        counts = np.bincount(label, minlength=len(km.cluster_centers_))
+        keep = counts >= floor * len(x)
+        if keep.all() or keep.sum() < min(k_min, len(keep)):
+            break  # a floor too high for k_min segments: the retrain guardrail says so
+        folded += int(counts[~keep].sum())
+        tol = LLOYD_TOL * float(np.mean(np.var(x, axis=0, dtype=np.float64)))
+        centers, n_iter = lloyd(x, km.cluster_centers_[keep], tol)
+        found = distances_to(centers, x)
+        label, d1 = found[0], found[1]
+        km = fitted_kmeans(centers, seed)
+        km.labels_ = label.astype(np.int32)
+        km.inertia_ = float(np.dot(d1.astype(np.float64), d1.astype(np.float64)))
+        km.n_iter_ = n_iter
+    if folded:
+        choice.k = len(km.cluster_centers_)
+        who = "customer" if folded == 1 else "customers"
+        choice.reason += (
+            f"; {folded:,} far-out {who} joined their nearest segment rather than be "
+            f"one of their own (k={choice.k})"
+        )
+    return km, found
 
 
 def lloyd(

@@ -43,6 +43,8 @@ from model.answers import (
 from model.config import Settings
 from model.errors import InputError, NoModel, NotFound, RetrainInProgress
 from model.history import SegmentsOverTime, biggest_flows
+from model.labels import NONE as NO_LABELS
+from model.labels import Labels
 from model.metadata import MetadataError, Segment, VersionMeta
 from model.registry import Registry, normalise_version
 from model.version import LoadedVersion
@@ -69,21 +71,29 @@ def clarity(margin: float | None) -> str:
     return "borderline"
 
 
-def segment_info(seg: Segment) -> SegmentInfo:
+def labels_of(meta: VersionMeta) -> Labels:
+    """The version's data dictionary: what a person reads for a column or value."""
+    if not meta.labels and not meta.value_labels:
+        return NO_LABELS
+    return Labels.of(meta.labels, meta.value_labels)
+
+
+def segment_info(seg: Segment, labels: Labels = NO_LABELS) -> SegmentInfo:
+    col = labels.column
     return SegmentInfo(
         id=seg.id,
         name=seg.name,
         action=seg.action,
         size=seg.size,
         share=seg.share,
-        profile=dict(seg.mean),
-        typical=dict(seg.median),
-        distinct=list(seg.traits),
-        text=text_shares(seg),
+        profile={col(f): v for f, v in seg.mean.items()},
+        typical={col(f): v for f, v in seg.median.items()},
+        distinct=[labels.trait(t) for t in seg.traits],
+        text=text_shares(seg, labels),
     )
 
 
-def text_shares(seg: Segment) -> list[TextShare]:
+def text_shares(seg: Segment, labels: Labels = NO_LABELS) -> list[TextShare]:
     """A segment's stored text-value shares (none for versions trained before them)."""
     out = []
     for feature, entry in seg.text.items():
@@ -91,8 +101,8 @@ def text_shares(seg: Segment) -> list[TextShare]:
         for value, overall in entry.overall.items():
             out.append(
                 TextShare(
-                    feature=feature,
-                    value=value,
+                    feature=labels.column(feature),
+                    value=labels.value(feature, value),
                     share=entry.values.get(value),
                     overall=overall,
                     distinct=value in distinct,
@@ -115,6 +125,10 @@ def _text_value(feature: str, raw: object, text_levels: dict[str, list[str]]) ->
     if len(same) == 1:
         return same[0]
     raise InputError(f"{feature} is one of {', '.join(levels[:20])}, not '{text}'")
+
+
+def _value_label(labels: Labels, feature: str, value: Any) -> Any:
+    return value if value is None else labels.value(feature, str(value))
 
 
 def _num(x: Any) -> float | None:
@@ -237,20 +251,27 @@ class SegmentService:
             raise NotFound(f"no customer with id '{customer_id}' in {v.name}")
         seg = v.segment(int(v.segments[row]))
         meta = v.metadata
+        labels = labels_of(meta)
         values = [
-            FeatureValue(f, _num(v.values[row, j]), seg.median.get(f))
+            FeatureValue(labels.column(f), _num(v.values[row, j]), seg.median.get(f))
             for j, f in enumerate(meta.numeric)
         ]
         codes = self._codes(v)
         if codes is not None:  # text features: the value, and the segment's most common one
             for j, (f, levels) in enumerate(meta.text_levels.items()):
                 code = int(codes[row, j])
-                values.append(FeatureValue(f, levels[code] if code >= 0 else None, seg.mode.get(f)))
+                values.append(
+                    FeatureValue(
+                        labels.column(f),
+                        labels.value(f, levels[code]) if code >= 0 else None,
+                        _value_label(labels, f, seg.mode.get(f)),
+                    )
+                )
         d1, d2 = (float(d) for d in v.distances[row])
         runner = int(v.runner_up[row])
         return CustomerAnswer(
             customer_id=customer_id,
-            segment=segment_info(seg),
+            segment=segment_info(seg, labels),
             values=values,
             membership=self._membership(v, d1, runner, d2),
             version=v.name,
@@ -275,7 +296,7 @@ class SegmentService:
         margin = (d2 - d1) / d2 if d2 > 0 else 0.0
         return Membership(
             round(d1, 3),
-            segment_info(v.segment(runner)),
+            segment_info(v.segment(runner), labels_of(v.metadata)),
             round(d2, 3),
             round(margin, 3),
             clarity(margin),
@@ -325,17 +346,23 @@ class SegmentService:
         runner = v.segment_of_cluster(int(order[1])).id if len(order) > 1 else -1
         d2 = float(d[order[1]]) if len(order) > 1 else float("nan")
         imputed = [f for f in [*numeric, *categorical] if f not in given]
+        labels = labels_of(meta)
         shown = [
-            FeatureValue(f, given.get(f), seg.median.get(f), imputed=f not in given)
+            FeatureValue(labels.column(f), given.get(f), seg.median.get(f), imputed=f not in given)
             for f in numeric
         ] + [
-            FeatureValue(f, given.get(f), seg.mode.get(f), imputed=f not in given)
+            FeatureValue(
+                labels.column(f),
+                _value_label(labels, f, given.get(f)),
+                _value_label(labels, f, seg.mode.get(f)),
+                imputed=f not in given,
+            )
             for f in categorical
         ]
         return PredictAnswer(
             given=given,
             imputed=imputed,
-            segment=segment_info(seg),
+            segment=segment_info(seg, labels),
             values=shown,
             membership=self._membership(v, float(d[order[0]]), runner, d2),
             version=v.name,
@@ -345,18 +372,19 @@ class SegmentService:
     def summary(self, version: str | None = None) -> Summary:
         v = self._version() if version is None else self._load(version)
         meta = v.metadata
+        labels = labels_of(meta)
         return Summary(
             version=v.name,
             trained_at=meta.trained_at,
             rows=meta.rows,
             k=meta.k,
             k_reason=meta.k_selection.reason,
-            features=list(meta.features),
+            features=[labels.column(f) for f in meta.features],
             quality=meta.quality.scores(),
-            segments=[segment_info(s) for s in meta.segments],
+            segments=[segment_info(s, labels) for s in meta.segments],
             source=meta.source.description,
             id_column=meta.id_column,
-            flags=list(meta.flags),
+            flags=[labels.column(f) for f in meta.flags],
         )
 
     def _load(self, version: str) -> LoadedVersion:
@@ -472,7 +500,7 @@ class SegmentService:
             buf.write(f'{text},{seg.id},"{name}"\n')
         slug = "".join(ch if ch.isalnum() else "-" for ch in seg.name.lower()).strip("-")
         return Export(
-            segment=segment_info(seg),
+            segment=segment_info(seg, labels_of(v.metadata)),
             filename=f"segment-{seg.id}-{slug}-{v.name}.csv",
             csv=buf.getvalue().encode("utf-8"),
             rows=int(mask.sum()),

@@ -314,6 +314,11 @@ def _validate(df, settings: Settings, source: str, where):
     id_column = settings.id_column
     if id_column == load.ROW_IDS:
         raise DataError(f"--engine spark needs an id column (--id-column {load.ROW_IDS} is local)")
+    if settings.categorical:
+        raise DataError(
+            "SEGBOT_CATEGORICAL / --categorical is read by the local engine only; "
+            "train with --engine local, or cast the codes to text in the source"
+        )
     columns = list(df.columns)
     wanted = load.wanted_columns(columns, settings, source)  # the local engine's messages
     if len(set(columns)) != len(columns):
@@ -520,7 +525,14 @@ def _fit(spark, settings: Settings, progress: Progress, master: str):
     lap("features")
 
     progress("choosing k", 0.25)
-    choice = selection.choose_k(xs, settings.k_max, settings.fixed_k, seed, k_min=settings.k_min)
+    choice = selection.choose_k(
+        xs,
+        settings.k_max,
+        settings.fixed_k,
+        seed,
+        k_min=settings.k_min,
+        min_share=settings.min_segment_share,
+    )
     del xs
     lap("choose_k")
 

@@ -23,13 +23,17 @@ from sklearn.preprocessing import FunctionTransformer
 from model import features as feat
 from model import selection
 from model.config import Settings
+from model.labels import NONE as NO_LABELS
+from model.labels import Labels
 from model.naming import (
     Naming,
+    TextTrait,
     apply_overrides,
     flag_traits,
     load_overrides,
     name_segments,
     noun_for,
+    true_in_units,
 )
 from model.text_shares import (
     FeatureShares,
@@ -140,6 +144,7 @@ class Profiles:
     means: np.ndarray  # (k, numeric) in original units
     overall: np.ndarray  # population mean of each numeric feature
     medians: pd.DataFrame | None  # of a sample, by cluster
+    overall_median: np.ndarray  # of the same sample, each numeric feature
     modes: dict[str, pd.Series]  # per text feature, by cluster
     centroid: dict[str, np.ndarray]  # KMeans centres in original units
     z: np.ndarray  # (k, numeric) the centres in scaled units
@@ -153,7 +158,8 @@ def profile(dataset: Dataset, fit: EngineFit, seed: int) -> Profiles:
     columns = [float_column(dataset.frame, c) for c in dataset.numeric]
     sums, counts = label_sums(columns, label.astype(np.intp), k)
     med_rows = selection.sample_rows(dataset.rows, MEDIAN_SAMPLE, seed)
-    grouped = dataset.frame.iloc[med_rows].assign(_label=label[med_rows]).groupby("_label")
+    sample = dataset.frame.iloc[med_rows]
+    grouped = sample.assign(_label=label[med_rows]).groupby("_label")
     scaled_order = feat.numeric_order(fit.transformer)
     shares = text_shares(dataset.frame, dataset.categorical, label, k)
     return Profiles(
@@ -162,6 +168,7 @@ def profile(dataset: Dataset, fit: EngineFit, seed: int) -> Profiles:
         means=_ratio(sums, counts),
         overall=_ratio(sums.sum(0), counts.sum(0)),
         medians=grouped[dataset.numeric].median() if dataset.numeric else None,
+        overall_median=sample[dataset.numeric].median().to_numpy(dtype=float),
         modes={
             c: grouped[c].agg(lambda s: s.mode().iloc[0] if s.notna().any() else None)
             for c in dataset.categorical
@@ -215,21 +222,46 @@ def float_column(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def name(
-    dataset: Dataset, profiles: Profiles, ids: list[int], names_file: Path | None
+    dataset: Dataset,
+    profiles: Profiles,
+    ids: list[int],
+    names_file: Path | None,
+    labels: Labels = NO_LABELS,
 ) -> list[Naming]:
-    """Stage `name`: a name, an action and traits per cluster; a names file wins."""
+    """Stage `name`: a name, an action and traits per cluster; a names file wins.
+    Names and actions read the labels; the traits keep the raw column names."""
     p = profiles
     log_kind = dataset.kind == "transactions"
     # 0/1 flags are named like text values ("Senior-Citizen"), not as high/low numbers
     plain = [j for j, c in enumerate(dataset.numeric) if c not in p.flags]
     flagged = flag_traits(p.means, p.overall, dataset.numeric, p.flags)
-    namings = name_segments(
-        p.z[:, plain],
-        [dataset.numeric[j] for j in plain],
-        noun=noun_for(dataset.numeric, purchase_log=log_kind),
-        purchase_log=log_kind,
-        text_traits=[p.text_traits[i] + flagged[i] for i in range(len(ids))],
+    texts = [
+        [
+            TextTrait(
+                labels.column(t.feature), labels.value(t.feature, t.value), t.share, t.overall
+            )
+            for t in p.text_traits[i] + flagged[i]
+        ]
+        for i in range(len(ids))
+    ]
+    shown = [labels.column(c) for c in dataset.numeric]
+    typical = (
+        p.medians.reindex(range(len(ids)))[dataset.numeric].to_numpy(dtype=float)
+        if p.medians is not None
+        else np.full(p.means.shape, np.nan)
     )
+    z = true_in_units(p.z, typical, p.overall_median, shown, log_kind, dataset.log)
+    namings = name_segments(
+        z[:, plain],
+        [shown[j] for j in plain],
+        noun=noun_for(shown, purchase_log=log_kind),
+        purchase_log=log_kind,
+        text_traits=texts,
+    )
+    if labels:
+        namings = [
+            Naming(n.name, n.action, [labels.raw_trait(t) for t in n.traits]) for n in namings
+        ]
     return apply_overrides(namings, ids, load_overrides(names_file))
 
 
@@ -312,14 +344,15 @@ def chart_fields(
     fit: EngineFit,
     profiles: Profiles,
     matched: Matched,
+    labels: Labels,
     rows: np.ndarray,
 ) -> dict[str, Any]:
     """`model.charts.ChartInput` fields as plain values (segments as (id, name, size)),
     for the cluster chart's `rows`: built without importing matplotlib, so they can
-    be sent to the chart worker."""
+    be sent to the chart worker. Columns and values in `labels`."""
     p = profiles
     order = [s["cluster"] for s in segments]
-    return {
+    fields = {
         **elbow_fields(version, trained_at, k_selected, fit.choice.k),
         "segments": [(s["id"], s["name"], s["size"]) for s in segments],
         "points": fit.points(rows),
@@ -339,6 +372,22 @@ def chart_fields(
         ),
         # share columns of text values
         **chart_columns(p.shares, p.text_traits, order),
+    }
+    return labelled_chart_fields(fields, labels, dataset.categorical)
+
+
+def labelled_chart_fields(fields: dict[str, Any], labels: Labels, categorical: list[str]):
+    """`chart_fields` with every column and value a person reads in labels."""
+    if not labels:
+        return fields
+    col = labels.column
+    return {
+        **fields,
+        "feature_names": [labels.transformed(n, categorical) for n in fields["feature_names"]],
+        "profile_features": [col(c) for c in fields["profile_features"]],
+        "profile_flags": [col(c) for c in fields["profile_flags"]],
+        "profile_keep": [col(c) for c in fields["profile_keep"]],
+        "profile_text": [(col(f), labels.value(f, v)) for f, v in fields["profile_text"]],
     }
 
 
@@ -503,6 +552,8 @@ def metadata(
     comparison: dict[str, Any],
     charts: dict[str, str],
     timings: dict[str, float],
+    labels: Labels = NO_LABELS,
+    notes: list[str] | None = None,
 ) -> dict[str, Any]:
     """Stage `metadata`: the version's metadata.json, held back as a candidate when
     a guardrail says so."""
@@ -520,6 +571,9 @@ def metadata(
         "log_columns": feat.log_columns(fit.transformer),
         "flags": profiles.flags,
         "text_levels": {fs.feature: fs.levels for fs in profiles.shares},
+        "labels": labels.columns,
+        "value_labels": labels.values,
+        "notes": list(notes or []),
         "k": fit.choice.k,
         "k_selection": k_selected,
         "quality": quality,

@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from model import imports
+from model import coded, imports
 from model.chart_worker import ChartWorker, draw_here
 from model.config import Settings
+from model.labels import read_labels
 from model.metadata import VersionMeta
 from model.version import LoadedVersion
 
@@ -114,6 +115,9 @@ def _train(
     seed = settings.seed
     lap = Laps()
     trained_at = datetime.now(UTC).replace(microsecond=0).isoformat()
+    # Read before the fit: a bad labels file is an error now, not after minutes of work
+    labels, notes = read_labels(settings.labels_file, [settings.id_column, *dataset.features])
+    notes = [*dataset.notes, *notes]
 
     def draw_elbow(choice: selection.KChoice) -> None:
         if worker is not None:
@@ -132,11 +136,11 @@ def _train(
     if worker is not None:  # the sample is picked while segments are named
         worker.sample(matched.segment_of_row, seed)
     profiles = stages.profile(dataset, fit, seed)
-    namings = stages.name(dataset, profiles, matched.ids, _names_file(settings))
+    namings = stages.name(dataset, profiles, matched.ids, _names_file(settings), labels)
     segments = stages.describe(dataset, profiles, matched, namings)
     chart_fields = functools.partial(
         stages.chart_fields, version, trained_at, segments, k_selected, dataset, fit, profiles,
-        matched,
+        matched, labels,
     )  # fmt: skip
     if worker is not None:
         worker.render(out_dir, chart_fields)  # drawn while the trainer scores and saves
@@ -174,6 +178,8 @@ def _train(
         comparison=comparison,
         charts=drawn.charts,
         timings=lap.timings,
+        labels=labels,
+        notes=[*notes, *coded.hints(dataset.numeric, profiles.columns, labels.values)],
     )
     # The contract any engine must meet (model.metadata): complete and well typed,
     # checked before the file exists, so a reader never meets a half-made version.
@@ -203,12 +209,27 @@ def _fit_local(
     lap("features")
 
     progress("choosing k", 0.25)
-    choice = selection.choose_k(x, settings.k_max, settings.fixed_k, seed, k_min=settings.k_min)
+    choice = selection.choose_k(
+        x,
+        settings.k_max,
+        settings.fixed_k,
+        seed,
+        k_min=settings.k_min,
+        min_share=settings.min_segment_share,
+    )
     lap("choose_k")
-    chosen(choice)
+    floor = settings.min_segment_share if settings.fixed_k is None else 0.0
+    # The elbow is drawn while the final fit runs, unless that fit will change k
+    crumbs = choice.smallest.get(choice.k, 1.0) < floor
+    if not crumbs:
+        chosen(choice)
 
     progress(f"fitting {choice.k} segments on {len(x):,} customers", 0.55)
-    km, (label, d1, second, d2) = selection.fit_final_with_distances(x, choice.k, seed)
+    km, found = selection.fit_final_with_distances(x, choice.k, seed)
+    km, found = selection.without_crumbs(x, km, found, choice, floor, seed, settings.k_min)
+    if crumbs:
+        chosen(choice)
+    label, d1, second, d2 = found
     lap("fit")
     return EngineFit(transformer, choice, km, label, d1, second, d2, x.__getitem__)
 

@@ -237,7 +237,23 @@ def features_frame(
     frame = pd.DataFrame(data, copy=False)
     frame.attrs["notes"] = notes
     frame.attrs["as_of"] = iso_date(as_of)
+    frame.attrs["log"] = log_scale(features)
     return frame
+
+
+def log_scale(features: dict[str, np.ndarray]) -> dict[str, float]:
+    """What "new" and "lapsed" mean in this log: its span (days from the earliest
+    first purchase to the as-of day) and the customers' typical gap between
+    purchases (the median over repeat customers of their days between first and
+    last purchase per further purchase day; 0 when nobody bought twice)."""
+    tenure, recency = features["tenure_days"], features["recency_days"]
+    frequency = features["frequency"]
+    repeat = frequency >= 2
+    gaps = (tenure[repeat] - recency[repeat]) / (frequency[repeat] - 1)
+    return {
+        "span_days": float(tenure.max()) if tenure.size else 0.0,
+        "typical_gap_days": float(np.median(gaps)) if gaps.size else 0.0,
+    }
 
 
 def aggregate(

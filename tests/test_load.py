@@ -243,7 +243,8 @@ def test_compressed_and_tab_separated_csv(tmp_path):
 
 
 def test_infinite_values_are_treated_as_missing(tmp_path):
-    path = write_csv(tmp_path / "i.csv", "customer_id,x,y\na,1,inf\nb,2,3\nc,3,-inf\n")
+    # (y has two known values: one alone would be a constant column, left out)
+    path = write_csv(tmp_path / "i.csv", "customer_id,x,y\na,1,inf\nb,2,3\nc,3,-inf\nd,4,5\n")
     data = load_dataset(settings(data=path))
     assert np.isnan(data.frame["y"].to_numpy()[[0, 2]]).all()
     assert data.notes == ["column 'y': 2 infinite values treated as missing (line 2, line 4)"]

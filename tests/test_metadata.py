@@ -56,10 +56,12 @@ def stored_segment(folder: Path, customer_id: str) -> int:
 def test_the_old_versions_lack_what_later_releases_added() -> None:
     """The test data really is old: these fields arrived later, and their defaults apply."""
     meta = VersionMeta.from_dict(raw(OLD, "v2"))
-    later = {"engine", "flags", "text_levels", "k_selection.k_min"}
+    later = {"engine", "flags", "text_levels", "labels", "value_labels", "notes"}
+    later |= {"k_selection.k_min"}
     later |= {f"segments[{i}].text" for i in range(5)}
     assert set(missing_fields(meta)) == later
     assert meta.engine.name == "local" and meta.flags == [] and meta.text_levels == {}
+    assert meta.labels == {} and meta.value_labels == {} and meta.notes == []
     assert meta.k_selection.k_min is None and all(s.text == {} for s in meta.segments)
 
 

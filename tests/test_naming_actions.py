@@ -162,7 +162,9 @@ def test_identical_centres_still_get_distinct_names_and_actions():
     out = name_segments(z, SAMPLE)
     assert len({n.name for n in out}) == 4
     assert len({n.action for n in out}) == 4
-    assert sum("test cell" in n.action for n in out) >= 2  # honest: nothing else tells them apart
+    # the income playbook has two lines and the own-words one: the fourth is honest,
+    # nothing else tells it apart
+    assert sum("test cell" in n.action for n in out) == 1
 
 
 def test_bundled_sample_names_and_actions_are_unchanged_where_nothing_collides():
@@ -340,3 +342,113 @@ def test_a_text_value_in_the_name_colours_a_concept_action():
     assert out[0].action.endswith("Tailor the message to Female customers.")
     assert out[0].traits == ["Balance high", "Gender=Female high"]
     assert "Tailor" not in out[1].action
+
+
+def test_each_segment_s_action_comes_from_its_own_traits():
+    """Worked out by hand: one segment with high income, two with no difference at all.
+    The two typical ones have one sentence between them; the second gets it as a test
+    cell of its own, never the income segment's spare sentences (which the
+    assignment hands it at the 'unusable' cost)."""
+    z = np.array([[1.5, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    out = name_segments(z, ["annual_income", "spend"], noun="Shoppers")
+    typical = (
+        "Close to average on every measure: keep them engaged with the regular newsletter "
+        "and seasonal offers"
+    )
+    assert [(n.name, n.action) for n in out] == [
+        ("High-Income Shoppers", "Promote premium lines and personalised recommendations."),
+        ("Typical Shoppers 1", f"{typical}."),
+        (
+            "Typical Shoppers 2",
+            f"{typical}; run it for Typical Shoppers 2 as a separate test cell.",
+        ),
+    ]
+
+
+def test_a_purchase_log_name_is_used_only_when_one_segment_fits_it():
+    """Worked out by hand (recency, frequency, monetary z): the first two both fit
+    Champions (recent and frequent), so neither is called that; each is named for
+    its own traits (Recent repeats Frequent's meaning and is dropped from the first)."""
+    z = np.array([[-1.0, 1.5, 0.2], [-1.2, 0.8, 1.6], [1.5, -1.0, -1.0]])
+    features = ["recency_days", "frequency", "monetary_total"]
+    names = [n.name for n in name_segments(z, features, noun="Customers", purchase_log=True)]
+    assert names == [
+        "Frequent Customers",
+        "High-Spending Recent Customers",
+        "Lapsed Low-Spending Customers",
+    ]
+    assert len(set(names)) == len(names)
+
+
+def test_a_text_column_that_names_a_lever_gets_that_lever():
+    """Telco-like: contract and payment method. Each segment is set apart by its
+    value; the action says what to do with it, value first."""
+    texts = [
+        [TextTrait("Contract", "Month-to-month", 0.95, 0.55)],
+        [TextTrait("payment_method", "Electronic check", 0.9, 0.34)],
+        [TextTrait("Region", "North", 0.9, 0.3)],
+        [TextTrait("Farm liability policies", "Yes", 0.84, 0.02)],
+    ]
+    out = name_segments(np.zeros((4, 1)), ["tenure"], noun="Customers", text_traits=texts)
+    assert [n.action for n in out] == [
+        "Contract Month-to-month (95% vs 55% overall): offer a longer contract at a loyalty "
+        "price, and test it against the regular offers.",
+        "Payment Method Electronic check (90% vs 34% overall): make paying easier (automatic "
+        "payment, a reminder before each bill), and test it against the regular offers.",
+        "Region North (90% vs 30% overall): run a local offer and stock what sells there, and "
+        "test it against the regular offers.",
+        "Farm Liability Policies Yes (84% vs 2% overall): offer the cover they do not have yet, "
+        "with a multi-policy discount, and test it against the regular offers.",
+    ]
+
+
+def test_two_segments_lapsed_alike_get_two_concrete_actions_not_a_template():
+    z = np.array([[1.6, -0.2], [1.3, 0.1], [-1.2, 0.0]])
+    out = name_segments(z, ["recency_days", "frequency"], noun="Customers")
+    assert out[0].action == "Run a win-back campaign with a time-limited offer."
+    assert out[1].action.startswith("Try one last reactivation on another channel")
+    assert not any(n.action.startswith("Stand out on") for n in out)
+
+
+def test_the_same_words_in_another_order_are_the_same_name():
+    """Worked out by hand: both segments are lapsed and low-spending, in a different
+    order of strength; one spelling, numbered, and two different actions."""
+    z = np.array([[0.9, -1.2], [1.3, -0.8], [-1.5, 1.5]])
+    out = name_segments(z, ["recency_days", "monetary_total"], noun="Customers")
+    assert [n.name for n in out][:2] == [
+        "Low-Spending Lapsed Customers 1",
+        "Low-Spending Lapsed Customers 2",
+    ]
+    assert out[0].action != out[1].action
+
+
+@pytest.mark.parametrize(
+    ("label", "concept"),
+    [
+        ("Low education", None),  # a share of people with little of it: not "Highly-Educated"
+        ("Income under 30k", None),
+        ("Household without children", None),
+        ("Average income", "income"),
+        ("Purchasing power", None),
+    ],
+)
+def test_a_qualified_measure_is_no_concept(label, concept):
+    assert concept_of(label) == concept
+
+
+def test_long_labels_name_fewer_traits():
+    features = ["Farm liability contribution", "Private health insurance", "Tractors"]
+    z = np.array([[1.5, 1.2, 0.0], [0.0, 0.0, 1.5], [-1.5, 0.0, 0.0]])
+    names = [n.name for n in name_segments(z, features, noun="Customers")]
+    # 1.2 is within 60% of 1.5 (two traits), but eight words do not read: the stronger one
+    assert names[0] == "High-Farm-Liability-Contribution Customers"
+
+
+def test_a_qualified_measure_reads_more_or_less():
+    z = np.array([[1.5], [-1.5], [0.0]])
+    out = name_segments(z, ["Low education"], noun="Customers")
+    assert [n.name for n in out][:2] == [
+        "More-Low-Education Customers",
+        "Less-Low-Education Customers",
+    ]
+    assert out[0].action.startswith("Stand out on more Low Education: ")

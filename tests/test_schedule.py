@@ -346,7 +346,9 @@ def test_a_degraded_model_is_held_back_then_served_by_an_admin_rollback(
 
 
 def test_a_tiny_segment_holds_back_too(model_dir: Path, data: Path) -> None:
-    service, posted = service_for(model_dir, data, SEGBOT_MIN_SEGMENT_SHARE="0.3"), Posted()
+    # a fixed k: `auto` chooses k so that every segment clears the floor
+    service = service_for(model_dir, data, SEGBOT_MIN_SEGMENT_SHARE="0.3", SEGBOT_K="5")
+    posted = Posted()
     shrink(data)
     Schedule(service, Announcer(posted), None).run_retrain()
     [held] = posted.replies
