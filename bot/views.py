@@ -30,6 +30,8 @@ from bot import actions, mrkdwn, render
 from bot.mrkdwn import literal
 from bot.render import count, date, esc, quality_words, share
 from model.answers import History, Summary
+from model.labels import NONE as NO_LABELS
+from model.labels import Labels
 
 LOOKUP = "segbot_lookup"  # callback ids (docs/interface.md §2)
 PREDICT = "segbot_predict"
@@ -98,11 +100,14 @@ def _fitting(features: list[str], numeric: list[str]) -> tuple[list[str], str]:
     return features[:low], _metadata(features[:low], numeric)
 
 
-def prospect_modal(numeric: list[str], text: dict[str, list[str]]) -> dict[str, Any]:
+def prospect_modal(
+    numeric: list[str], text: dict[str, list[str]], labels: Labels = NO_LABELS
+) -> dict[str, Any]:
     """One input per feature of the served model: a text box for numbers, a menu of the
     known values for text features. Every input is optional (the model fills in the rest).
     The features go in private_metadata, so the answer reads the inputs it showed; when
-    there are more than the modal can carry, it says how many are left to the model."""
+    there are more than the modal can carry, it says how many are left to the model.
+    Inputs and menu options read the data dictionary's labels; values stay raw."""
     every = [*numeric, *text]
     features, metadata = _fitting(every, numeric)
     blocks: list[Any] = []
@@ -112,7 +117,8 @@ def prospect_modal(numeric: list[str], text: dict[str, list[str]]) -> dict[str, 
                 action_id=VALUE_INPUT,
                 placeholder="Choose…",
                 options=[
-                    Option(text=_label(v), value=str(v)[:150]) for v in text[feature][:MAX_OPTIONS]
+                    Option(text=_label(labels.value(feature, v)), value=str(v)[:150])
+                    for v in text[feature][:MAX_OPTIONS]
                 ],
             )
         else:
@@ -121,7 +127,10 @@ def prospect_modal(numeric: list[str], text: dict[str, list[str]]) -> dict[str, 
             )
         blocks.append(
             InputBlock(
-                block_id=f"f{i}", label=_label(feature, 2000), element=element, optional=True
+                block_id=f"f{i}",
+                label=_label(labels.column(feature), 2000),
+                element=element,
+                optional=True,
             )
         )
     left = every[len(features) :]

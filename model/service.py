@@ -243,6 +243,11 @@ class SegmentService:
             text[feature] = known
         return list(meta.numeric), text
 
+    def prospect_labels(self) -> Labels:
+        """The served version's data dictionary, for forms that show its features: what
+        a person reads, while the values given stay keyed by the raw names."""
+        return labels_of(self._version().metadata)
+
     def lookup(self, customer_id: str) -> CustomerAnswer:
         v = self._version()
         customer_id = customer_id.strip()

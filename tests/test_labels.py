@@ -189,3 +189,30 @@ def test_a_bad_categorical_setting_is_one_line(tmp_path, args, message):
 )
 def test_the_code_hint(name, values, hint):
     assert looks_like_code(name, np.array(values), value_labels=False) == hint
+
+
+def test_the_prospect_form_reads_labels_and_answers_by_raw_names(trained):
+    """The "Segment a prospect" modal: inputs and menu options in the dictionary's words,
+    what is submitted still keyed by the raw column and value."""
+    from bot import views
+    from model.config import Settings
+    from model.service import SegmentService
+
+    root, _, _ = trained
+    service = SegmentService(Settings(SEGBOT_MODEL_DIR=str(root / "models")))
+    numeric, text = service.prospect_inputs()
+    modal = views.prospect_modal(numeric, text, service.prospect_labels())
+    inputs = {b["block_id"]: b for b in modal["blocks"] if b["type"] == "input"}
+    assert [b["label"]["text"] for b in inputs.values()] == ["Annual income", "Customer type"]
+    menu = inputs["f1"]["element"]
+    assert [(o["text"]["text"], o["value"]) for o in menu["options"]] == [
+        ("Student", "1"),
+        ("Retiree", "2"),
+        ("Worker", "3"),
+    ]
+    state = {"f1": {"value": {"selected_option": {"value": "2"}}}}
+    values, errors = views.prospect_values(
+        {"private_metadata": modal["private_metadata"], "state": {"values": state}}
+    )
+    assert errors == {} and values == {"KLT": "2"}
+    assert "Retiree" in service.predict(values).segment.name

@@ -69,11 +69,13 @@ def open_prospect_modal(segbot: Segbot, trigger_id: str, dest: Destination, logg
     """One input per feature of the served model (reading it takes microseconds)."""
 
     def view() -> dict[str, Any]:
+        service = segbot.router.service
         try:
-            numeric, text = segbot.router.service.prospect_inputs()
+            numeric, text = service.prospect_inputs()
+            labels = service.prospect_labels()
         except NoModel:
-            numeric, text = [], {}
-        return views.prospect_modal(numeric, text)
+            return views.prospect_modal([], {})
+        return views.prospect_modal(numeric, text, labels)
 
     open_modal(segbot, trigger_id, view, "prospect", dest, logger)
 
