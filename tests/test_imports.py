@@ -49,6 +49,33 @@ def test_the_late_imports_of_a_service_wait_for_the_lock(trained_model_dir: Path
     finishes_only_after_the_lock_is_released(lambda: imports.load("model.training"))
 
 
+def test_each_late_import_of_the_service_goes_through_the_lock(
+    model_dir: Path, sample_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At each call site, not only in the helper: a plain import there would undo the
+    lock for that path. Each call's late imports are recorded by a spy on `load`."""
+    loaded: list[str] = []
+    real_load = imports.load
+
+    def spy(module: str):
+        loaded.append(module)
+        return real_load(module)
+
+    monkeypatch.setattr(imports, "load", spy)
+    service = SegmentService(make_settings(model_dir, sample_csv))
+
+    def late_imports(call) -> list[str]:
+        loaded.clear()
+        call()
+        return list(loaded)
+
+    retrain = late_imports(lambda: service.retrain(force=True))  # v2, compared with v1
+    assert {"model.load", "model.training"} <= set(retrain), retrain
+    assert "model.history_charts" in late_imports(lambda: service.flows("v2"))
+    assert "model.history_charts" in late_imports(service.trend)
+    assert "model.features" in late_imports(lambda: service.predict({"age": "34"}))
+
+
 def test_load_is_import_module() -> None:
     assert imports.load("json") is json
 
