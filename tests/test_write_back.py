@@ -18,7 +18,7 @@ import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -120,22 +120,30 @@ class Pauses:
         return [sum(start <= t <= end for t in times) for start, end in self.windows]
 
 
-class PausingConnection:
-    """A write-back's SQLite connection that pauses after each ALTER TABLE: between
-    the two renames of the swap, where a reader would find no table at all if they
-    were not one transaction."""
+class WatchedConnection:
+    """A write-back's SQLite connection that calls `hook(sql, done)` before (done False)
+    and after (done True) each statement it runs."""
 
-    def __init__(self, con, pauses: Pauses):
-        self.con, self.pauses = con, pauses
+    def __init__(self, con, hook: Callable[[str, bool], object]):
+        self.con, self.hook = con, hook
 
     def execute(self, sql: str, *args):
+        self.hook(sql, False)
         cursor = self.con.execute(sql, *args)
-        if sql.lstrip().upper().startswith("ALTER TABLE"):
-            self.pauses.after()
+        self.hook(sql, True)
         return cursor
 
     def __getattr__(self, name: str):
         return getattr(self.con, name)
+
+
+def watch_statements(monkeypatch: pytest.MonkeyPatch, hook: Callable[[str, bool], object]) -> None:
+    from model.write_back import SqlTarget
+
+    connect = SqlTarget.connect
+    monkeypatch.setattr(
+        SqlTarget, "connect", lambda target: WatchedConnection(connect(target), hook)
+    )
 
 
 # Polls the table in its own process (autocommit, no transaction of its own) until
@@ -164,16 +172,17 @@ def test_sqlite_readers_in_another_process_never_find_the_table_missing_or_parti
     the table is swapped back and forth: always one version, whole."""
     import sys
 
-    from model.write_back import SqlTarget
-
     model_dir, data = two_versions
     db = tmp_path / "crm.db"
     service = service_for(model_dir, data, f"sqlite:///{db}")
     service.rollback("v2")
     assert service.write_back.wait().ok
     pauses = Pauses()
-    connect = SqlTarget.connect
-    monkeypatch.setattr(SqlTarget, "connect", lambda t: PausingConnection(connect(t), pauses))
+    # Between the swap's two renames a reader would find no table, were they not one
+    # transaction: a pause after each makes sure the reader looks there.
+    watch_statements(
+        monkeypatch, lambda sql, done: done and sql.startswith("ALTER") and pauses.after()
+    )
     stop = tmp_path / "stop"
     poller = subprocess.Popen(
         [sys.executable, "-c", _POLL_SQLITE, str(db), str(stop)],
@@ -389,6 +398,21 @@ def pg_tables(url: str, prefix: str) -> set[str]:
     return {r[0] for r in found}
 
 
+def waiting_swap(url: str, table: str, timeout: float = 60) -> None:
+    """Wait until a write-back's rename of `table` waits for a lock, as PostgreSQL's
+    own activity view shows it."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(pg_dsn(url), autocommit=True) as con:
+        while not con.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+            (f'ALTER TABLE IF EXISTS "{table}" RENAME%',),
+        ).fetchone():
+            assert time.monotonic() < deadline, "the swap never waited for the reader"
+            time.sleep(0.05)
+
+
 # ---- rows equal the bot's answers (real CLI) -------------------------------------------------
 def ask_rows(ids: list[str], env: dict[str, str], cwd: Path) -> dict[str, Row]:
     """`segbot ask --json "/segment customer <id>"` for each id, run side by side."""
@@ -481,7 +505,7 @@ def test_a_view_on_the_sqlite_table_follows_the_swap(two_versions, tmp_path):
         assert con.execute("SELECT * FROM seg_counts").fetchall() == [("v1", 2000)]
 
 
-def test_sqlite_reader_in_a_transaction_sees_one_table_whole(two_versions, tmp_path):
+def test_sqlite_reader_in_a_transaction_sees_one_table_whole(two_versions, tmp_path, monkeypatch):
     model_dir, data = two_versions
     db = tmp_path / "crm.db"
     service = service_for(model_dir, data, f"sqlite:///{db}")
@@ -496,9 +520,13 @@ def test_sqlite_reader_in_a_transaction_sees_one_table_whole(two_versions, tmp_p
     reader = sqlite3.connect(db, isolation_level=None, timeout=30)
     reader.execute("BEGIN")
     assert look(reader) == (1900, 1, "v2")
+    committing = threading.Event()
+    watch_statements(monkeypatch, lambda sql, done: sql == "COMMIT" and committing.set())
     service.rollback("v1")  # the write-back runs in the background meanwhile
-    time.sleep(0.5)
+    # The new rows are loaded and about to be committed, which waits for the reader.
+    assert committing.wait(30)
     assert look(reader) == (1900, 1, "v2")  # inside its transaction: the old table, whole
+    assert service.write_back.last.version == "v2"  # nothing swapped yet
     reader.execute("COMMIT")
     assert service.write_back.wait().ok
     assert look(reader) == (2000, 1, "v1")
@@ -576,7 +604,7 @@ def test_postgres_readers_see_the_old_or_the_new_table_whole(two_versions, pg_ta
             con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             assert con.execute(query).fetchone() == (2000, 1, "v1")
             service.rollback("v2")
-            time.sleep(1.0)
+            waiting_swap(url, table)  # the swap's rename is queued behind this transaction
             assert con.execute(query).fetchone() == (2000, 1, "v1")
             assert service.write_back.last.version == "v1"  # not swapped yet
         assert service.write_back.wait().version == "v2"
