@@ -267,6 +267,32 @@ def test_the_target_file_is_there_and_whole_at_every_moment_of_a_write(
     assert len(inside) == 3 and min(inside) >= 1, inside
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_killed_writers_temporary_files_are_removed_by_the_next_write(
+    two_versions, tmp_path, suffix
+):
+    """A writer killed mid-file leaves `.segments.csv.<its pid>.tmp` (and the link to
+    `_previous` it was making); the next write-back, another process, removes them."""
+    import sys
+
+    model_dir, data = two_versions
+    target = tmp_path / f"segments{suffix}"
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    pid = int(dead.stdout)  # a process that has exited, as a killed writer has
+    left = [
+        tmp_path / f".segments{suffix}.{pid}.tmp",
+        tmp_path / f".segments_previous{suffix}.{pid}.tmp",
+    ]
+    for path in left:
+        path.write_text("customer_id,segment_id\nC1,")  # cut off mid-row
+    service = service_for(model_dir, data, str(target))
+    service.rollback("v2")
+    assert service.write_back.wait().rows == 1900
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
 # Holds the write-back lock as another segbot process would, switches the served
 # version to the one named on stdin while still holding it, then lets go.
 _SWITCH_UNDER_THE_LOCK = """
