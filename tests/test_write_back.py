@@ -101,6 +101,25 @@ def current(model_dir: Path) -> str:
 
 
 # ---- what another reader sees while a write-back runs --------------------------------------
+def swap_back_and_forth(
+    service: SegmentService, read: Callable[[threading.Event], None] | None = None
+) -> None:
+    """v1, v2, v1 served in turn, each write-back waited for; meanwhile, when given,
+    `read(stop)` runs on another thread until `stop` is set."""
+    stop = threading.Event()
+    reader = threading.Thread(target=read, args=(stop,)) if read else None
+    if reader:
+        reader.start()
+    try:
+        for version in ("v1", "v2", "v1"):
+            service.rollback(version)
+            assert service.write_back.wait().ok
+    finally:
+        stop.set()
+        if reader:
+            reader.join()
+
+
 class Pauses:
     """Stretches chosen steps of a write-back (a `pause`-second sleep right after
     them) so a reader polling meanwhile surely looks in between; the windows are kept
@@ -192,9 +211,7 @@ def test_sqlite_readers_in_another_process_never_find_the_table_missing_or_parti
     )
     try:
         assert poller.stdout is not None and poller.stdout.readline() == "polling\n"
-        for version in ("v1", "v2", "v1"):
-            service.rollback(version)
-            assert service.write_back.wait().ok
+        swap_back_and_forth(service)
     finally:
         stop.touch()
         out, err = poller.communicate(timeout=60)
@@ -235,9 +252,8 @@ def test_the_target_file_is_there_and_whole_at_every_moment_of_a_write(
 
     monkeypatch.setattr(model.write_back, "write_batches", paused_write)
     seen: list[tuple[float, object]] = []
-    stop = threading.Event()
 
-    def poll() -> None:
+    def poll(stop: threading.Event) -> None:
         while not stop.is_set():
             try:
                 frame = (
@@ -251,15 +267,7 @@ def test_the_target_file_is_there_and_whole_at_every_moment_of_a_write(
             seen.append((time.time(), what))
             time.sleep(0.005)
 
-    reader = threading.Thread(target=poll)
-    reader.start()
-    try:
-        for version in ("v1", "v2", "v1"):
-            service.rollback(version)
-            assert service.write_back.wait().ok
-    finally:
-        stop.set()
-        reader.join()
+    swap_back_and_forth(service, poll)
     whole = {(1900, 1, "v2"), (2000, 1, "v1")}
     wrong = [(t, what) for t, what in seen if what not in whole]
     assert not wrong, wrong[:3]
@@ -596,9 +604,8 @@ def test_postgres_readers_see_the_old_or_the_new_table_whole(two_versions, pg_ta
     whole = {(1900, 1, "v2"), (2000, 1, "v1")}
 
     seen: list[tuple] = []
-    stop = threading.Event()
 
-    def read_in_a_loop() -> None:
+    def read_in_a_loop(stop: threading.Event) -> None:
         with psycopg.connect(pg_dsn(url)) as con:
             while not stop.is_set():
                 try:
@@ -610,15 +617,7 @@ def test_postgres_readers_see_the_old_or_the_new_table_whole(two_versions, pg_ta
                     first = second = (type(exc).__name__,)
                 seen.append((first, second))
 
-    reader = threading.Thread(target=read_in_a_loop)
-    reader.start()
-    try:
-        for version in ("v1", "v2", "v1"):
-            service.rollback(version)
-            assert service.write_back.wait().ok
-    finally:
-        stop.set()
-        reader.join()
+    swap_back_and_forth(service, read_in_a_loop)
     assert len(seen) > 10
     for first, second in seen:
         assert first == second and first in whole, (first, second)
