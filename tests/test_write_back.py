@@ -858,7 +858,9 @@ def kill_trials(model_dir: Path, data: Path, target: str, trials: int, read, **e
     rng = random.Random(12)
     interrupted = 0
     for trial in range(trials):
-        delay = 0.0 if trial == 0 else rng.uniform(0, took * 1.2)
+        # Every other kill early in the write (the load), the rest anywhere up to a little
+        # past its end (the swap, and just after it).
+        delay = 0.0 if trial == 0 else rng.uniform(0, took * (0.2 if trial % 2 else 1.2))
         kill_during_write_back(env, model_dir.parent, delay)
         interrupted += tables.versions()[0] != current(model_dir)
     done = run_segbot(["train"], env=env, cwd=model_dir.parent, timeout=240)
@@ -912,7 +914,7 @@ def test_kill_9_during_write_back_many_times(served_copy, tmp_path):
     model_dir, data = served_copy
     db = tmp_path / "crm.db"
     interrupted = kill_trials(model_dir, data, f"sqlite:///{db}", LONG_KILLS, sqlite_reader(db))
-    assert interrupted >= LONG_KILLS // 2, interrupted  # most kills landed inside the write
+    assert interrupted >= LONG_KILLS // 3, interrupted  # many kills landed inside the write
 
 
 @pytest.mark.slow
@@ -922,7 +924,7 @@ def test_kill_9_during_postgres_write_back_many_times(served_copy, pg_table):
     model_dir, data = served_copy
     read = pg_reader(url, table)
     interrupted = kill_trials(model_dir, data, url, LONG_KILLS, read, SEGBOT_WRITE_BACK_TABLE=table)
-    assert interrupted >= LONG_KILLS // 2, interrupted
+    assert interrupted >= LONG_KILLS // 3, interrupted
 
 
 # ---- PostgreSQL through the real CLI ---------------------------------------------------------
