@@ -75,7 +75,8 @@ def test_every_readme_phrasing_answers_as_documented(said: str, line: str, route
 
 
 def test_the_readmes_mention_examples_are_in_its_phrasing_table() -> None:
-    mentioned = re.findall(r"`@segbot ([^`]+)`", README)
+    found = re.findall(r"`@segbot ([^`]+)`", README)
+    mentioned = {" ".join(said.split()) for said in found} - {"…"}  # "@segbot …": any
     assert len(mentioned) >= 2
     assert set(mentioned) <= {said for said, _ in readme_phrasings()}
 
