@@ -18,6 +18,7 @@ the new one, never half of one.
 from __future__ import annotations
 
 import difflib
+import glob
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,6 +100,27 @@ def check_writable(path: Path) -> None:
 
 def temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def dead_writers_temp_files(path: Path) -> list[Path]:
+    """`temp_path`s of `path` left by processes that no longer run (killed mid-write).
+    A running process's (an export to the same file, say) is not among them."""
+    found = []
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = candidate.name[len(path.name) + 2 : -len(".tmp")]
+        if pid.isdigit() and not _running(int(pid)):
+            found.append(candidate)
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def write_batches(batches: Iterator[pa.RecordBatch], path: Path, version: str) -> int:

@@ -49,6 +49,7 @@ from model.export import (
     COLUMNS,
     FORMATS,
     assignment_batches,
+    dead_writers_temp_files,
     file_version,
     temp_path,
     write_batches,
@@ -122,7 +123,10 @@ class FileTarget:
 
     def write(self, v: LoadedVersion) -> int:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp_path(self.path).unlink(missing_ok=True)
+        # Ours from before, and what writers killed mid-write left (named by their pid).
+        stale = [temp_path(self.path), *dead_writers_temp_files(self.path)]
+        for leftover in [*stale, *dead_writers_temp_files(self.previous)]:
+            leftover.unlink(missing_ok=True)
         if self.path.is_file():
             # Keep the old file as <name>_previous first; the real name never disappears.
             link = temp_path(self.previous)

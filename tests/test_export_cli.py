@@ -108,6 +108,31 @@ def test_export_with_no_model_says_so(tmp_path, capsys):
     assert "no model is trained yet" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_customers_without_a_runner_up_get_an_empty_one(two_versions, tmp_path, suffix):
+    """runner_up -1 (stored when there is no second-nearest segment, as with k=1) is
+    written empty, not as the name of segment 0. The trainer numbers segments from 1;
+    the stored format allows 0, so v2's are renumbered from 0 here."""
+    folder = two_versions / "v2"
+    meta = json.loads((folder / "metadata.json").read_text())
+    for segment in meta["segments"]:
+        segment["id"] -= 1
+    meta.pop("next_segment_id", None)
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    np.save(folder / "segments.npy", np.load(folder / "segments.npy") - 1)
+    runner = np.load(folder / "runner_up.npy") - 1
+    runner[::7] = -1
+    np.save(folder / "runner_up.npy", runner)
+    out = tmp_path / f"served{suffix}"
+    assert main(["export", "--model-dir", str(two_versions), "--out", str(out)]) == 0
+    got = read(out)
+    expected = expected_frame(two_versions, "v2")
+    runner_ups = [[None if pd.isna(x) else x for x in f["runner_up"]] for f in (got, expected)]
+    assert runner_ups[0] == runner_ups[1] and runner_ups[0].count(None) == 272
+    rest = [f.drop(columns="runner_up") for f in (got, expected)]
+    pd.testing.assert_frame_equal(*rest, check_dtype=False)
+
+
 def test_rows_come_in_bounded_chunks(two_versions):
     """10M customers never sit in memory at once: batches of at most `chunk` rows."""
     v = LoadedVersion.load(two_versions / "v1")

@@ -167,6 +167,19 @@ def test_history_marks_rolled_back_and_candidate_versions(three, tmp_path):
     assert "candidate, never served" in text and "rolled back" in text
 
 
+def test_a_rewritten_metadata_is_read_again_by_a_running_service(three, tmp_path):
+    """The stored versions are kept loaded between questions; a rewrite of one's
+    metadata.json (here: held back as a candidate) shows in the next answer."""
+    root = tmp_path / "models"
+    shutil.copytree(three[0], root)
+    service = SegmentService(make_settings(root))
+    before = service.customer_history("C001")
+    assert [v.status for v in before.versions] == ["earlier", "earlier", "served"]
+    service.registry.update_metadata("v1", status="candidate")
+    after = service.customer_history("C001")
+    assert [v.status for v in after.versions] == ["candidate", "earlier", "served"]
+
+
 # ---- movers ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("version,previous", [("v2", "v1"), ("v3", "v2")])
 def test_movers_equal_a_recount_from_the_stored_arrays(three, version, previous):
@@ -312,6 +325,22 @@ def swatch_colors(fig, prefix: str) -> dict[int, tuple[float, ...]]:
         int(a.get_gid().split("-")[-1]): tuple(round(c, 3) for c in a.get_facecolor()[:3])
         for a in fig.findobj(lambda a: str(a.get_gid() or "").startswith(prefix))
     }
+
+
+def test_flows_kept_for_another_pair_of_versions_are_counted_again(three, tmp_path):
+    """A flows.json that is not this version's against its previous one (a folder
+    copied over from another version) is not believed: the counts are made again."""
+    root = tmp_path / "models"
+    shutil.copytree(three[0], root)
+    service = SegmentService(make_settings(root))
+    service.flows("v3")  # keeps v3's flows (against v2) in v3/flows.json
+    shutil.copy(root / "v3" / "flows.json", root / "v2" / "flows.json")
+    flows = service.flows("v2")
+    assert (flows.version, flows.previous) == ("v2", "v1")
+    for i, s in enumerate(flows.sources):
+        for j, t in enumerate(flows.targets):
+            assert flows.counts[i][j] == recount(root, "v1", "v2", s.id, t.id)[0]
+    assert (flows.common, flows.left, flows.joined) == (179, 1, 1)  # C008 left, C050A joined
 
 
 def test_colours_are_tied_to_segment_ids_in_every_version(three):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -21,32 +22,91 @@ from model.version import StoredPipeline
 from tests.conftest import make_settings, run_fresh
 
 
-def finishes_only_after_the_lock_is_released(work) -> None:
+class WatchedLock:
+    """imports.LOCK as the code under test takes it (`with imports.LOCK:`), noting
+    when the thread `watched` asks for it."""
+
+    def __init__(self, lock) -> None:
+        self.lock, self.watched = lock, None
+        self.asked = threading.Event()
+
+    def __enter__(self):
+        if threading.current_thread() is self.watched:
+            self.asked.set()
+        return self.lock.__enter__()
+
+    def __exit__(self, *exc):
+        return self.lock.__exit__(*exc)
+
+
+def finishes_only_after_the_lock_is_released(work, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`work` on another thread, while this one holds the lock: it asks for the lock and
+    does not finish until it is released."""
+    lock = WatchedLock(imports.LOCK)
+    monkeypatch.setattr(imports, "LOCK", lock)
     done = threading.Event()
 
     def run() -> None:
         work()
         done.set()
 
-    with imports.LOCK:
-        thread = threading.Thread(target=run, daemon=True)
+    with lock.lock:
+        lock.asked.clear()
+        lock.watched = thread = threading.Thread(target=run, daemon=True)
         thread.start()
-        assert not done.wait(0.5), "it did not wait for the lock"
+        deadline = time.monotonic() + 60
+        while not (lock.asked.is_set() or done.is_set()):
+            assert time.monotonic() < deadline, "neither asked for the lock nor finished"
+            time.sleep(0.01)
+        assert lock.asked.is_set() and not done.is_set(), "it did not wait for the lock"
     assert done.wait(60)
     thread.join(5)
 
 
-def test_unpickling_a_pipeline_waits_for_the_lock(trained_model_dir: Path) -> None:
+def test_unpickling_a_pipeline_waits_for_the_lock(
+    trained_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     loaded = []
     path = trained_model_dir / "v1" / "pipeline.joblib"
-    finishes_only_after_the_lock_is_released(lambda: loaded.append(StoredPipeline.load(path)))
+    finishes_only_after_the_lock_is_released(
+        lambda: loaded.append(StoredPipeline.load(path)), monkeypatch
+    )
     assert loaded[0].sklearn.named_steps  # a real fitted pipeline came back
 
 
-def test_the_late_imports_of_a_service_wait_for_the_lock(trained_model_dir: Path) -> None:
+def test_the_late_imports_of_a_service_wait_for_the_lock(
+    trained_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     service = SegmentService(make_settings(trained_model_dir))
-    finishes_only_after_the_lock_is_released(lambda: service.chart("elbow"))
-    finishes_only_after_the_lock_is_released(lambda: imports.load("model.training"))
+    finishes_only_after_the_lock_is_released(lambda: service.chart("elbow"), monkeypatch)
+    finishes_only_after_the_lock_is_released(lambda: imports.load("model.training"), monkeypatch)
+
+
+def test_each_late_import_of_the_service_goes_through_the_lock(
+    model_dir: Path, sample_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At each call site, not only in the helper: a plain import there would undo the
+    lock for that path. Each call's late imports are recorded by a spy on `load`."""
+    loaded: list[str] = []
+    real_load = imports.load
+
+    def spy(module: str):
+        loaded.append(module)
+        return real_load(module)
+
+    monkeypatch.setattr(imports, "load", spy)
+    service = SegmentService(make_settings(model_dir, sample_csv))
+
+    def late_imports(call) -> list[str]:
+        loaded.clear()
+        call()
+        return list(loaded)
+
+    retrain = late_imports(lambda: service.retrain(force=True))  # v2, compared with v1
+    assert {"model.load", "model.training"} <= set(retrain), retrain
+    assert "model.history_charts" in late_imports(lambda: service.flows("v2"))
+    assert "model.history_charts" in late_imports(service.trend)
+    assert "model.features" in late_imports(lambda: service.predict({"age": "34"}))
 
 
 def test_load_is_import_module() -> None:

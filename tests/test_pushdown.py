@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import secrets
 import sqlite3
 from collections.abc import Iterator
@@ -70,6 +71,22 @@ def generated() -> pd.DataFrame:
     log = generate_transactions(150, seed=5)
     log["date"] = log["date"].dt.strftime("%Y-%m-%dT%H:%M:%S")
     return log
+
+
+def unpadded_log() -> pd.DataFrame:
+    """Customers 1..25 written without leading zeros ("9" before "10" as numbers, after
+    it as text), two purchases each, rows in no particular order."""
+    customers = list(range(1, 26))
+    random.Random(3).shuffle(customers)
+    rows = [
+        (str(c), f"2024-01-{day:02d}T10:00:00", f"{c}.50", "1")
+        for day in (3, 17)
+        for c in customers
+    ]
+    return pd.DataFrame(rows, columns=["customer_id", "date", "amount", "quantity"])
+
+
+UNPADDED_ORDER = [str(c) for c in range(1, 26)]  # by the number each id writes
 
 
 class _Logged:
@@ -192,6 +209,18 @@ def test_sqlite_pushdown_equals_in_process(shop, monkeypatch, caplog, table, as_
         assert ("Q-8" in ids) == (as_of is None)  # only bought after the as-of day
         if as_of:
             assert "3 rows dated after SEGBOT_AS_OF 2024-03-05 left out" in pushed.notes[0]
+
+
+def test_sqlite_pushdown_orders_unpadded_ids_by_number_as_in_process(tmp_path, monkeypatch, caplog):
+    """The row order feeds the data digest and the sample: push-down must give
+    in-process's order, by the number an unpadded id writes, not as text."""
+    path = tmp_path / "unpadded.db"
+    with sqlite3.connect(path) as con:
+        unpadded_log().to_sql("orders", con, index=False)
+    pushed, local = load_both(monkeypatch, caplog, data=f"sqlite:///{path}", data_query="orders")
+    assert list(local.ids) == UNPADDED_ORDER
+    assert list(pushed.ids) == UNPADDED_ORDER
+    assert_same(pushed, local)
 
 
 def test_sqlite_query_text_is_run_as_written(shop, caplog):
@@ -387,6 +416,31 @@ def test_postgres_pushdown_equals_in_process(pg, monkeypatch, caplog, table, as_
         got = by_id(pushed)
         for customer, expected in EXPECTED.items():
             assert got[customer] == pytest.approx(expected, abs=1e-9), customer
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("id_type", ["text", "integer"])
+def test_postgres_pushdown_orders_unpadded_ids_by_number_as_in_process(
+    pg, monkeypatch, caplog, id_type
+):
+    import psycopg
+    import sqlalchemy as sa
+
+    url, schema = pg
+    dsn = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    table = f"{schema}.unpadded_{id_type}"
+    with psycopg.connect(dsn, autocommit=True) as con:
+        con.execute(
+            f"CREATE TABLE {table} (customer_id {id_type}, date timestamp, amount numeric, "
+            "quantity integer)"
+        )
+        with con.cursor() as cur, cur.copy(f"COPY {table} FROM STDIN") as copy:
+            for row in unpadded_log().itertuples(index=False):
+                copy.write_row(list(row))
+    pushed, local = load_both(monkeypatch, caplog, data=url, data_query=table)
+    assert list(local.ids) == UNPADDED_ORDER
+    assert list(pushed.ids) == UNPADDED_ORDER
+    assert_same(pushed, local)
 
 
 @pytest.mark.postgres

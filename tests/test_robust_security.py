@@ -126,6 +126,44 @@ def disk(model_dir: Path) -> tuple[list[str], str]:
     return sorted(p.name for p in model_dir.iterdir()), (model_dir / "CURRENT").read_text()
 
 
+MARKER = "C0MARKER"
+
+
+def log_size(bot: Bot) -> int:
+    return len(bot.log.read_text())
+
+
+def send_marker(bot: Bot, slack: SlackFake) -> None:
+    """A genuine chart request sent after the others, waited for until its upload is
+    done: the bot has read every request before it (its acknowledgement came after
+    theirs) and started any slow work they queued (the pool takes work in order). So
+    what the bot did not do by now, it is not about to."""
+    bot.slash("/segments", "elbow", channel=MARKER, sink="marker")
+    slack.wait_for(
+        lambda: [
+            c
+            for c in slack.called("files.completeUploadExternal")
+            if c.params["channel_id"] == MARKER
+        ],
+        timeout=60,
+    )
+
+
+def assert_only_the_marker_happened(bot: Bot, slack: SlackFake, since: int) -> None:
+    """Slack saw the marker's upload and nothing else, and the bot's log, from `since`,
+    records no command but the marker."""
+    assert [c.method for c in slack.calls] == [
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+    ]
+    assert slack.called("files.completeUploadExternal")[0].params["channel_id"] == MARKER
+    assert len(slack.uploads) == 1 and {sink for sink, _ in slack.responses} <= {"marker"}
+    commands = re.findall(
+        r"segbot:\w+: (/segments? \w+) from \w+ in (\w+)", bot.log.read_text()[since:]
+    )
+    assert commands == [("/segments elbow", MARKER)], commands
+
+
 # ---- forged and stale requests: 401, and nothing happens ----------------------------------
 def forgeries(body: str) -> dict[str, tuple[str, dict[str, str]]]:
     """(body actually sent, headers) for every way a request can be wrong."""
@@ -186,25 +224,30 @@ def test_forged_requests_get_401_and_cause_nothing(
     bot: Bot, slack: SlackFake, customer_ids: list[str], command: str, text: str
 ) -> None:
     text = text.format(cid=customer_ids[0])
-    before = disk(bot.model_dir)
+    before, since = disk(bot.model_dir), log_size(bot)
+    refused = bot.log.read_text().count("refused a request with")
     body = slash_body(command, text, user=USER, response_url=slack.response_url("forged"))
     names = [s.name for s in SegmentService(make_settings(bot.model_dir)).summary().segments]
-    for what, (sent, headers) in forgeries(body).items():
+    forged = forgeries(body)
+    for what, (sent, headers) in forged.items():
         status, payload = bot.post(sent, headers)
         assert status == 401, what
         assert not any(n in payload for n in names) and customer_ids[0] not in payload, what
-    time.sleep(1.0)  # time for anything that should not happen to happen
-    assert slack.calls == [] and slack.responses == [] and slack.uploads == {}
+    bot.wait_logged("refused a request with", count=refused + len(forged))  # one each
+    send_marker(bot, slack)
+    assert_only_the_marker_happened(bot, slack, since)
     assert disk(bot.model_dir) == before
     assert bot.health() == (200, {"status": "ok", "version": "v2"})
 
 
 def test_a_huge_body_is_refused_before_anything_reads_it(bot: Bot, slack: SlackFake) -> None:
+    since = log_size(bot)
     body = slash_body("/segments", "retrain", user=ADMIN) + "&pad=" + "x" * 300_000
     status, _ = bot.post(body, signed_headers(body))
     assert status == 413
-    time.sleep(0.5)
-    assert slack.calls == [] and disk(bot.model_dir)[1] == "v2\n"
+    send_marker(bot, slack)
+    assert_only_the_marker_happened(bot, slack, since)
+    assert disk(bot.model_dir)[1] == "v2\n"
 
 
 # ---- admin-only commands ---------------------------------------------------------------------
@@ -295,8 +338,13 @@ def test_customer_level_answers_are_ephemeral(
     ]:
         ack = bot.slash(command, text, user=USER)
         assert ack["response_type"] == "ephemeral", (command, text, ack["text"])
-    time.sleep(0.5)
-    assert slack.calls == []  # nothing was posted to the channel, by any route
+    send_marker(bot, slack)
+    # nothing was posted to the channel, by any route: only the marker's chart
+    assert [c.method for c in slack.calls] == [
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+    ]
+    assert slack.called("files.completeUploadExternal")[0].params["channel_id"] == MARKER
 
 
 @pytest.mark.parametrize("channel", [CHANNEL, "C0OTHER", "DPAIR0001", "G0PRIVATE"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -64,11 +65,25 @@ def test_health_says_why_the_first_training_failed(tmp_path: Path) -> None:
 def test_the_warm_up_waits_until_the_server_listens(served_copy, monkeypatch) -> None:
     """The warm-up imports scikit-learn: run while uvicorn opened its socket, it held the
     first /healthz back by 1.5 s in one start of three. It starts once the server listens."""
-    from types import SimpleNamespace
-
     model_dir, data = served_copy
     service = SegmentService(make_settings(model_dir, data))
-    server = SimpleNamespace(started=False, should_exit=False)  # uvicorn.Server's two flags
+
+    class Server:
+        """uvicorn.Server's two flags; `polled` once the warm-up found it not listening
+        three times: proof that it is waiting, not merely late."""
+
+        def __init__(self) -> None:
+            self.should_exit, self.listening, self.looks = False, False, 0
+            self.polled = threading.Event()
+
+        @property
+        def started(self) -> bool:
+            self.looks += 1
+            if self.looks >= 3 and not self.listening:
+                self.polled.set()
+            return self.listening
+
+    server = Server()
     seen: list[bool] = []
     real = service.predict
 
@@ -80,9 +95,9 @@ def test_the_warm_up_waits_until_the_server_listens(served_copy, monkeypatch) ->
     startup = Startup(service)
     startup.begin(wait_for=server)
     assert startup.health()[0] == 200  # serving already; only the warm-up waits
-    time.sleep(0.5)
+    assert server.polled.wait(30)
     assert seen == []
-    server.started = True
+    server.listening = True
     deadline = time.monotonic() + 30
     while not seen and time.monotonic() < deadline:
         time.sleep(0.02)

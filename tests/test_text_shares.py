@@ -130,6 +130,21 @@ def test_a_value_stands_out_by_ten_points_or_by_doubling_a_rare_share():
     assert [t.value for t in distinct_traits([fs], 2)[0]] == ["E"]
 
 
+def test_values_that_stand_out_are_ordered_by_gain_across_features():
+    # Cluster 0 has 100 rows, cluster 1 has 900.
+    # f: A is 50% here vs 40% overall (+10 points); g: X is 40% vs 10% (+30 points).
+    f = ["A"] * 50 + ["B"] * 50 + ["A"] * 350 + ["B"] * 550
+    g = ["X"] * 40 + ["Y"] * 60 + ["X"] * 60 + ["Y"] * 840
+    labels = np.array([0] * 100 + [1] * 900)
+    shares = text_shares(pd.DataFrame({"f": f, "g": g}), ["f", "g"], labels, 2)
+    traits = distinct_traits(shares, 2)[0]
+    assert [(t.feature, t.value) for t in traits] == [("g", "X"), ("f", "A")]
+    assert [(t.share, t.overall) for t in traits] == [
+        pytest.approx((0.4, 0.1)),
+        pytest.approx((0.5, 0.4)),
+    ]
+
+
 def test_at_most_two_values_per_feature_stand_out():
     frame, labels = _frame_with({"A": (30, 0), "B": (30, 0), "C": (30, 0), "D": (10, 900)})
     (fs,) = text_shares(frame, ["f"], labels, 2)
