@@ -175,18 +175,20 @@ def run_serve(settings: Settings, mode: str | None = None) -> int:
     from bot.router import Router
     from bot.slack.announce import for_slack
     from bot.slack.app import build_app
+    from bot.slack.context import HomeCharts
     from bot.slack.work import SlowWork
 
     slow = SlowWork()
     router = Router(service, settings)
+    charts = HomeCharts()  # App Home's, and the announcer's charts of a served version
     try:
-        app = build_app(settings, router, slow)
+        app = build_app(settings, router, slow, charts)
     except BoltError as exc:
         raise SegbotError(f"Slack did not accept SLACK_BOT_TOKEN: {exc}") from None
     except (URLError, OSError) as exc:
         raise SegbotError(f"cannot reach Slack at {settings.slack_api_url}: {exc}") from None
     # Scheduled and manual retrains (and rollbacks) are announced the same way.
-    announcer = for_slack(settings, app.client)
+    announcer = for_slack(settings, app.client, charts)
     router.announcer = announcer
     _announce_write_backs(service, announcer)
     schedule = Schedule(service, announcer, trigger)

@@ -273,3 +273,39 @@ def test_announcing_in_slack_never_holds_the_caller(slack_fake: SlackFake, tmp_p
         lambda: slack_fake.called("chat.postMessage")[1:] and slack_fake.called("chat.postMessage")
     )
     assert "v2" in first.params["text"] and "Scheduled retrain" in second.params["text"]
+
+
+def test_app_home_shows_the_charts_a_served_versions_announcement_shared(
+    slack_fake: SlackFake, tmp_path: Path
+) -> None:
+    """The retrain announcement shares the new version's charts in the channel App Home
+    reads them from: the tab shows those files, once processed, and shares none again.
+    A held-back version's charts are not offered (the tab shows the served one)."""
+    from bot.slack.context import HomeCharts
+
+    home = HomeCharts()
+    post = SlackChannel(
+        web_client(
+            make_settings(tmp_path, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=slack_fake.api_url)
+        ),
+        "C0ANNOUNCE",
+        home,
+    )
+    post(render.announcement(result(tmp_path, served=False, held_back=["worse"])))
+    assert home.version is None and not home.files
+    post(render.announcement(result(tmp_path)))
+    [complete] = slack_fake.called("files.completeUploadExternal")[1:]
+    shared = [f["id"] for f in json.loads(complete.params["files"])]
+    assert home.version == "v3"
+    assert home.files == dict(zip(("elbow", "clusters", "profiles"), shared, strict=True))
+    # The tab: those very files once Slack has processed them, nothing shared again
+    # (slow=None: an attempt to share would fail here).
+    from types import SimpleNamespace
+
+    from bot.slack.listeners.events import home_charts
+
+    settings = SimpleNamespace(announce_channel="C0ANNOUNCE")
+    segbot = SimpleNamespace(charts=home, router=SimpleNamespace(settings=settings), slow=None)
+    time.sleep(slack_fake.file_processing)
+    shown = home_charts(segbot, post.client, "v3", logging.getLogger("test"))  # type: ignore[arg-type]
+    assert shown == home.files and len(slack_fake.called("files.completeUploadExternal")) == 2

@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 
 from bot.announce import Announcer
 from bot.reply import Reply
+from bot.slack.context import HomeCharts
 from bot.slack.delivery import Destination, NotInChannel, joined
 from model.config import Settings
 
@@ -23,10 +24,11 @@ class SlackChannel:
     chat.postMessage, then its charts in one files_upload_v2 call. Joins a public
     channel it is not in yet; a private one needs an invitation, which the log says."""
 
-    def __init__(self, client: WebClient, channel: str):
+    def __init__(self, client: WebClient, channel: str, charts: HomeCharts | None = None):
         self.client = client
         self.channel = channel
         self.dest = Destination(client=client, respond=None, channel=channel, user="")
+        self.charts = charts  # App Home shows a served version's charts shared here
 
     def __call__(self, reply: Reply) -> None:
         client, channel = self.client, self.channel
@@ -43,7 +45,7 @@ class SlackChannel:
                 {"file": f.read(), "filename": f.filename, "title": f.title} for f in reply.files
             ]
             version = getattr(getattr(reply.answer, "version", None), "version", "")
-            joined(
+            done = joined(
                 self.dest,
                 lambda: client.files_upload_v2(
                     channel=channel,
@@ -51,6 +53,11 @@ class SlackChannel:
                     initial_comment=f"Charts of {version}" if version else None,
                 ),
             )
+            if self.charts is not None and version and getattr(reply.answer, "served", False):
+                ids = [f["id"] for f in done.get("files") or []]
+                names = [f.filename.removesuffix(f"-{version}.png") for f in reply.files]
+                if len(ids) == len(names):
+                    self.charts.offer(version, dict(zip(names, ids, strict=True)))
         except NotInChannel as exc:
             log.error(
                 "cannot post in SEGBOT_ANNOUNCE_CHANNEL %s (%s): invite the bot there with "
@@ -79,10 +86,14 @@ class InOrder:
             log.exception("could not post the announcement in %s", self.post.channel)
 
 
-def for_slack(settings: Settings, client: WebClient | None) -> Announcer:
-    """Announcements in SEGBOT_ANNOUNCE_CHANNEL when it is set, else in the log only."""
+def for_slack(
+    settings: Settings, client: WebClient | None, charts: HomeCharts | None = None
+) -> Announcer:
+    """Announcements in SEGBOT_ANNOUNCE_CHANNEL when it is set, else in the log only.
+    `charts`: App Home's, told of the served version's charts shared with an announcement."""
     channel = (settings.announce_channel or "").strip()
     if not channel:
         return Announcer.for_settings(settings, None)
     assert client is not None, "announcing in a channel needs a Web API client"
-    return Announcer.for_settings(settings, InOrder(SlackChannel(client, channel)), where=channel)
+    post = InOrder(SlackChannel(client, channel, charts))
+    return Announcer.for_settings(settings, post, where=channel)

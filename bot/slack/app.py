@@ -18,7 +18,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot import render
 from bot.router import Router
-from bot.slack.context import KEY, Segbot
+from bot.slack.context import KEY, HomeCharts, Segbot
 from bot.slack.listeners import register_listeners
 from bot.slack.work import SlowWork
 from model.config import Settings
@@ -91,7 +91,11 @@ class _Provide(Middleware):
         return next()
 
 
-def build_app(settings: Settings, router: Router, slow: SlowWork) -> App:
+def build_app(
+    settings: Settings, router: Router, slow: SlowWork, charts: HomeCharts | None = None
+) -> App:
+    """`charts`: App Home's chart files, shared with the announcer (bot.slack.announce),
+    whose retrain announcements share the same charts in the same channel."""
     if not settings.slack_bot_token:
         raise SegbotError("SLACK_BOT_TOKEN is not set")
     bolt_log = logging.getLogger("bot.slack.bolt")
@@ -115,7 +119,12 @@ def build_app(settings: Settings, router: Router, slow: SlowWork) -> App:
         process_before_response=True,
         logger=bolt_log,
     )
-    segbot = Segbot(router=router, slow=slow, posts=SlowWork(workers=4, queued=POSTS_QUEUED))
+    segbot = Segbot(
+        router=router,
+        slow=slow,
+        posts=SlowWork(workers=4, queued=POSTS_QUEUED),
+        charts=charts or HomeCharts(),
+    )
 
     app.use(_Provide(segbot))
 

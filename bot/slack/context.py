@@ -56,6 +56,13 @@ class HomeCharts:
         """A new version: its charts are yet to be shared (call under `lock`)."""
         self.version, self.files, self.ready = version, {}, False
 
+    def offer(self, version: str, files: dict[str, str]) -> None:
+        """Charts of `version` already shared in the announcement channel (a retrain's
+        announcement): the tab uses them rather than sharing the same charts again."""
+        with self.lock:
+            if self.version != version or not self.files:
+                self.version, self.files, self.ready = version, dict(files), False
+
     def forget(self, version: str) -> None:
         """Slack refused these files in a view: show none for this version."""
         with self.lock:
