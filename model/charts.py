@@ -72,14 +72,14 @@ PALETTE = (
 # in Slack keeps a 15 pt tick label about 9 px high.
 _FS_TITLE = 22
 _FS_SUBTITLE = 15
-_FS_LABEL = 17
-_FS_TICK = 15
-_FS_LEGEND = 14
+FS_LABEL = 17
+FS_TICK = 15
+FS_LEGEND = 14
 _FS_NOTE = 14
 
-_INK = "#222222"
-_MUTED_INK = "#555555"
-_GRID = {"color": "#DDDDDD", "linewidth": 0.8}
+INK = "#222222"
+MUTED_INK = "#555555"
+GRID = {"color": "#DDDDDD", "linewidth": 0.8}
 _INERTIA_COLOR = "#0072B2"
 _SILHOUETTE_COLOR = "#D55E00"
 _UNKNOWN_SEGMENT_COLOR = "#BBBBBB"
@@ -87,7 +87,7 @@ _Z_CLIP = 2.0
 _MINUS = "\u2212"
 _CYCLE_MARKERS = ("o", "s", "^", "D")
 
-_LOCK = threading.RLock()
+FIGURE_LOCK = threading.RLock()
 _TEXT_TO_PATH = TextToPath()
 
 
@@ -383,7 +383,7 @@ def render_all(
     if isinstance(inp, Elbow):
         names = tuple(n for n in names if n == "elbow")
     paths: dict[str, Path] = {}
-    with _LOCK:
+    with FIGURE_LOCK:
         for name in names:
             fig = builders[name](inp)
             paths[name] = save_png(fig, out / f"{name}.png", title=f"segbot {inp.version} {name}")
@@ -399,7 +399,7 @@ def save_png(fig: Figure, path: Path, title: str | None = None) -> Path:
     with smooth gradients stay well under the limit and keep their exact colours.
     """
     path = Path(path)
-    with _LOCK:
+    with FIGURE_LOCK:
         canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
         canvas.draw()
         image = Image.fromarray(np.array(canvas.buffer_rgba())[..., :3])
@@ -433,21 +433,21 @@ def _encode_png(image: Image.Image, info: PngInfo) -> bytes:
     return buf.getvalue()
 
 
-def _new_figure() -> Figure:
+def new_figure() -> Figure:
     fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained", facecolor="white")
     FigureCanvasAgg(fig)
     fig.get_layout_engine().set(w_pad=0.12, h_pad=0.1)
     return fig
 
 
-def _titles(fig: Figure, ax: Axes, title: str, subtitle: str) -> None:
-    fig.suptitle(title, x=0.01, ha="left", fontsize=_FS_TITLE, fontweight="bold", color=_INK)
+def titles(fig: Figure, ax: Axes, title: str, subtitle: str) -> None:
+    fig.suptitle(title, x=0.01, ha="left", fontsize=_FS_TITLE, fontweight="bold", color=INK)
     if subtitle:
-        ax.set_title(subtitle, loc="left", fontsize=_FS_SUBTITLE, color=_MUTED_INK, pad=12)
+        ax.set_title(subtitle, loc="left", fontsize=_FS_SUBTITLE, color=MUTED_INK, pad=12)
 
 
-def _style_axes(ax: Axes) -> None:
-    ax.tick_params(labelsize=_FS_TICK, colors=_INK, length=4)
+def style_axes(ax: Axes) -> None:
+    ax.tick_params(labelsize=FS_TICK, colors=INK, length=4)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     for side in ("left", "bottom"):
@@ -464,7 +464,7 @@ def _format_date(ts: str) -> str:
     return f"{dt.day} {dt:%b %Y %H:%M} UTC"
 
 
-def _shorten(text: str, width: float, lines: int = 1, measure: Callable[[str], float] = len) -> str:
+def shorten(text: str, width: float, lines: int = 1, measure: Callable[[str], float] = len) -> str:
     """Wrap `text` to at most `lines` lines no wider than `width`, ending in … if cut.
 
     `measure` gives a line's width (characters by default; points for tick labels).
@@ -507,7 +507,7 @@ def _shorten(text: str, width: float, lines: int = 1, measure: Callable[[str], f
 
 
 @functools.lru_cache(maxsize=4096)
-def _text_width_pt(text: str, size: float) -> float:
+def text_width_pt(text: str, size: float) -> float:
     """Width in points of one line of `text` in the default font at `size` pt."""
     width, _h, _d = _TEXT_TO_PATH.get_text_width_height_descent(
         text, FontProperties(size=size), ismath=False
@@ -519,10 +519,10 @@ def _clean_feature(name: str, width: int = 26) -> str:
     name = str(name)
     if "__" in name:  # ColumnTransformer prefixes such as "num__age"
         name = name.split("__", 1)[1]
-    return _shorten(name, width)
+    return shorten(name, width)
 
 
-def _luminance(rgba: tuple[float, ...]) -> float:
+def luminance(rgba: tuple[float, ...]) -> float:
     """WCAG relative luminance of an sRGB colour (0 black .. 1 white)."""
     lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3]]
     return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
@@ -538,18 +538,18 @@ def _int_text(n: int) -> str:
 def build_elbow(inp: ChartInput | Elbow) -> Figure:
     """Inertia per k with the chosen k marked and why; silhouette on a second axis."""
     inp = inp.elbow if isinstance(inp, ChartInput) else inp
-    with _LOCK:
-        fig = _new_figure()
+    with FIGURE_LOCK:
+        fig = new_figure()
         ax = fig.add_subplot()
-        _style_axes(ax)
+        style_axes(ax)
         reason = " ".join(inp.k_reason.split())
-        subtitle = _shorten(
+        subtitle = shorten(
             f"Chosen k = {inp.chosen_k}: {reason}" if reason else f"Chosen k = {inp.chosen_k}",
             720,  # points: the width of the plot area
             lines=2,
-            measure=functools.partial(_text_width_pt, size=_FS_SUBTITLE),
+            measure=functools.partial(text_width_pt, size=_FS_SUBTITLE),
         )
-        _titles(
+        titles(
             fig,
             ax,
             f"Choosing k · {inp.version}, trained {_format_date(inp.trained_at)}",
@@ -568,8 +568,8 @@ def build_elbow(inp: ChartInput | Elbow) -> Figure:
                 f"k was fixed at {inp.chosen_k}: no search over k to show",
                 ha="center",
                 va="center",
-                fontsize=_FS_LABEL,
-                color=_MUTED_INK,
+                fontsize=FS_LABEL,
+                color=MUTED_INK,
                 transform=ax.transAxes,
             )
             ax.set_axis_off()
@@ -588,11 +588,11 @@ def build_elbow(inp: ChartInput | Elbow) -> Figure:
             zorder=3,
         )
         handles.append(line)
-        ax.set_xlabel("Number of segments (k)", fontsize=_FS_LABEL, color=_INK)
-        ax.set_ylabel("Inertia", fontsize=_FS_LABEL, color=_INERTIA_COLOR)
+        ax.set_xlabel("Number of segments (k)", fontsize=FS_LABEL, color=INK)
+        ax.set_ylabel("Inertia", fontsize=FS_LABEL, color=_INERTIA_COLOR)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_compact(v)))
         ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
-        ax.grid(axis="y", **_GRID)
+        ax.grid(axis="y", **GRID)
         ax.set_axisbelow(True)
         if ks.size <= 20:
             ax.set_xticks(ks)
@@ -619,15 +619,15 @@ def build_elbow(inp: ChartInput | Elbow) -> Figure:
                     transform=ax.get_xaxis_transform(),
                     ha="center",
                     va="bottom",
-                    fontsize=_FS_LEGEND,
-                    color=_MUTED_INK,
+                    fontsize=FS_LEGEND,
+                    color=MUTED_INK,
                     zorder=2,
                 )
 
         sil = sorted((k, v) for k, v in inp.silhouettes.items() if math.isfinite(v) and k >= 2)
         if sil:
             ax2 = ax.twinx()
-            ax2.tick_params(labelsize=_FS_TICK, colors=_INK, length=4)
+            ax2.tick_params(labelsize=FS_TICK, colors=INK, length=4)
             for side in ("top", "left"):
                 ax2.spines[side].set_visible(False)
             ax2.spines["right"].set_color("#888888")
@@ -645,7 +645,7 @@ def build_elbow(inp: ChartInput | Elbow) -> Figure:
                 zorder=2,
             )
             handles.append(sline)
-            ax2.set_ylabel("Silhouette", fontsize=_FS_LABEL, color=_SILHOUETTE_COLOR)
+            ax2.set_ylabel("Silhouette", fontsize=FS_LABEL, color=_SILHOUETTE_COLOR)
             slo, shi = float(sv.min()), float(sv.max())
             spad = max((shi - slo) * 0.15, 0.05)
             ax2.set_ylim(min(0.0, slo - spad), max(shi + spad * 2.5, 0.1))
@@ -671,7 +671,7 @@ def build_elbow(inp: ChartInput | Elbow) -> Figure:
         if ks.size and ks[0] - 0.5 <= chosen <= ks[-1] + 0.5:
             vline = ax.axvline(
                 chosen,
-                color=_INK,
+                color=INK,
                 linestyle=":",
                 linewidth=2,
                 zorder=1,
@@ -687,7 +687,7 @@ def build_elbow(inp: ChartInput | Elbow) -> Figure:
                     marker="o",
                     markersize=20,
                     markerfacecolor="none",
-                    markeredgecolor=_INK,
+                    markeredgecolor=INK,
                     markeredgewidth=2.5,
                     zorder=5,
                 )
@@ -699,16 +699,16 @@ def build_elbow(inp: ChartInput | Elbow) -> Figure:
                     xytext=(28 if right else -28, 34),
                     textcoords="offset points",
                     ha="left" if right else "right",
-                    fontsize=_FS_LABEL,
+                    fontsize=FS_LABEL,
                     fontweight="bold",
-                    color=_INK,
-                    arrowprops={"arrowstyle": "-", "color": _INK, "linewidth": 1.5},
+                    color=INK,
+                    arrowprops={"arrowstyle": "-", "color": INK, "linewidth": 1.5},
                     zorder=6,
                 )
         ax.legend(
             handles=handles,
             loc="upper right",
-            fontsize=_FS_LEGEND,
+            fontsize=FS_LEGEND,
             frameon=True,
             framealpha=0.92,
             edgecolor="#DDDDDD",
@@ -756,10 +756,10 @@ def _pc_label(
 
 def build_clusters(inp: ChartInput) -> Figure:
     """2-D PCA projection of the sample, coloured by segment, centroids marked."""
-    with _LOCK:
-        fig = _new_figure()
+    with FIGURE_LOCK:
+        fig = new_figure()
         ax = fig.add_subplot()
-        _style_axes(ax)
+        style_axes(ax)
         points, labels = inp.points, inp.point_segments
         if points.shape[0] > MAX_POINTS:
             keep = chart_sample(labels, MAX_POINTS)
@@ -775,15 +775,15 @@ def build_clusters(inp: ChartInput) -> Figure:
         )
 
         if d == 0 or (m == 0 and inp.centroids.shape[0] == 0):
-            _titles(fig, ax, f"Segments in 2-D · {inp.version}", shown)
+            titles(fig, ax, f"Segments in 2-D · {inp.version}", shown)
             ax.text(
                 0.5,
                 0.5,
                 "nothing to plot",
                 ha="center",
                 va="center",
-                fontsize=_FS_LABEL,
-                color=_MUTED_INK,
+                fontsize=FS_LABEL,
+                color=MUTED_INK,
                 transform=ax.transAxes,
             )
             ax.set_xticks([])
@@ -799,22 +799,22 @@ def build_clusters(inp: ChartInput) -> Figure:
             rng = np.random.default_rng(0)
             xy = np.column_stack([xy[:, 0], rng.uniform(-1.0, 1.0, size=m)])
             cxy = np.column_stack([cxy[:, 0], np.zeros(cxy.shape[0])])
-            ax.set_xlabel(f"{_clean_feature(names[0], 40)} (scaled)", fontsize=_FS_LABEL)
-            ax.set_ylabel("random spread (one feature only)", fontsize=_FS_LABEL, color=_MUTED_INK)
+            ax.set_xlabel(f"{_clean_feature(names[0], 40)} (scaled)", fontsize=FS_LABEL)
+            ax.set_ylabel("random spread (one feature only)", fontsize=FS_LABEL, color=MUTED_INK)
             ax.set_yticks([])
             ax.set_ylim(-1.6, 1.6)
             explained = "one feature: points spread vertically at random"
         else:
-            ax.set_xlabel(_pc_label(0, comps[0], ratio[0], names), fontsize=_FS_LABEL)
+            ax.set_xlabel(_pc_label(0, comps[0], ratio[0], names), fontsize=FS_LABEL)
             ax.set_ylabel(
-                _pc_label(1, comps[1], ratio[1], names, two_lines=True), fontsize=_FS_LABEL
+                _pc_label(1, comps[1], ratio[1], names, two_lines=True), fontsize=FS_LABEL
             )
             explained = f"PCA of the scaled features ({float(ratio.sum()):.0%} of variance)"
         subtitle = f"{shown} · {explained}"
-        if _text_width_pt(subtitle, _FS_SUBTITLE) > 520:  # wider than the plot area
+        if text_width_pt(subtitle, _FS_SUBTITLE) > 520:  # wider than the plot area
             subtitle = f"{shown}\n{explained}"
-        _titles(fig, ax, f"Segments in 2-D · {inp.version}", subtitle)
-        ax.grid(True, **_GRID)
+        titles(fig, ax, f"Segments in 2-D · {inp.version}", subtitle)
+        ax.grid(True, **GRID)
         ax.set_axisbelow(True)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
         if d > 1:
@@ -862,7 +862,7 @@ def build_clusters(inp: ChartInput) -> Figure:
                 s=340,
                 marker="X",
                 color=segment_color(seg.id),
-                edgecolors=_INK,
+                edgecolors=INK,
                 linewidths=2,
                 zorder=10,
             )
@@ -872,7 +872,7 @@ def build_clusters(inp: ChartInput) -> Figure:
         k = len(inp.segments)
         # Up to 8 segments: name and size on two lines. More: one line each, smaller.
         if k <= 8:
-            legend_fs, name_width, sep, spacing = _FS_LEGEND, 26, "\n", 0.9
+            legend_fs, name_width, sep, spacing = FS_LEGEND, 26, "\n", 0.9
         elif k <= 16:
             legend_fs, name_width, sep, spacing = 13, 26, " · ", 0.5
         else:
@@ -886,7 +886,7 @@ def build_clusters(inp: ChartInput) -> Figure:
                 markersize=legend_fs - 1,
                 markerfacecolor=segment_color(seg.id),
                 markeredgecolor=segment_color(seg.id),
-                label=f"{_shorten(seg.name, name_width, lines=2 if k <= 8 else 1)}{sep}"
+                label=f"{shorten(seg.name, name_width, lines=2 if k <= 8 else 1)}{sep}"
                 f"{_int_text(int(seg.size))} · {int(seg.size) / total_size:.0%}",
             )
             for seg in inp.segments
@@ -899,7 +899,7 @@ def build_clusters(inp: ChartInput) -> Figure:
                 marker="X",
                 markersize=legend_fs + 1,
                 markerfacecolor="white",
-                markeredgecolor=_INK,
+                markeredgecolor=INK,
                 markeredgewidth=2,
                 label="segment centre",
             )
@@ -1020,7 +1020,7 @@ def _profile_labels(
     and "all: <overall>" alone on the last line. Returns (labels, exact, fits):
     `fits` is False when an "all:" line or a single word is wider than `width`.
     """
-    measure = functools.partial(_text_width_pt, size=size)
+    measure = functools.partial(text_width_pt, size=size)
     f_num = len(inp.profile_features)
     flags = set(inp.profile_flags or [])
     labels: list[str] = []
@@ -1093,8 +1093,8 @@ def build_profiles(inp: ChartInput) -> Figure:
     shown, in data order (so a column keeps its place from version to version) and
     the caption says how many were left out.
     """
-    with _LOCK:
-        fig = _new_figure()
+    with FIGURE_LOCK:
+        fig = new_figure()
         k, f_num = inp.profile_z.shape
         t = len(inp.profile_text)
         total = f_num + t  # numeric columns, then one share column per text value
@@ -1108,15 +1108,15 @@ def build_profiles(inp: ChartInput) -> Figure:
         )
         if k == 0 or total == 0:
             ax = fig.add_subplot()
-            _titles(fig, ax, title, subtitle)
+            titles(fig, ax, title, subtitle)
             ax.text(
                 0.5,
                 0.5,
                 "no numeric features to profile",
                 ha="center",
                 va="center",
-                fontsize=_FS_LABEL,
-                color=_MUTED_INK,
+                fontsize=FS_LABEL,
+                color=MUTED_INK,
                 transform=ax.transAxes,
             )
             ax.set_axis_off()
@@ -1128,7 +1128,7 @@ def build_profiles(inp: ChartInput) -> Figure:
         fig.get_layout_engine().set(wspace=0.0)
         # Not an axes title: constrained layout would widen the narrow swatch column
         # to fit it. A figure-level caption at the bottom takes no column's width.
-        _titles(fig, ax_sw, title, "")
+        titles(fig, ax_sw, title, "")
 
         # A share column is coloured like a numeric one: the gap to everyone's share in
         # standard deviations of the 0/1 "has this value" column, sqrt(p (1 - p)).
@@ -1165,7 +1165,7 @@ def build_profiles(inp: ChartInput) -> Figure:
                     marker=segment_marker(seg.id),
                     markersize=8,
                     color="white",
-                    markeredgecolor=_INK,
+                    markeredgecolor=INK,
                     linestyle="",
                 )
         ax_sw.set_xlim(0, 1)
@@ -1176,13 +1176,13 @@ def build_profiles(inp: ChartInput) -> Figure:
         ax_sw.set_yticks(
             np.arange(k),
             [
-                f"{_shorten(seg.name, name_width, lines=name_lines)}"
+                f"{shorten(seg.name, name_width, lines=name_lines)}"
                 f" ({int(seg.size) / total_size:.0%})"
                 for seg in inp.segments
             ],
-            fontsize=_FS_TICK if k <= 10 else max(9, _FS_TICK - (k - 10)),
+            fontsize=FS_TICK if k <= 10 else max(9, FS_TICK - (k - 10)),
         )
-        ax_sw.tick_params(axis="y", which="both", length=0, colors=_INK, pad=6)
+        ax_sw.tick_params(axis="y", which="both", length=0, colors=INK, pad=6)
         for spine in ax_sw.spines.values():
             spine.set_visible(False)
 
@@ -1196,7 +1196,7 @@ def build_profiles(inp: ChartInput) -> Figure:
         )
         cbar.set_ticks([-2, -1, 0, 1, 2])
         cbar.set_ticklabels([f"{_MINUS}2 sd", f"{_MINUS}1 sd", "average", "+1 sd", "+2 sd"])
-        cbar.ax.tick_params(labelsize=_FS_TICK - 1, length=0)
+        cbar.ax.tick_params(labelsize=FS_TICK - 1, length=0)
         cbar.outline.set_visible(False)
 
         # The heat map's width is known only after layout (segment names and colour
@@ -1207,7 +1207,7 @@ def build_profiles(inp: ChartInput) -> Figure:
             x=0.01,
             ha="left",
             fontsize=_FS_SUBTITLE,
-            color=_MUTED_INK,
+            color=MUTED_INK,
         )
         # Before measuring: the shared y axis would repeat the segment names here.
         ax.tick_params(axis="y", which="both", left=False, labelleft=False)
@@ -1218,7 +1218,7 @@ def build_profiles(inp: ChartInput) -> Figure:
         if f < total:
             what = "features" if t == 0 else "columns"
             subtitle += f"\n{f} of {total} {what} shown: those that differ most between segments."
-        fig.supxlabel(subtitle, x=0.01, ha="left", fontsize=_FS_SUBTITLE, color=_MUTED_INK)
+        fig.supxlabel(subtitle, x=0.01, ha="left", fontsize=_FS_SUBTITLE, color=MUTED_INK)
 
         shown_z = all_z[:, cols]
         cells = [[row[j] for j in cols] for row in cells_all]
@@ -1237,7 +1237,7 @@ def build_profiles(inp: ChartInput) -> Figure:
             for i in range(k):
                 for j in range(f):
                     zij = shown_z[i, j]
-                    dark = math.isfinite(zij) and _luminance(cmap(norm(zij))) < 0.45
+                    dark = math.isfinite(zij) and luminance(cmap(norm(zij))) < 0.45
                     ax.text(
                         j,
                         i,
@@ -1245,7 +1245,7 @@ def build_profiles(inp: ChartInput) -> Figure:
                         ha="center",
                         va="center",
                         fontsize=annot_fs,
-                        color="white" if dark else _INK,
+                        color="white" if dark else INK,
                         fontweight="bold" if math.isfinite(zij) and abs(zij) >= 1 else "normal",
                     )
         # Thin white lines between cells.
@@ -1257,10 +1257,10 @@ def build_profiles(inp: ChartInput) -> Figure:
             spine.set_visible(False)
         n_num_shown = sum(1 for j in cols if j < f_num)
         if 0 < n_num_shown < f:  # numeric averages | shares of text values
-            ax.axvline(n_num_shown - 0.5, color=_INK, linewidth=2.5)
+            ax.axvline(n_num_shown - 0.5, color=INK, linewidth=2.5)
 
         ax.set_xticks(np.arange(f))
         # Top-aligned so the "all:" lines of neighbouring columns share one baseline row.
         ax.set_xticklabels(xlabels, fontsize=x_fs, va="top", linespacing=1.15)
-        ax.tick_params(axis="x", length=0, colors=_INK, pad=8)
+        ax.tick_params(axis="x", length=0, colors=INK, pad=8)
         return fig

@@ -27,23 +27,23 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from model.answers import Flows, Trend
 from model.charts import (
-    _FS_LABEL,
-    _FS_LEGEND,
-    _FS_TICK,
-    _GRID,
-    _INK,
-    _LOCK,
-    _MUTED_INK,
-    _luminance,
-    _new_figure,
-    _shorten,
-    _style_axes,
-    _text_width_pt,
-    _titles,
+    FIGURE_LOCK,
+    FS_LABEL,
+    FS_LEGEND,
+    FS_TICK,
+    GRID,
+    INK,
+    MUTED_INK,
     format_compact,
+    luminance,
+    new_figure,
     save_png,
     segment_color,
     segment_marker,
+    shorten,
+    style_axes,
+    text_width_pt,
+    titles,
 )
 
 log = logging.getLogger(__name__)
@@ -71,10 +71,10 @@ def _percent(x: float, _pos: object = None) -> str:
 def build_trend(trend: Trend) -> Figure:
     """One line per segment id (its colour and marker), x = versions oldest first; versions
     never served or rolled back are shaded and labelled, the served one is bold."""
-    with _LOCK:
-        fig = _new_figure()
+    with FIGURE_LOCK:
+        fig = new_figure()
         ax = fig.add_subplot()
-        _style_axes(ax)
+        style_axes(ax)
         versions = trend.versions
         n = len(versions)
         x = np.arange(n)
@@ -85,7 +85,7 @@ def build_trend(trend: Trend) -> Figure:
             subtitle += f", {first} to {last}" if first != last else f", all on {first}"
         if shaded:
             subtitle += "\nGrey: not served (a held-back candidate, or rolled back)"
-        _titles(fig, ax, "Segments across versions", subtitle)
+        titles(fig, ax, "Segments across versions", subtitle)
 
         for i, t in enumerate(versions):
             if t.status in _NOT_SERVED:
@@ -114,7 +114,7 @@ def build_trend(trend: Trend) -> Figure:
             )
             line.set_gid(f"segment-{seg.id}")
             now = latest.get(seg.id)
-            label = _shorten(seg.name, name_width, lines=2 if k <= 8 else 1)
+            label = shorten(seg.name, name_width, lines=2 if k <= 8 else 1)
             label += f" · {_percent(now)}" if now is not None else " · gone"
             handles.append(
                 Line2D(
@@ -138,30 +138,30 @@ def build_trend(trend: Trend) -> Figure:
             if t.status in _NOT_SERVED or t.status == "served":
                 parts.append(t.status)
             labels.append("\n".join(p for p in parts if p))
-        ax.set_xticks(x, labels, fontsize=_FS_TICK if n <= 10 else 12)
+        ax.set_xticks(x, labels, fontsize=FS_TICK if n <= 10 else 12)
         for tick, t in zip(ax.get_xticklabels(), versions, strict=True):
             if t.status == "served":
                 tick.set_fontweight("bold")
             elif t.status in _NOT_SERVED:
-                tick.set_color(_MUTED_INK)
+                tick.set_color(MUTED_INK)
                 tick.set_fontstyle("italic")
         ax.set_xlim(-0.6, n - 0.4)
         ax.set_ylim(0, max(top * 1.15, 0.05))
         ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
         ax.yaxis.set_major_formatter(FuncFormatter(_percent))
-        ax.set_ylabel("Share of customers", fontsize=_FS_LABEL, color=_INK)
-        ax.grid(axis="y", **_GRID)
+        ax.set_ylabel("Share of customers", fontsize=FS_LABEL, color=INK)
+        ax.grid(axis="y", **GRID)
         ax.set_axisbelow(True)
         ax.legend(
             handles=handles,
             loc="upper left",
             bbox_to_anchor=(1.01, 1.0),
             borderaxespad=0,
-            fontsize=_FS_LEGEND if k <= 8 else 12,
+            fontsize=FS_LEGEND if k <= 8 else 12,
             frameon=False,
             labelspacing=0.9 if k <= 8 else 0.5,
             title=f"Segment · share in {versions[-1].version}",
-            title_fontsize=_FS_LEGEND if k <= 8 else 12,
+            title_fontsize=FS_LEGEND if k <= 8 else 12,
             alignment="left",
         )
         return fig
@@ -172,8 +172,8 @@ def build_flows(flows: Flows) -> Figure:
     """Heat map of customer counts, rows = segments of the previous version, columns = the
     version's; colour and the percentage are the share of the row (where that segment's
     customers went), so a small segment's moves show as clearly as a large one's."""
-    with _LOCK:
-        fig = _new_figure()
+    with FIGURE_LOCK:
+        fig = new_figure()
         counts = np.asarray(flows.counts, dtype=float).reshape(
             len(flows.sources), len(flows.targets)
         )
@@ -188,7 +188,7 @@ def build_flows(flows: Flows) -> Figure:
         )
         if rows == 0 or cols == 0:
             ax = fig.add_subplot()
-            _titles(fig, ax, title, subtitle)
+            titles(fig, ax, title, subtitle)
             ax.set_axis_off()
             return fig
         grid = fig.add_gridspec(2, 2, width_ratios=[1, 36], height_ratios=[1, 26])
@@ -196,8 +196,8 @@ def build_flows(flows: Flows) -> Figure:
         ax_left = fig.add_subplot(grid[1, 0])
         ax = fig.add_subplot(grid[1, 1], sharex=ax_top, sharey=ax_left)
         fig.get_layout_engine().set(wspace=0.0, hspace=0.0)
-        _titles(fig, ax_top, title, "")
-        fig.supxlabel(subtitle, x=0.01, ha="left", fontsize=15, color=_MUTED_INK)
+        titles(fig, ax_top, title, "")
+        fig.supxlabel(subtitle, x=0.01, ha="left", fontsize=15, color=MUTED_INK)
 
         totals = counts.sum(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -218,7 +218,7 @@ def build_flows(flows: Flows) -> Figure:
             for i in range(rows):
                 for j in range(cols):
                     s = share[i, j]
-                    dark = math.isfinite(s) and _luminance(cmap(norm(s))) < 0.4
+                    dark = math.isfinite(s) and luminance(cmap(norm(s))) < 0.4
                     same = flows.sources[i].id == flows.targets[j].id
                     text = format_compact(counts[i, j])
                     if counts[i, j] > 0 and cell_h >= 24:
@@ -230,7 +230,7 @@ def build_flows(flows: Flows) -> Figure:
                         ha="center",
                         va="center",
                         fontsize=fs,
-                        color="white" if dark else _INK if counts[i, j] else "#999999",
+                        color="white" if dark else INK if counts[i, j] else "#999999",
                         # moves stand out; staying and empty cells do not
                         fontweight="bold" if counts[i, j] and not same else "normal",
                     )
@@ -240,11 +240,11 @@ def build_flows(flows: Flows) -> Figure:
         ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
         for spine in ax.spines.values():
             spine.set_visible(False)
-        ax.set_xlabel(f"Segment in {flows.version}", fontsize=_FS_LABEL, color=_INK)
+        ax.set_xlabel(f"Segment in {flows.version}", fontsize=FS_LABEL, color=INK)
 
         # Colour swatches tied to the segment ids, with the names beside them.
-        label_fs = _FS_TICK if max(rows, cols) <= 6 else 13 if max(rows, cols) <= 9 else 11
-        measure = functools.partial(_text_width_pt, size=label_fs)
+        label_fs = FS_TICK if max(rows, cols) <= 6 else 13 if max(rows, cols) <= 9 else 11
+        measure = functools.partial(text_width_pt, size=label_fs)
         for j, t in enumerate(flows.targets):
             patch = Rectangle((j - 0.46, 0), 0.92, 1, facecolor=segment_color(t.id), lw=0)
             patch.set_gid(f"target-segment-{t.id}")
@@ -256,9 +256,9 @@ def build_flows(flows: Flows) -> Figure:
         ax_top.set_xticks(
             np.arange(cols),
             [
-                _shorten(t.name, 130, lines=1, measure=measure)
+                shorten(t.name, 130, lines=1, measure=measure)
                 if slanted
-                else _shorten(t.name, max(cell_w - 8, 40), lines=2, measure=measure)
+                else shorten(t.name, max(cell_w - 8, 40), lines=2, measure=measure)
                 for t in flows.targets
             ],
             fontsize=label_fs,
@@ -266,7 +266,7 @@ def build_flows(flows: Flows) -> Figure:
             ha="left" if slanted else "center",
             rotation_mode="anchor" if slanted else "default",
         )
-        ax_top.tick_params(axis="both", which="both", length=0, pad=4, colors=_INK)
+        ax_top.tick_params(axis="both", which="both", length=0, pad=4, colors=INK)
         for j, t in enumerate(flows.sources):
             patch = Rectangle((0, j - 0.46), 1, 0.92, facecolor=segment_color(t.id), lw=0)
             patch.set_gid(f"source-segment-{t.id}")
@@ -276,23 +276,22 @@ def build_flows(flows: Flows) -> Figure:
         ax_left.set_yticks(
             np.arange(rows),
             [
-                _shorten(s.name, 170, lines=2, measure=measure)
-                + f"\n{format_compact(totals[i, 0])}"
+                shorten(s.name, 170, lines=2, measure=measure) + f"\n{format_compact(totals[i, 0])}"
                 for i, s in enumerate(flows.sources)
             ],
             fontsize=label_fs,
         )
         ax_left.set_ylim(rows - 0.5, -0.5)
-        ax_left.tick_params(axis="both", which="both", length=0, pad=6, colors=_INK)
-        ax_left.set_ylabel(f"Segment in {flows.previous}", fontsize=_FS_LABEL, color=_INK)
+        ax_left.tick_params(axis="both", which="both", length=0, pad=6, colors=INK)
+        ax_left.set_ylabel(f"Segment in {flows.previous}", fontsize=FS_LABEL, color=INK)
         for a in (ax_top, ax_left):
             for spine in a.spines.values():
                 spine.set_visible(False)
         cbar = fig.colorbar(image, ax=ax, shrink=0.8, pad=0.015, aspect=25)
         cbar.set_ticks([0, 0.05, 0.25, 0.5, 1.0])
         cbar.set_ticklabels(["0%", "5%", "25%", "50%", "100%"])
-        cbar.ax.tick_params(labelsize=_FS_TICK - 1, length=0)
-        cbar.set_label("share of the row's customers", fontsize=_FS_TICK, color=_MUTED_INK)
+        cbar.ax.tick_params(labelsize=FS_TICK - 1, length=0)
+        cbar.set_label("share of the row's customers", fontsize=FS_TICK, color=MUTED_INK)
         cbar.outline.set_visible(False)
         return fig
 

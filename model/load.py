@@ -89,12 +89,12 @@ MAX_CATEGORIES = 100
 """A listed text feature with more distinct values than this is refused: it is
 most likely an identifier or free text, and one-hot encoding it would explode."""
 
-_CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 _COMPRESSION = (".gz", ".bz2", ".zip", ".xz", ".zst")
-_PARQUET_SUFFIXES = (".parquet", ".pq")
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
-_PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
-_CSV_INDEX = "Unnamed: 0"  # pandas' name for a blank first header: `DataFrame.to_csv`'s index
+PARQUET_SUFFIXES = (".parquet", ".pq")
+URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
+CSV_INDEX = "Unnamed: 0"  # pandas' name for a blank first header: `DataFrame.to_csv`'s index
 
 
 @dataclass
@@ -205,7 +205,7 @@ def describe_source(settings: Settings) -> str:
     data = settings.data
     if data is None or not str(data).strip():
         return SAMPLE_SOURCE
-    if _URL.match(str(data)):
+    if URL_PATTERN.match(str(data)):
         return mask_url(str(data))
     return str(data)
 
@@ -230,7 +230,7 @@ def read_raw(settings: Settings, push_down: bool = False) -> _Raw:
         if wanted is not None:
             frame = frame[wanted]
         return _Raw(frame, SAMPLE_SOURCE, at_row)
-    if _URL.match(data):
+    if URL_PATTERN.match(data):
         return _read_sql(data, settings, push_down)
     path = Path(data).expanduser()
     name = path.name.lower()
@@ -239,9 +239,9 @@ def read_raw(settings: Settings, push_down: bool = False) -> _Raw:
         if base.endswith(suffix):
             base = base[: -len(suffix)]
             break
-    if base.endswith(_CSV_SUFFIXES):
+    if base.endswith(CSV_SUFFIXES):
         return _Raw(_read_csv(path, settings, compressed=base != name), str(path), at_line)
-    if name.endswith(_PARQUET_SUFFIXES):
+    if name.endswith(PARQUET_SUFFIXES):
         return _Raw(_read_parquet(path, settings), str(path), at_row)
     if not path.exists() and path.suffix == "":
         raise DataError(f"data file not found: {path}")
@@ -410,7 +410,7 @@ def _read_parquet(path: Path, settings: Settings) -> pd.DataFrame:
         raise DataError(f"data file not found: {path}")
     try:
         dataset = pads.dataset(path, format="parquet")
-        available = [n for n in dataset.schema.names if not _PANDAS_INDEX.match(n)]
+        available = [n for n in dataset.schema.names if not PANDAS_INDEX.match(n)]
         wanted = wanted_columns(available, settings, str(path))
         table = dataset.to_table(columns=wanted)
     except (pa.ArrowException, OSError) as exc:
@@ -623,8 +623,8 @@ def _validate(
             c
             for i, c in enumerate(columns)
             if (row_ids or c != id_column)
-            and not _PANDAS_INDEX.match(c)
-            and not (i == 0 and c == _CSV_INDEX)
+            and not PANDAS_INDEX.match(c)
+            and not (i == 0 and c == CSV_INDEX)
         ]
     )
     data: dict[str, np.ndarray | pd.Series] = {}

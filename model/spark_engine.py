@@ -251,20 +251,20 @@ def _read(spark, settings: Settings):
 
         frame = generate(load.SAMPLE_ROWS, seed=load.SAMPLE_SEED)
         return spark.createDataFrame(frame), load.SAMPLE_SOURCE, load.at_row
-    if load._URL.match(data):
+    if load.URL_PATTERN.match(data):
         return _read_jdbc(spark, data, settings)
     path = Path(data).expanduser()
     if not path.exists():
         raise DataError(f"data file not found: {path}")
     name = path.name.lower()
     base = re.sub(r"\.(gz|bz2|xz|zst)$", "", name)
-    if path.is_file() and base.endswith(load._CSV_SUFFIXES):
+    if path.is_file() and base.endswith(load.CSV_SUFFIXES):
         sep = "\t" if base.endswith(".tsv") else load.sniff_separator(path)
         if base != name:
             sep = ","
         frame = spark.read.csv(str(path), header=True, sep=sep, inferSchema=False)
         return frame, str(path), load.at_line
-    if path.is_dir() or name.endswith(load._PARQUET_SUFFIXES):
+    if path.is_dir() or name.endswith(load.PARQUET_SUFFIXES):
         return spark.read.parquet(str(path)), str(path), load.at_row
     raise DataError(
         f"cannot read {str(path)!r} with --engine spark: unknown file type "
@@ -332,8 +332,8 @@ def _validate(df, settings: Settings, source: str, where):
         c
         for i, c in enumerate(columns)
         if c != id_column
-        and not load._PANDAS_INDEX.match(c)
-        and not (i == 0 and c == load._CSV_INDEX)
+        and not load.PANDAS_INDEX.match(c)
+        and not (i == 0 and c == load.CSV_INDEX)
     ]
 
     def trimmed(c: str):

@@ -466,7 +466,7 @@ def test_text_columns_are_labelled_feature_equals_value() -> None:
 
 
 def test_wrap_words_breaks_hyphens_between_letters_only() -> None:
-    measure = functools.partial(charts._text_width_pt, size=9)
+    measure = functools.partial(charts.text_width_pt, size=9)
     width = measure("Month-to-") - 1
     lines, exact, whole = charts._wrap_words("Month-to-month", width, 3, measure)
     assert (lines, exact, whole) == (["Month-", "to-month"], True, True)
