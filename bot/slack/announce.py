@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from bot.announce import Announcer
 from bot.reply import Reply
 from bot.slack.context import HomeCharts
-from bot.slack.delivery import Destination, NotInChannel, joined
+from bot.slack.delivery import Destination, NotInChannel, file_uploads, joined
 from model.config import Settings
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,7 @@ class SlackChannel:
             )
             if not reply.files:
                 return
-            uploads = [
-                {"file": f.read(), "filename": f.filename, "title": f.title} for f in reply.files
-            ]
+            uploads = file_uploads(reply.files)
             version = getattr(getattr(reply.answer, "version", None), "version", "")
             done = joined(
                 self.dest,

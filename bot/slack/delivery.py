@@ -29,7 +29,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import render
-from bot.reply import Place, Reply
+from bot.reply import Place, Reply, ReplyFile
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -91,8 +91,11 @@ class Destination:
         return Destination(client=self.client, respond=None, channel=None, user=self.user)
 
 
-def _error(exc: SlackApiError) -> str:
-    return str(exc.response.get("error", "")) if exc.response is not None else ""
+def slack_error(exc: BaseException) -> str:
+    """Slack's error code for a refused Web API call ("not_in_channel"), else ""."""
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        return str(exc.response.get("error", ""))
+    return ""
 
 
 def joined(dest: Destination, action: Callable[[], T]) -> T:
@@ -100,24 +103,24 @@ def joined(dest: Destination, action: Callable[[], T]) -> T:
     try:
         return action()
     except SlackApiError as exc:
-        if _error(exc) not in NOT_A_MEMBER:
+        if slack_error(exc) not in NOT_A_MEMBER:
             raise
-        if _error(exc) != "not_in_channel":  # private or archived: joining cannot help
-            raise NotInChannel(_error(exc)) from exc
+        if slack_error(exc) != "not_in_channel":  # private or archived: joining cannot help
+            raise NotInChannel(slack_error(exc)) from exc
     if dest.channel is None or dest.dm:  # a DM cannot be joined
         raise NotInChannel("not_in_channel")
     try:
         dest.client.conversations_join(channel=dest.channel)
     except SlackApiError as exc:
         # Private channels and DMs cannot be joined; only an invitation helps.
-        log.info("could not join %s: %s", dest.channel, _error(exc))
-        raise NotInChannel(_error(exc)) from exc
+        log.info("could not join %s: %s", dest.channel, slack_error(exc))
+        raise NotInChannel(slack_error(exc)) from exc
     log.info("joined %s to post there", dest.channel)
     try:
         return action()
     except SlackApiError as exc:
-        if _error(exc) in NOT_A_MEMBER:
-            raise NotInChannel(_error(exc)) from exc
+        if slack_error(exc) in NOT_A_MEMBER:
+            raise NotInChannel(slack_error(exc)) from exc
         raise
 
 
@@ -162,8 +165,8 @@ def post(reply: Reply, dest: Destination) -> None:
                 thread_ts=dest.thread_ts,
             )
         except SlackApiError as exc:
-            if _error(exc) in NOT_A_MEMBER:
-                raise NotInChannel(_error(exc)) from exc
+            if slack_error(exc) in NOT_A_MEMBER:
+                raise NotInChannel(slack_error(exc)) from exc
             raise
         return
     channel = dest.conversation()
@@ -173,6 +176,11 @@ def post(reply: Reply, dest: Destination) -> None:
             channel=channel, text=reply.text, blocks=reply.blocks, thread_ts=dest.thread_ts
         ),
     )
+
+
+def file_uploads(files: list[ReplyFile]) -> list[dict[str, Any]]:
+    """Files as `files_upload_v2(file_uploads=...)` takes several in one message."""
+    return [{"file": f.read(), "filename": f.filename, "title": f.title} for f in files]
 
 
 def _upload(reply: Reply, dest: Destination, channel: str, thread_ts: str | None) -> None:

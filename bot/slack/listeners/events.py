@@ -22,7 +22,13 @@ from bot import render, views
 from bot.phrases import strip_mentions
 from bot.slack.answer import planned_later
 from bot.slack.context import Segbot, of
-from bot.slack.delivery import Destination, NotInChannel, joined
+from bot.slack.delivery import (
+    Destination,
+    NotInChannel,
+    file_uploads,
+    joined,
+    slack_error,
+)
 
 CHART_NAMES = ("elbow", "clusters", "profiles")
 
@@ -145,7 +151,7 @@ def publish_home(segbot: Segbot, client: WebClient, user: str, logger: Logger) -
         logger.warning(
             "Slack refused App Home with the charts of %s (%s); published without them",
             summary.version,
-            exc.response.get("error") if exc.response is not None else exc,
+            slack_error(exc) or exc,
         )
         segbot.charts.forget(summary.version)
         client.views_publish(user_id=user, view=views.home(summary, history, {}, admin=admin))
@@ -189,13 +195,11 @@ def share_charts(
 ) -> None:
     """Share the version's charts into `channel` (joining it if public) for App Home."""
     try:
-        uploads = []
-        for name in CHART_NAMES:
-            path = segbot.router.service.chart(name, version)
-            title = render.CHART_TITLES.get(name, name)
-            uploads.append(
-                {"file": path.read_bytes(), "filename": f"{name}-{version}.png", "title": title}
-            )
+        service = segbot.router.service
+        files = render.chart_files(
+            {n: str(service.chart(n, version)) for n in CHART_NAMES}, version
+        )
+        uploads = file_uploads(files)
         dest = Destination(client=client, respond=None, channel=channel, user="")
         done = joined(
             dest,

@@ -16,12 +16,11 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot import render, views
 from bot.slack.answer import BUSY, later, planned_later
 from bot.slack.context import Segbot, of
-from bot.slack.delivery import Destination, send
+from bot.slack.delivery import Destination, send, slack_error
 from model.errors import NoModel
 
 FIND_IN_MESSAGE = "segbot_find_in_message"
@@ -98,9 +97,7 @@ def open_modal(
         try:
             dest.client.views_open(trigger_id=trigger_id, view=view())
         except Exception as exc:
-            error = type(exc).__name__
-            if isinstance(exc, SlackApiError) and exc.response is not None:
-                error = str(exc.response.get("error") or error)
+            error = slack_error(exc) or type(exc).__name__
             logger.warning("could not open the %s modal for %s: %s", what, dest.user, error)
             send(render.refusal(VIEW_FAILED.format(what=what, error=error)), dest)
             return
