@@ -1,5 +1,5 @@
 """Are charts off training's critical path? `segbot train` with the chart worker
-against the same command drawing in process (`model.training.CHART_WORKER = False`).
+against the same command drawing in process (`model.use_chart_worker(False)`).
 
     .venv/bin/python bench/bench_chart_worker.py --data customers_1M.parquet --repeats 3
 
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 IN_PROCESS = (
-    "import sys; from model import training; training.CHART_WORKER = False; "
+    "import sys; from model import use_chart_worker; use_chart_worker(False); "
     "from bot.cli import main; sys.exit(main(sys.argv[1:]))"
 )
 

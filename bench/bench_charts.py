@@ -25,7 +25,7 @@ from sklearn.metrics import silhouette_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.charts import MAX_POINTS, ChartInput, ChartSegment, chart_sample, render_all
+from model import MAX_POINTS, ChartInput, ChartSegment, chart_sample, render_all
 
 FEATURES = [
     "age",

@@ -1,5 +1,5 @@
 """Reading a customers CSV: segbot's reader (Arrow's multi-threaded CSV reader with
-pandas' rules, `model.load.read_source`) against `pd.read_csv` as segbot called it
+pandas' rules, `model.data.load.read_source`) against `pd.read_csv` as segbot called it
 before (C engine, ids as text), on the same file in one process, alternated.
 
     python bench/bench_csv_read.py [--rows 1m] [--repeats 5]
@@ -31,8 +31,7 @@ def main() -> int:
 
     import pandas as pd
 
-    from model.config import Settings
-    from model.load import read_source
+    from model import Settings, read_source
 
     path = data_file(args.rows, suffix=".csv")
     settings = Settings(_env_file=None, data=str(path))

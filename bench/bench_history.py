@@ -4,7 +4,7 @@
     python bench/bench_history.py --quick        # 20k customers, 3 versions, a few seconds
 
 Versions are written directly (no training): sorted fixed-width ids, segment ids and
-the other stored arrays with `model.version.save_assignments`, plus a metadata.json
+the other stored arrays with `model.versions.version.save_assignments`, plus a metadata.json
 with what the service reads. Each version drops ~1% of the customers, adds ~1% new
 ones and moves ~5% to another segment. They are kept in bench/.data/history_<rows>_<n>
 for the next run (--rebuild makes them again).
@@ -50,8 +50,7 @@ def id_keys(numbers: np.ndarray) -> np.ndarray:
 
 
 def build(root: Path, rows: int, versions: int, seed: int = 0) -> None:
-    from model.registry import Registry
-    from model.version import save_assignments
+    from model import Registry, save_assignments
 
     rng = np.random.default_rng(seed)
     universe = int(rows * (1 + 0.01 * versions)) + 1
@@ -147,8 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     for v in root.glob("v*/flows.*"):  # movers are measured cold first
         v.unlink()
 
-    from model.config import Settings
-    from model.service import SegmentService
+    from model import SegmentService, Settings
 
     service = SegmentService(Settings(_env_file=None, SEGBOT_MODEL_DIR=str(root)))
     served = service.registry.served()

@@ -20,7 +20,7 @@ What is timed is what the clients see: request sent -> HTTP response read.
   path but in the same process, so its CPU competes with the requests, as in
   production; the answers counted at the stub are reported beside the latencies.
 
-Everything runs on 127.0.0.1: the data is synthetic (model.sample), the model is trained
+Everything runs on 127.0.0.1: the data is synthetic (model.data.sample), the model is trained
 here, and Slack (Web API and response_urls) is bench/slack_stub.py in its own process,
 so answering the servers costs neither them nor the load generator any CPU time.
 """
@@ -61,7 +61,7 @@ def serve_baseline(port: int) -> None:
 
     from bot.http import SegbotASGI
     from bot.slack.app import web_client
-    from model.config import Settings
+    from model import Settings
 
     settings = Settings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=os.environ["SLACK_API_URL"])
     app = App(
@@ -277,9 +277,7 @@ def main() -> int:
 
     import pandas as pd
 
-    from model.config import Settings
-    from model.sample import write_sample
-    from model.service import SegmentService
+    from model import SegmentService, Settings, write_sample
 
     work = Path(tempfile.mkdtemp(prefix="segbot-bench-"))
     data, models = work / "customers.parquet", work / "models"

@@ -1,4 +1,4 @@
-"""segbot's chunked Lloyd (`model.selection.lloyd`) against scikit-learn's KMeans on every row.
+"""segbot's chunked Lloyd (`model.lloyd`) against scikit-learn's KMeans on every row.
 
     python bench/bench_lloyd.py --sizes 1m,10m [--repeats 3] [--json out.json]
 
@@ -40,44 +40,50 @@ from bench.common import data_file, label, parse_size
 def _matrix(rows: int, seed: int = 0):
     import numpy as np
 
-    from model import features as feat
-    from model import selection
-    from model.config import Settings
-    from model.load import load_dataset
+    from model import (
+        FINAL_N_INIT,
+        LLOYD_TOL,
+        SELECT_SAMPLE,
+        Settings,
+        fit_transformer,
+        load_dataset,
+        sample_rows,
+        transform,
+    )
 
     dataset = load_dataset(Settings(data=str(data_file(rows))))
-    transformer = feat.fit_transformer(dataset.frame, dataset.numeric, dataset.categorical, seed)
-    x = feat.transform(transformer, dataset.frame)
+    transformer = fit_transformer(dataset.frame, dataset.numeric, dataset.categorical, seed)
+    x = transform(transformer, dataset.frame)
     del dataset
     k = 5  # the k training picks on this data (BENCHMARKS.md)
-    sample = selection.sample_rows(len(x), selection.SELECT_SAMPLE, seed + 1)
+    sample = sample_rows(len(x), SELECT_SAMPLE, seed + 1)
     xs = np.asarray(x[sample], dtype=np.float64)
     from sklearn.cluster import KMeans
 
     # selection.fit_final_with_distances' start: the best of FINAL_N_INIT on the sample
-    km = KMeans(k, n_init=selection.FINAL_N_INIT, random_state=seed, max_iter=300).fit(xs)
+    km = KMeans(k, n_init=FINAL_N_INIT, random_state=seed, max_iter=300).fit(xs)
     start = km.cluster_centers_
-    tol = selection.LLOYD_TOL * float(np.mean(np.var(xs, axis=0, dtype=np.float64)))
+    tol = LLOYD_TOL * float(np.mean(np.var(xs, axis=0, dtype=np.float64)))
     return x, start, tol
 
 
 def _ours(x, start, tol):
-    from model import selection
+    from model import distances_to, lloyd
 
-    centers, n_iter = selection.lloyd(x, start, tol)
-    label_, d1, _, _ = selection.distances_to(centers, x)
+    centers, n_iter = lloyd(x, start, tol)
+    label_, d1, _, _ = distances_to(centers, x)
     return label_, d1, n_iter
 
 
 def _sklearn(x, start, tol):
     from sklearn.cluster import KMeans
 
-    from model import selection
+    from model import distances_to
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         km = KMeans(len(start), init=start, n_init=1, algorithm="lloyd", max_iter=300).fit(x)
-    label_, d1, _, _ = selection.distances_to(km.cluster_centers_, x)
+    label_, d1, _, _ = distances_to(km.cluster_centers_, x)
     return label_, d1, km.n_iter_
 
 

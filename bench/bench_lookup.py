@@ -41,9 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json")
     args = ap.parse_args(argv)
 
-    from model.config import Settings
-    from model.service import SegmentService
-    from model.version import LoadedVersion
+    from model import LoadedVersion, SegmentService, Settings
 
     service = SegmentService(Settings(_env_file=None, SEGBOT_MODEL_DIR=args.model_dir))
     name = service.registry.served()

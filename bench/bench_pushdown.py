@@ -1,13 +1,13 @@
 """A purchase log in PostgreSQL: aggregated inside the database (push-down,
-`model.transactions_sql`) against every row streamed to Python and aggregated
-there (`model.transactions`), through the same `load_dataset` that
+`model.data.transactions_sql`) against every row streamed to Python and aggregated
+there (`model.data.transactions`), through the same `load_dataset` that
 `segbot train --kind transactions` calls.
 
     source .ci/postgres.sh        # or SEGBOT_TEST_PG_URL=postgresql+psycopg://...
     python bench/bench_pushdown.py --rows 10m [--repeats 1] [--keep] [--json out.json]
         [--max-rss MB]   # stop the streamed run there (a shared machine)
 
-The log (`model.sample_transactions.write_transactions`, seed 42: text ids
+The log (`model.data.sample_transactions.write_transactions`, seed 42: text ids
 "000042", timestamps, numeric(12, 2) amounts with 2% returns, integer
 quantities) is written to a CSV file in --dir, loaded with COPY into the table
 `bench_orders_<rows>` and ANALYZEd; with --keep the table stays for the next
@@ -63,9 +63,7 @@ def child(mode: str, url: str, table: str) -> dict:
     written to $BENCH_FETCHED_FILE every million rows, for a run stopped at --max-rss)."""
     from sqlalchemy.engine.cursor import CursorResult
 
-    import model.transactions_sql
-    from model.config import Settings
-    from model.load import load_dataset
+    from model import Settings, load_dataset, use_pushdown
 
     fetched = [0]
     tally = os.environ.get("BENCH_FETCHED_FILE")
@@ -83,7 +81,7 @@ def child(mode: str, url: str, table: str) -> dict:
 
         setattr(CursorResult, name, counting)
     if mode == "streamed":
-        model.transactions_sql.customer_features_sql = lambda *a, **k: None
+        use_pushdown(False)
     settings = Settings(_env_file=None, data=url, data_query=table, data_kind="transactions")
     started = time.perf_counter()
     data = load_dataset(settings)
@@ -112,7 +110,7 @@ def prepare(url: str, rows: int, folder: Path, keep: bool) -> tuple[str, dict]:
     """The table holding `rows` purchases (made or reused) and how long that took."""
     import psycopg
 
-    from model.sample_transactions import write_transactions
+    from model import write_transactions
 
     table = f"bench_orders_{rows}"
     timings: dict = {}

@@ -4,7 +4,7 @@
         [--repeats 3] [--csv] [--dir bench/.data]
 
 Files are generated once and cached in --dir: a purchase log of --rows rows
-(`model.sample_transactions.write_transactions`, Parquet, seed 42) and
+(`model.data.sample_transactions.write_transactions`, Parquet, seed 42) and
 --customers synthetic customers (`segbot sample-data`, Parquet; 0 skips them).
 Each measurement runs in a fresh Python process, --repeats times; the table
 gives the median wall time and the median peak RSS of that process
@@ -13,8 +13,8 @@ themselves: the "imports only" row).
 
 Rows measured, all in the same run so they share the machine's load:
 
-- segbot, read + customer_features: `model.load`'s reader (only the id, date,
-  amount and quantity columns) and `model.transactions.customer_features`;
+- segbot, read + customer_features: `model.data.load`'s reader (only the id, date,
+  amount and quantity columns) and `model.data.transactions.customer_features`;
 - segbot, load_dataset: the whole path `segbot train` takes before training
   (the above plus validation and the content digest);
 - pandas groupby: the obvious code, `pd.read_parquet` of every column,
@@ -62,20 +62,17 @@ def child_imports(path: str) -> dict:
     import pandas  # noqa: F401
     import pyarrow  # noqa: F401
 
-    import model.load
-    import model.transactions  # noqa: F401
+    from model import customer_features, read_raw  # noqa: F401  (their modules' imports)
 
     return {"seconds": 0.0}
 
 
 def child_features(path: str) -> dict:
-    from model import load
-    from model.config import Settings
-    from model.transactions import customer_features
+    from model import Settings, customer_features, read_raw
 
     settings = Settings(_env_file=None, data=path, data_kind="transactions")
     started = time.perf_counter()
-    raw = load.read_raw(settings)
+    raw = read_raw(settings)
     read = time.perf_counter() - started
     table = customer_features(raw.frame, settings, where=raw.where, source=raw.source)
     return {
@@ -86,8 +83,7 @@ def child_features(path: str) -> dict:
 
 
 def child_load(path: str, kind: str) -> dict:
-    from model.config import Settings
-    from model.load import load_dataset
+    from model import Settings, load_dataset
 
     settings = Settings(_env_file=None, data=path, data_kind=kind)
     started = time.perf_counter()
@@ -130,14 +126,13 @@ def child_check(path: str) -> dict:
     """segbot's features against the pandas ones, customer by customer."""
     import numpy as np
 
-    from model import load
-    from model.config import Settings
-    from model.transactions import FEATURES, customer_features
+    from model import PURCHASE_FEATURES as FEATURES
+    from model import Settings, customer_features, read_raw
 
     settings = Settings(
         _env_file=None, data=path, data_kind="transactions", features=",".join(FEATURES)
     )
-    raw = load.read_raw(settings)
+    raw = read_raw(settings)
     ours = customer_features(raw.frame, settings).set_index("customer_id")
     del raw
     theirs = pandas_features(path).loc[ours.index]
@@ -185,8 +180,7 @@ def run_child(mode: str, path: Path) -> dict:
 
 
 def ensure_files(args: argparse.Namespace) -> dict[str, Path]:
-    from model.sample import write_sample
-    from model.sample_transactions import write_transactions
+    from model import write_sample, write_transactions
 
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)

@@ -6,14 +6,14 @@ plain `pandas.DataFrame.to_sql` of the same rows into the same PostgreSQL, in on
 
 Each measurement runs in its own child process (started by GNU time, see
 `common.measure`): wall time and peak RSS of exactly that write. segbot's rows
-come from `model.write_back` as the service runs it (load the version, stream
+come from `model.versions.write_back` as the service runs it (load the version, stream
 batches from the memory-mapped arrays, new table + swap, or temp file + rename).
 The baseline reads the same rows into one DataFrame (as a script would) and
 calls `to_sql(if_exists="replace")`: default method and `method="multi"`,
 10,000 rows a statement.
 
 The version is synthetic (N customers, 6 segments, random distances), stored with
-`model.version.save_assignments` exactly as training stores one: training 10M
+`model.versions.version.save_assignments` exactly as training stores one: training 10M
 customers is not what is measured here. PostgreSQL: SEGBOT_TEST_PG_URL or --pg-url
 (`source .ci/postgres.sh` starts a throwaway server); without one those rows are
 skipped. Peak RSS counts the memory-mapped arrays' pages the write has touched
@@ -42,7 +42,7 @@ def make_version(root: Path, rows: int) -> Path:
     """A stored version of `rows` synthetic customers, made once and cached."""
     import numpy as np
 
-    from model.version import save_assignments
+    from model import save_assignments
 
     folder = root / f"wb_{rows}" / "v1"
     if (folder / "metadata.json").exists():
@@ -75,23 +75,23 @@ def make_version(root: Path, rows: int) -> Path:
 # ---- the child: one write --------------------------------------------------------------------
 def child(mode: str, model_dir: Path, target: str, table: str) -> None:
     started = time.perf_counter()
-    from model.version import LoadedVersion
+    from model import LoadedVersion
 
     v = LoadedVersion.load(model_dir / "v1")
     result: dict[str, object] = {"mode": mode}
     if mode in ("postgres", "sqlite"):
-        from model.write_back import SqlTarget
+        from model import SqlTarget
 
         result["rows"] = SqlTarget(target, table).write(v)
     elif mode in ("parquet", "csv"):
-        from model.write_back import FileTarget
+        from model import FileTarget
 
         result["rows"] = FileTarget(Path(target)).write(v)
     else:
         import pyarrow as pa
         import sqlalchemy as sa
 
-        from model.export import assignment_batches
+        from model import assignment_batches
 
         frame = pa.Table.from_batches(list(assignment_batches(v))).to_pandas()
         result["frame_s"] = round(time.perf_counter() - started, 2)

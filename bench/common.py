@@ -17,6 +17,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+# As the `segbot` entry point does (bot/cli.py), for benchmarks that train in-process.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 DATA = BENCH / ".data"  # gitignored: generated inputs, trained models, scratch

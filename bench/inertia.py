@@ -47,17 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from sklearn.cluster import KMeans
 
-    from model import features as feat
-    from model.config import Settings
-    from model.load import load_dataset
-    from model.registry import Registry
-    from model.version import LoadedVersion
+    from model import LoadedVersion, Registry, Settings, load_dataset, transform
 
     registry = Registry(Path(args.model_dir))
     version = LoadedVersion.load(registry.path(registry.served()))
     pipeline = version.model.sklearn
     dataset = load_dataset(Settings(_env_file=None, SEGBOT_DATA=args.data))
-    x = feat.transform(pipeline.named_steps["features"], dataset.frame).astype(np.float64)
+    x = transform(pipeline.named_steps["features"], dataset.frame).astype(np.float64)
     del dataset
     km = pipeline.named_steps["kmeans"]
     k = km.n_clusters

@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.commands import SEGMENT, SEGMENTS, Command, Usage, build
+from model import CHARTS
 
 PREFIX = "segbot_"
 CHART = PREFIX + "chart"  # value: elbow | clusters | profiles
@@ -40,7 +41,8 @@ ROWS: dict[str, tuple[str, str]] = {
     ROLLBACK: (SEGMENTS, "rollback"),
 }
 MAX_BUTTONS = 5  # more segments than this get a menu instead of one button each
-CHARTS = (("elbow", "Elbow chart"), ("clusters", "Clusters"), ("profiles", "Profiles"))
+# Button labels of `model.CHARTS`, in its order.
+CHART_LABELS = {"elbow": "Elbow chart", "clusters": "Clusters", "profiles": "Profiles"}
 
 
 def value_of(action: dict[str, Any]) -> str:
@@ -80,7 +82,8 @@ def _esc(text: str) -> str:
 
 def chart_buttons() -> list[ButtonElement]:
     return [
-        ButtonElement(text=label, action_id=f"{CHART}_{name}", value=name) for name, label in CHARTS
+        ButtonElement(text=CHART_LABELS[name], action_id=f"{CHART}_{name}", value=name)
+        for name in CHARTS
     ]
 
 

@@ -20,11 +20,10 @@ from typing import TYPE_CHECKING, TextIO
 from bot import render
 from bot.files import save_files
 from bot.reply import Reply
-from model.answers import RetrainResult, Rollback
-from model.config import Settings
+from model import RetrainResult, Rollback, Settings
 
 if TYPE_CHECKING:
-    from model.write_back import WriteBackResult
+    from model import WriteBackResult
 
 log = logging.getLogger(__name__)
 Post = Callable[[Reply], None]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.handlers
+import os
 import queue
 import sys
 from collections.abc import Callable
@@ -12,8 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from model.config import Settings
-from model.errors import SegbotError
+from model import SegbotError, Settings
 
 # Flags of `segbot train` and the setting each overrides (docs/interface.md §5).
 TRAIN_FLAGS: dict[str, tuple[str, str]] = {
@@ -72,22 +72,19 @@ def _add_data_flags(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from bot.progress import terminal_progress
-    from model import imports, training
-    from model.service import SegmentService
+    from model import WAITING_FOR_CHARTS, BackgroundImport, SegmentService
 
     service = SegmentService(load_settings(args))
-    if service.write_back is not None:
-        service.write_back.eager = True  # also catch up a target left behind earlier
-        if not args.verbose:  # its outcome is printed below, once
-            logging.getLogger("model.write_back").setLevel(logging.CRITICAL)
+    # also catch up a target left behind earlier; its outcome is printed below, once
+    service.catch_up_write_back(quiet=not args.verbose)
     # The summary needs the router (~0.15 s of imports): imported while the trainer
     # waits for its chart process, when this process has nothing else to do.
-    router = imports.Background("bot.router")
+    router = BackgroundImport("bot.router")
     with terminal_progress() as progress:
 
         def report(stage: str, fraction: float) -> None:
             progress(stage, fraction)
-            if stage == training.WAITING_FOR_CHARTS:
+            if stage == WAITING_FOR_CHARTS:
                 router.start()
 
         result = service.retrain(progress=report, force=True)
@@ -99,18 +96,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
             + "; ".join(result.held_back)
         )
     print(router.module().Router(service).summary_text())
-    if service.write_back is not None:
-        written = service.write_back.wait()  # ran in the background meanwhile
-        if written is not None and written.ok:
-            print(written.line)
-        elif written is not None:
-            print(f"segbot: {written.line}", file=sys.stderr)
+    written = service.write_back_outcome()  # ran in the background meanwhile
+    if written is not None and written.ok:
+        print(written.line)
+    elif written is not None:
+        print(f"segbot: {written.line}", file=sys.stderr)
     return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from model.export import export_version
-    from model.registry import Registry
+    from model import Registry, export_version
 
     settings = load_settings(args)
     version, rows = export_version(Registry(settings.model_dir), Path(args.out), args.version)
@@ -119,7 +114,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample_data(args: argparse.Namespace) -> int:
-    from model.sample import write_sample
+    from model import write_sample
 
     path = write_sample(Path(args.out), rows=args.rows, seed=args.seed)
     print(f"wrote {args.rows:,} customers to {path}")
@@ -238,6 +233,10 @@ def _log_off_the_request_threads() -> Callable[[], None] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before scikit-learn loads its OpenMP runtime: with the default spin-waiting, KMeans
+    # slows down ~50x whenever another thread or process wants the same cores (request
+    # threads, a second trainer), which is normal life for a bot on 2 cores.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     # A server logs what it does; one-shot commands only warn, so their output stays clean.
     quiet = logging.INFO if args.verb == "serve" else logging.WARNING

@@ -25,7 +25,8 @@ from bot.commands import Spec, Usage
 from bot.mrkdwn import blocks as mrkdwn
 from bot.mrkdwn import literal, plain, with_code
 from bot.reply import Reply, ReplyFile, Visibility
-from model.answers import (
+from model import (
+    ROW_IDS,
     CustomerAnswer,
     CustomerHistory,
     Export,
@@ -34,21 +35,22 @@ from model.answers import (
     History,
     Membership,
     Movers,
+    NotFound,
     PredictAnswer,
     RetrainResult,
     Rollback,
+    SegbotError,
     SegmentInfo,
     Summary,
     TextShare,
     Trend,
     VersionInfo,
+    biggest_flows,
     to_dict,
 )
-from model.errors import NotFound, SegbotError
-from model.history import biggest_flows
 
 if TYPE_CHECKING:
-    from model.write_back import WriteBackResult
+    from model import WriteBackResult
 
 KEY_VALUES = 8  # features shown for one customer; fields beyond ~10 stop reading well
 PROFILE_VALUES = 6  # features per segment in the summary
@@ -425,7 +427,7 @@ def summary(answer: Summary) -> Reply:
     why = f"Why {answer.k}: {literal(answer.k_reason)}. Quality: {quality}."
     blocks = [section(head), context(why)]
     text = [head, why]
-    if answer.id_column == "@row":  # model.load.ROW_IDS: trained with no id column
+    if answer.id_column == ROW_IDS:  # trained with no id column
         ids = "Ids are row numbers of the data (no id column): customer 7 is the 7th row."
         blocks.append(context(ids))
         text.append(ids)

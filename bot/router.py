@@ -23,10 +23,17 @@ from typing import Protocol
 from bot import phrases, render
 from bot.commands import Command, Usage, parse, spec_for
 from bot.reply import Reply
-from model.answers import CustomerAnswer, RetrainResult, Rollback
-from model.config import Settings
-from model.errors import NoModel, NotFound, RetrainInProgress, SegbotError
-from model.service import SegmentService
+from model import (
+    CustomerAnswer,
+    NoModel,
+    NotFound,
+    RetrainInProgress,
+    RetrainResult,
+    Rollback,
+    SegbotError,
+    SegmentService,
+    Settings,
+)
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, float], None]

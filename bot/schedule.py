@@ -34,10 +34,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from filelock import FileLock, Timeout
 
 from bot.announce import Announcer
-from model.config import Settings
-from model.errors import RetrainInProgress, SegbotError
-from model.registry import write_atomic
-from model.service import SegmentService
+from model import RetrainInProgress, SegbotError, SegmentService, Settings, write_atomic
 
 log = logging.getLogger(__name__)
 

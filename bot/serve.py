@@ -22,9 +22,7 @@ from urllib.error import URLError
 from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackApiError
 
-from model.config import Settings
-from model.errors import SegbotError
-from model.service import SegmentService
+from model import SegbotError, SegmentService, Settings
 
 log = logging.getLogger(__name__)
 MODES = ("socket", "http", "shell")

@@ -17,8 +17,7 @@ from bot.files import save_files
 from bot.progress import terminal_progress
 from bot.render import unescape
 from bot.router import Router
-from model.config import Settings
-from model.service import SegmentService
+from model import SegmentService, Settings
 
 log = logging.getLogger(__name__)
 PROMPT = "segbot> "

@@ -29,9 +29,7 @@ from slack_sdk.models.views import View
 from bot import actions, mrkdwn, render
 from bot.mrkdwn import literal
 from bot.render import count, date, esc, quality_words, share
-from model.answers import History, Summary
-from model.labels import NONE as NO_LABELS
-from model.labels import Labels
+from model import NO_LABELS, History, Labels, Summary
 
 LOOKUP = "segbot_lookup"  # callback ids (docs/interface.md §2)
 PREDICT = "segbot_predict"

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     amount_column: str = Field("amount", alias="SEGBOT_AMOUNT_COLUMN")
     quantity_column: str | None = Field(None, alias="SEGBOT_QUANTITY_COLUMN")
     as_of: str | None = Field(None, alias="SEGBOT_AS_OF")
-    # A data dictionary (model.labels) and integer-coded columns read as categories
+    # A data dictionary (model.data.labels) and integer-coded columns read as categories
     labels_file: Path | None = Field(None, alias="SEGBOT_LABELS_FILE")
     categorical: Annotated[list[str], NoDecode] = Field(
         default_factory=list, alias="SEGBOT_CATEGORICAL"

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,14 +40,19 @@ from model.answers import (
     Trend,
     VersionInfo,
 )
+from model.charts import CHARTS
 from model.config import Settings
+from model.data.ids import ROW_IDS
+from model.data.labels import NONE as NO_LABELS
+from model.data.labels import Labels
 from model.errors import InputError, NoModel, NotFound, RetrainInProgress
-from model.history import SegmentsOverTime, biggest_flows
-from model.labels import NONE as NO_LABELS
-from model.labels import Labels
-from model.metadata import MetadataError, Segment, VersionMeta
-from model.registry import Registry, normalise_version
-from model.version import LoadedVersion
+from model.versions.metadata import MetadataError, Segment, VersionMeta
+from model.versions.over_time import SegmentsOverTime, biggest_flows
+from model.versions.registry import Registry, normalise_version
+from model.versions.version import TEXT_CODES, LoadedVersion
+
+if TYPE_CHECKING:
+    from model.versions.write_back import WriteBackResult
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, float], None]
@@ -56,9 +61,6 @@ Progress = Callable[[str, float], None]
 POINTER_CHECK_INTERVAL = 1.0
 # A prospect's value beyond this is a typo or a test, not a customer, in any unit.
 MAX_PROSPECT_VALUE = 1e15
-# Each customer's text values, as codes into metadata "text_levels" (written by
-# model.training as TEXT_CODES; not imported from there: it loads scikit-learn).
-TEXT_CODES = "text.npy"
 
 
 def clarity(margin: float | None) -> str:
@@ -153,7 +155,7 @@ class SegmentService:
         # SEGBOT_WRITE_BACK: every switch below is also written to the team's table/file.
         self.write_back = None
         if getattr(settings, "write_back", None):
-            from model.write_back import WriteBack
+            from model.versions.write_back import WriteBack
 
             self.write_back = WriteBack.for_settings(settings, self.registry)
 
@@ -200,6 +202,20 @@ class SegmentService:
         if wb is not None and (before is not None or wb.eager or self._retrain_lock.locked()):
             wb.schedule(name)
         return True
+
+    def catch_up_write_back(self, *, quiet: bool) -> None:
+        """For a one-shot run (`segbot train`): also write back the version served at
+        start-up, in case the target was left behind. `quiet`: the caller reports the
+        outcome (`write_back_outcome`), so the write-back logs nothing itself."""
+        if self.write_back is None:
+            return
+        self.write_back.eager = True
+        if quiet:
+            logging.getLogger(self.write_back.__module__).setLevel(logging.CRITICAL)
+
+    def write_back_outcome(self) -> WriteBackResult | None:
+        """The last write-back's result once it has finished; None without one."""
+        return None if self.write_back is None else self.write_back.wait()
 
     def on_switch(self, listener: Callable[[str], None]) -> None:
         self._listeners.append(listener)
@@ -450,7 +466,7 @@ class SegmentService:
         return History(versions=versions, served=served)
 
     def chart(self, name: str, version: str | None = None) -> Path:
-        charts = imports.load("model.charts").CHARTS  # matplotlib: imported late
+        charts = CHARTS
         if name not in charts:
             raise NotFound(f"no chart called '{name}'; charts are: {', '.join(charts)}")
         v = self._version() if version is None else self._load(version)
@@ -494,9 +510,9 @@ class SegmentService:
         ids = v.id_strings(mask)  # decode only this segment's ids
         buf = io.StringIO()
         id_column = v.metadata.id_column
-        if id_column == "@row":  # model.load.ROW_IDS (not imported: pandas): row numbers
+        if id_column == ROW_IDS:  # row numbers
             ids = ids[np.argsort(ids.astype(np.int64), kind="stable")]  # 2 before 10
-        buf.write(f"{'row' if id_column == '@row' else id_column},segment_id,segment\n")
+        buf.write(f"{'row' if id_column == ROW_IDS else id_column},segment_id,segment\n")
         name = seg.name.replace('"', '""')
         for cid in ids:
             text = str(cid)
@@ -512,7 +528,7 @@ class SegmentService:
             version=v.name,
         )
 
-    # ---- segments over time (model/history.py) ---------------------------------------------
+    # ---- segments over time (model/versions/over_time.py) -----------------------------
     @property
     def over_time(self) -> SegmentsOverTime:
         if getattr(self, "_over_time", None) is None:
@@ -530,13 +546,13 @@ class SegmentService:
     def flows(self, version: str | None = None) -> Flows:
         """The flows of a version (the served one by default) with their chart."""
         flows = self.over_time.flows(version)  # first: a first version has none (NotFound)
-        flows_png = imports.load("model.history_charts").flows_png  # matplotlib: ~0.5 s
+        flows_png = imports.load("model.charts.over_time_charts").flows_png  # matplotlib: ~0.5 s
 
         path = flows_png(flows, self.registry.path(flows.version))
         return dataclasses.replace(flows, chart=str(path))
 
     def trend(self) -> Trend:
-        trend_png = imports.load("model.history_charts").trend_png
+        trend_png = imports.load("model.charts.over_time_charts").trend_png
         trend = self.over_time.trend()
         path = trend_png(trend, self.over_time.trend_chart_path(trend))
         return dataclasses.replace(trend, chart=str(path))
@@ -571,13 +587,13 @@ class SegmentService:
             self._retrain_lock.release()
 
     def _retrain_locked(self, progress: Progress | None, force: bool) -> RetrainResult:
-        load_dataset = imports.load("model.load").load_dataset  # pandas, pyarrow
+        load_dataset = imports.load("model.data.load").load_dataset  # pandas, pyarrow
 
         report = progress or (lambda stage, fraction: None)
         report("loading data", 0.02)
         fit = None
         if self.settings.engine == "spark":  # reads, checks and clusters on the cluster
-            spark_fit = imports.load("model.spark_engine").spark_fit
+            spark_fit = imports.load("model.training.spark_engine").spark_fit
             dataset, fit = spark_fit(self.settings, report)
         else:
             dataset = load_dataset(self.settings)
@@ -598,7 +614,7 @@ class SegmentService:
             )
         # Late, as everything only a retrain needs (multiprocessing for the chart worker);
         # train_version imports scikit-learn itself, once its chart worker has started.
-        train_version = imports.load("model.training").train_version
+        train_version = imports.load("model.training.train").train_version
 
         name = self.registry.next_version()
         with self.registry.staging(name) as tmp:

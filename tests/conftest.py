@@ -22,6 +22,9 @@ from urllib.parse import urlencode
 
 import pytest
 
+# As the `segbot` entry point does (bot/cli.py): tests train in-process beside threads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from model.answers import Change, VersionInfo
 from model.config import Settings
 from tests.slack_fake import SlackFake
@@ -46,7 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def sample_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """2,000 synthetic customers (seed 1)."""
-    from model.sample import write_sample
+    from model.data.sample import write_sample
 
     path = tmp_path_factory.mktemp("data") / "customers.csv"
     write_sample(path, rows=2000, seed=1)
@@ -80,8 +83,8 @@ def no_segbot_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 
 def data_error(settings: Settings) -> str:
     """The message of the DataError that loading `settings` raises; one line."""
+    from model.data.load import load_dataset
     from model.errors import DataError
-    from model.load import load_dataset
 
     with pytest.raises(DataError) as caught:
         load_dataset(settings)

@@ -1,4 +1,4 @@
-"""The chart worker (model.chart_worker) draws a version's charts in its own process
+"""The chart worker (model.charts.worker) draws a version's charts in its own process
 (and a copy it forks); when it cannot (killed, hung, broken at start), training draws
 them itself.
 
@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from model import chart_worker, training
-from model.chart_worker import ChartWorker
+from model.charts import worker as chart_worker
+from model.charts.worker import ChartWorker
+from model.training import train as training
 from tests.conftest import run_fresh, segbot_command, segbot_env
 
 CHARTS = ("elbow", "clusters", "profiles")
@@ -64,7 +65,7 @@ def spy(monkeypatch):
 
 def train(tmp_path, name, progress=None):
     from model.config import Settings
-    from model.load import load_dataset
+    from model.data.load import load_dataset
 
     settings = Settings(_env_file=None, SEGBOT_MODEL_DIR=str(tmp_path / "models"))
     data = load_dataset(settings)  # the bundled 5,000-customer sample
@@ -109,7 +110,8 @@ def test_a_forked_drawing_that_fails_is_reported(tmp_path, monkeypatch, how):
     # Run here: the forked copy inherits a `render_all` that fails (or hangs: its
     # deadline ends it) on the profile chart; it says nothing but its exit status,
     # and the worker's side names the chart.
-    from model import charts, stages
+    from model.charts import version_charts as charts
+    from model.training import stages
 
     captured = []
     real_fields = stages.chart_fields
@@ -140,14 +142,15 @@ def test_a_forked_drawing_that_fails_is_reported(tmp_path, monkeypatch, how):
 
 
 def test_the_worker_knows_the_charts_by_their_names():
-    from model import charts
+    from model.charts import version_charts as charts
 
     assert chart_worker.CHARTS == charts.CHARTS == CHARTS
 
 
 _FORK_AND_HANG = """
 import os, time
-from model import chart_worker, charts
+from model.charts import worker as chart_worker
+from model.charts import version_charts as charts
 
 real = charts.render_all
 
@@ -222,7 +225,7 @@ def test_the_elbow_is_drawn_apart_while_the_final_fit_runs(tmp_path, spy, monkey
 
 
 def test_a_failed_elbow_leaves_all_three_charts_to_the_trainer(tmp_path, spy, caplog, monkeypatch):
-    from model import stages
+    from model.training import stages
 
     real, sent = stages.elbow_fields, []
 
@@ -287,7 +290,7 @@ def test_a_failed_import_of_the_stages_stops_the_worker(tmp_path, spy, monkeypat
     real = imports.load
 
     def load(module):
-        if module == "model.stages":
+        if module == "model.training.stages":
             raise ImportError("no scikit-learn here")
         return real(module)
 
@@ -386,12 +389,12 @@ def test_the_worker_leaves_with_a_killed_trainer(tmp_path):
 _STARTS_FIRST = """
 import json, sys
 from pathlib import Path
-from model import training
-from model.chart_worker import ChartWorker
+from model.training import train as training
+from model.charts.worker import ChartWorker
 from model.config import Settings
-from model.load import load_dataset
+from model.data.load import load_dataset
 
-before = "sklearn" in sys.modules  # model.training alone must not import it
+before = "sklearn" in sys.modules  # model.training.train alone must not import it
 seen = []
 real = ChartWorker.start.__func__
 

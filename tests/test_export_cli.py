@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from bot.cli import main
-from model.export import CHUNK_ROWS, assignment_batches
-from model.version import LoadedVersion
+from model.versions.export import CHUNK_ROWS, assignment_batches
+from model.versions.version import LoadedVersion
 from tests.conftest import run_segbot, segbot_env
 from tests.test_write_back import clone_version
 

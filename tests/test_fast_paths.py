@@ -15,12 +15,12 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from model import features as feat
-from model import selection
-from model.metadata import VersionMeta
-from model.sample import generate
-from model.stages import ari, label_sums
-from model.version import LoadedVersion, common_rows, decode_ids, fixed_width_ids
+from model.data.sample import generate
+from model.training import pipeline as feat
+from model.training import selection
+from model.training.stages import ari, label_sums
+from model.versions.metadata import VersionMeta
+from model.versions.version import LoadedVersion, common_rows, decode_ids, fixed_width_ids
 
 
 @pytest.mark.parametrize("categorical", [[], ["gender"]])
@@ -158,8 +158,8 @@ def test_common_rows_across_id_widths():
 
 def test_dataset_ids_are_python_strings_on_demand(tmp_path):
     from model.config import Settings
-    from model.load import load_dataset
-    from model.sample import write_sample
+    from model.data.load import load_dataset
+    from model.data.sample import write_sample
 
     path = write_sample(tmp_path / "c.parquet", rows=300, seed=1)
     data = load_dataset(Settings(_env_file=None, SEGBOT_DATA=str(path)))

@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from model import features as feat
-from model.sample import generate
+from model.data.sample import generate
+from model.training import pipeline as feat
 
 
 def _frame(n=3000):

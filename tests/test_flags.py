@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.features import flag_columns
-from model.naming import TextTrait, flag_traits, noun_for
+from model.training.naming import TextTrait, flag_traits, noun_for
+from model.training.pipeline import flag_columns
 from tests.conftest import run_segbot, segbot_env
 
 

@@ -10,15 +10,18 @@ it: every such import waits for the lock.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from model import imports, training
+from model import imports
 from model.service import SegmentService
-from model.version import StoredPipeline
+from model.training import train as training
+from model.versions.version import StoredPipeline
 from tests.conftest import make_settings, run_fresh
 
 
@@ -78,8 +81,10 @@ def test_the_late_imports_of_a_service_wait_for_the_lock(
     trained_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = SegmentService(make_settings(trained_model_dir))
-    finishes_only_after_the_lock_is_released(lambda: service.chart("elbow"), monkeypatch)
-    finishes_only_after_the_lock_is_released(lambda: imports.load("model.training"), monkeypatch)
+    finishes_only_after_the_lock_is_released(service.trend, monkeypatch)  # matplotlib
+    finishes_only_after_the_lock_is_released(
+        lambda: imports.load("model.training.train"), monkeypatch
+    )
 
 
 def test_each_late_import_of_the_service_goes_through_the_lock(
@@ -103,10 +108,24 @@ def test_each_late_import_of_the_service_goes_through_the_lock(
         return list(loaded)
 
     retrain = late_imports(lambda: service.retrain(force=True))  # v2, compared with v1
-    assert {"model.load", "model.training"} <= set(retrain), retrain
-    assert "model.history_charts" in late_imports(lambda: service.flows("v2"))
-    assert "model.history_charts" in late_imports(service.trend)
-    assert "model.features" in late_imports(lambda: service.predict({"age": "34"}))
+    assert {"model.data.load", "model.training.train"} <= set(retrain), retrain
+    assert "model.charts.over_time_charts" in late_imports(lambda: service.flows("v2"))
+    assert "model.charts.over_time_charts" in late_imports(service.trend)
+    assert "model.training.pipeline" in late_imports(lambda: service.predict({"age": "34"}))
+
+
+def test_a_chart_is_found_without_importing_matplotlib(trained_model_dir: Path) -> None:
+    """The chart list has a home that imports nothing heavy: finding a stored chart
+    (every "Show chart" click) costs no matplotlib import in a process that has none."""
+    code = (
+        "import sys; from model import SegmentService, Settings; "
+        f"s = SegmentService(Settings(_env_file=None, model_dir={str(trained_model_dir)!r})); "
+        "print(s.chart('elbow').name, 'matplotlib' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split()
+    assert out == ["elbow.png", "False"]
 
 
 def test_load_is_import_module() -> None:

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.coded import looks_like_code
+from model.data.labels import read_labels
 from model.errors import DataError
-from model.labels import read_labels
+from model.training.coded import looks_like_code
 from tests.conftest import run_segbot, segbot_env
 
 LABELS = """column,value,label

@@ -1,4 +1,4 @@
-"""Loading and validating data (model.load) from real files and a real SQLite database."""
+"""Loading and validating data (model.data.load) from real files and a real SQLite database."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from model.config import Settings
-from model.load import SAMPLE_SOURCE, describe_source, load_dataset, read_source
-from model.sample import generate, write_sample
+from model.data.load import SAMPLE_SOURCE, describe_source, load_dataset, read_source
+from model.data.sample import generate, write_sample
 from tests.conftest import data_error
 
 MALL = Path(__file__).parent / "data" / "mall_customers.csv"
@@ -187,10 +187,10 @@ def test_sqlite_table_name_that_needs_quoting_and_listed_features(database):
 
 
 def test_sqlite_rows_are_streamed_in_chunks(database, monkeypatch):
-    import model.load
+    import model.data.load
 
     whole = load_dataset(settings(data=database, data_query="customers"))
-    monkeypatch.setattr(model.load, "SQL_CHUNK_ROWS", 64)
+    monkeypatch.setattr(model.data.load, "SQL_CHUNK_ROWS", 64)
     chunked = load_dataset(settings(data=database, data_query="customers"))
     assert chunked.digest == whole.digest and list(chunked.ids) == list(whole.ids)
 
@@ -414,7 +414,7 @@ def test_bundled_sample_is_not_a_transaction_log():
 @pytest.fixture
 def full_reads(monkeypatch) -> list[str]:
     """Paths of the whole-file reads that went to pandas (not its header-only peeks)."""
-    import model.load
+    import model.data.load
 
     reads: list[str] = []
     real = pd.read_csv
@@ -424,7 +424,7 @@ def full_reads(monkeypatch) -> list[str]:
             reads.append(str(path))
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(model.load.pd, "read_csv", counting)
+    monkeypatch.setattr(model.data.load.pd, "read_csv", counting)
     return reads
 
 

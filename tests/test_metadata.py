@@ -1,4 +1,4 @@
-"""The version contract (model/metadata.py): what training writes today parses strictly and
+"""The version contract (model/versions/metadata.py): what training writes today parses strictly and
 reads back byte for byte; versions written by an earlier release still load and answer;
 a wrong type is one line naming the file and the field.
 
@@ -23,9 +23,9 @@ import pytest
 
 from bot.router import Router
 from model.errors import NotFound
-from model.metadata import MetadataError, VersionMeta, missing_fields
-from model.registry import Registry
 from model.service import SegmentService
+from model.versions.metadata import MetadataError, VersionMeta, missing_fields
+from model.versions.registry import Registry
 from tests.conftest import make_settings
 
 OLD = Path(__file__).parent / "data" / "release1-models"
@@ -172,7 +172,7 @@ def test_what_training_writes_parses_strictly_and_round_trips(
 
 def test_what_the_spark_engine_adds_is_in_the_contract(trained_today: Path) -> None:
     """The Spark engine writes the same file through the same stages, with its master and
-    Spark's version in `engine` (model/spark_engine.py `EngineFit.engine`)."""
+    Spark's version in `engine` (model/training/spark_engine.py `EngineFit.engine`)."""
     written = raw(trained_today, "v2")
     written["engine"] = {"name": "spark", "master": "local[*]", "spark": "3.5.3"}
     meta = VersionMeta.from_dict(written, complete=True)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from bot.schedule import TEST_EVERY_ENV, WATCH_EVERY
-from model.registry import Registry
+from model.versions.registry import Registry
 from tests.conftest import run_segbot, segbot_env, stop_bot
 from tests.slack_fake import SlackFake
 from tests.test_schedule import start_serve
@@ -37,7 +37,7 @@ def hold_train_lock(model_dir: Path) -> subprocess.Popen:
     proc = python(
         f"""
         import sys
-        from model.registry import Registry
+        from model.versions.registry import Registry
         with Registry({str(model_dir)!r}).train_lock():
             print("locked", flush=True)
             sys.stdin.read()

@@ -8,7 +8,7 @@ per group, customer i of a group buying on day 1 + i % 28 of the months listed:
 - later groups as each test says.
 
 The loyal customers buy every month: the typical gap between purchases is about
-30 days (model.transactions.log_scale), and the log spans 730 days, so "New"
+30 days (model.data.transactions.log_scale), and the log spans 730 days, so "New"
 needs a typical first purchase within its last 182 days (a quarter), and
 "Lapsed" a typical last purchase 60 days or more ago.
 """
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.naming import true_in_units
+from model.training.naming import true_in_units
 from tests.conftest import run_segbot, segbot_env
 
 RFM = "recency_days,frequency,monetary_total,tenure_days"

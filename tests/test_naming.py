@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from model.errors import DataError
-from model.naming import apply_overrides, concept_of, load_overrides, name_segments
+from model.training.naming import apply_overrides, concept_of, load_overrides, name_segments
 
 FEATURES = ["age", "annual_income", "orders_per_year", "total_spend", "days_since_last_purchase"]
 

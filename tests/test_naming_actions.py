@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.naming import TextTrait, concept_of, name_segments, text_strength
-from model.sample import COLUMNS
+from model.data.sample import COLUMNS
+from model.training.naming import TextTrait, concept_of, name_segments, text_strength
 
 CREDIT = ["Income", "Limit", "Rating", "Cards", "Age", "Education", "Balance"]
 CARAVAN = ["MOSTYPE", "MAANTHUI", "MGEMOMV", "MGEMLEEF", "MOSHOOFD", "PPERSAUT", "APERSAUT"]

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model import selection
+from model.training import selection
 from tests.conftest import run_segbot, segbot_env
 
 GROUPS = [(0, 0), (10, 0), (0, 10), (10, 10)]

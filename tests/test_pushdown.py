@@ -1,5 +1,5 @@
-"""Purchase logs aggregated inside the database (model.transactions_sql) against
-the in-process aggregation (model.transactions) and hand-computed values, on a
+"""Purchase logs aggregated inside the database (model.data.transactions_sql) against
+the in-process aggregation (model.data.transactions) and hand-computed values, on a
 real SQLite file and a real PostgreSQL server (tests marked `postgres`; see
 tests/test_sql_sources.py for how the server is found)."""
 
@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import model.transactions_sql
+import model.data.transactions_sql
 from model.config import Settings
+from model.data.load import load_dataset
+from model.data.sample_transactions import generate_transactions
+from model.data.transactions import FEATURES
 from model.errors import DataError
-from model.load import load_dataset
-from model.sample_transactions import generate_transactions
-from model.transactions import FEATURES
 from tests.test_sql_sources import pg_url_or_skip
 from tests.test_transactions import EXPECTED, LOG
 
@@ -90,10 +90,10 @@ UNPADDED_ORDER = [str(c) for c in range(1, 26)]  # by the number each id writes
 
 
 class _Logged:
-    """caplog at INFO for model.transactions_sql (the fixture sets the handler)."""
+    """caplog at INFO for model.data.transactions_sql (the fixture sets the handler)."""
 
     def __enter__(self):
-        self.logger = logging.getLogger("model.transactions_sql")
+        self.logger = logging.getLogger("model.data.transactions_sql")
         self.level = self.logger.level
         self.logger.setLevel(logging.INFO)
 
@@ -105,13 +105,13 @@ LOGGED = _Logged()
 
 
 def in_process(monkeypatch) -> None:
-    monkeypatch.setattr(model.transactions_sql, "customer_features_sql", lambda *a, **k: None)
+    monkeypatch.setattr(model.data.transactions_sql, "customer_features_sql", lambda *a, **k: None)
 
 
 def load_both(monkeypatch, caplog, **values):
     """(pushed down, in-process) datasets of the same settings; checks the log says
     push-down happened."""
-    with caplog.at_level(logging.INFO, logger="model.transactions_sql"):
+    with caplog.at_level(logging.INFO, logger="model.data.transactions_sql"):
         caplog.clear()
         pushed = load_dataset(settings(**values))
         assert PUSHED in caplog.text and FELL_BACK not in caplog.text, caplog.text
@@ -181,7 +181,7 @@ def shop(tmp_path) -> str:
 
 
 def test_sqlite_pushdown_gives_the_hand_computed_features(shop, monkeypatch, caplog):
-    with caplog.at_level(logging.INFO, logger="model.transactions_sql"):
+    with caplog.at_level(logging.INFO, logger="model.data.transactions_sql"):
         data = load_dataset(
             settings(
                 data=shop,
@@ -226,7 +226,7 @@ def test_sqlite_pushdown_orders_unpadded_ids_by_number_as_in_process(tmp_path, m
 def test_sqlite_query_text_is_run_as_written(shop, caplog):
     """Colons are not bind parameters; a trailing semicolon is fine."""
     query = "SELECT * FROM orders WHERE customer_id <> ':x' AND date >= '2024-01-01 00:00';"
-    with caplog.at_level(logging.INFO, logger="model.transactions_sql"):
+    with caplog.at_level(logging.INFO, logger="model.data.transactions_sql"):
         data = load_dataset(settings(data=shop, data_query=query))
     assert PUSHED in caplog.text and data.rows == len(set(text_log(LOG, EXTRA)["customer_id"]))
 
@@ -279,7 +279,7 @@ def test_sqlite_falls_back_with_a_log_line(tmp_path, caplog):
         and "aggregating in-process" in caplog.text
     ), caplog.text
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="model.transactions_sql"):
+    with caplog.at_level(logging.INFO, logger="model.data.transactions_sql"):
         # a closing comment swallows the rest of a subquery: SQLite runs it alone only
         data = load_dataset(settings(data=url, data_query="SELECT * FROM log -- the shop's log"))
     assert sorted(data.ids) == sorted(EXPECTED)
@@ -290,7 +290,7 @@ def test_sqlite_dates_only_the_in_process_parser_reads_fall_back(tmp_path, caplo
     path = tmp_path / "compact.db"
     with sqlite3.connect(path) as con:
         text_log(LOG).assign(date=["20240110"] * 11).to_sql("log", con, index=False)
-    with caplog.at_level(logging.INFO, logger="model.transactions_sql"):
+    with caplog.at_level(logging.INFO, logger="model.data.transactions_sql"):
         data = load_dataset(settings(data=f"sqlite:///{path}", data_query="log"))
     assert data.rows == len(EXPECTED)
     assert "dates written in a form SQL does not read ('20240110'" in caplog.text
@@ -405,7 +405,7 @@ def test_postgres_pushdown_equals_in_process(pg, monkeypatch, caplog, table, as_
     if table == "orders_by_day":
         extra["features"] = ",".join(f for f in FEATURES if f != "items")
     values = dict(data=url, data_query=f"{schema}.{table}", as_of=as_of) | extra
-    with caplog.at_level(logging.INFO, logger="model.transactions_sql"):
+    with caplog.at_level(logging.INFO, logger="model.data.transactions_sql"):
         caplog.clear()
         pushed = load_dataset(settings(**values))
         assert PUSHED in caplog.text and FELL_BACK not in caplog.text, caplog.text
@@ -491,7 +491,7 @@ def test_postgres_falls_back_with_a_log_line(pg, caplog):
     assert "the database refused the aggregation" in caplog.text
     assert "date/time field value out of range" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="model.transactions_sql"):
+    with caplog.at_level(logging.INFO, logger="model.data.transactions_sql"):
         data = load_dataset(
             settings(
                 data=url,

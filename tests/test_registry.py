@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from model.errors import NotFound, RetrainInProgress
-from model.registry import Registry, normalise_version
+from model.versions.registry import Registry, normalise_version
 
 
 def _version(reg: Registry, name: str) -> None:
@@ -57,7 +57,7 @@ def test_retention_keeps_the_newest_and_never_the_served_one(tmp_path):
 def test_the_train_lock_excludes_another_process(tmp_path):
     reg = Registry(tmp_path)
     code = (
-        "import sys, time; from model.registry import Registry\n"
+        "import sys, time; from model.versions.registry import Registry\n"
         "with Registry(sys.argv[1]).train_lock():\n"
         "    print('locked', flush=True); time.sleep(30)\n"
     )

@@ -24,8 +24,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from model.registry import Registry
 from model.service import SegmentService
+from model.versions.registry import Registry
 from tests.conftest import make_settings, run_segbot, segbot_env
 
 MALL = Path(__file__).parent / "data" / "mall_customers.csv"

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from model.service import SegmentService
-from model.version import LoadedVersion
+from model.versions.version import LoadedVersion
 from tests.conftest import make_settings, segbot_command, segbot_env
 
 THREADS = 20

@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.registry import Registry
 from model.service import SegmentService
-from model.version import LoadedVersion
+from model.versions.registry import Registry
+from model.versions.version import LoadedVersion
 from tests.conftest import make_settings, run_segbot, segbot_command, segbot_env
 
 LONG_TRIALS = int(os.environ.get("SEGBOT_CRASH_TRIALS", "24"))

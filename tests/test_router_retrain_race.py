@@ -14,8 +14,8 @@ import pytest
 
 from bot.reply import Reply
 from bot.router import Job, Router
-from model.registry import Registry
 from model.service import SegmentService
+from model.versions.registry import Registry
 from tests.conftest import ADMIN, make_settings
 from tests.test_write_back import clone_version
 

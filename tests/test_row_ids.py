@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from model.config import Settings
-from model.load import ROW_IDS, load_dataset
+from model.data.load import ROW_IDS, load_dataset
 from tests.conftest import data_error, run_segbot, segbot_env
 
 MALL = Path(__file__).parent / "data" / "mall_customers.csv"
@@ -129,8 +129,8 @@ def test_sql_rows_count_in_the_query_order(tmp_path):
 
 
 def test_many_rows_make_ids_without_python_strings():
-    from model.load import _row_numbers
-    from model.version import fixed_width_ids
+    from model.data.load import _row_numbers
+    from model.versions.version import fixed_width_ids
 
     ids = _row_numbers(1_000_001)
     assert ids.type == "string" and len(ids) == 1_000_001

@@ -1,4 +1,4 @@
-"""Synthetic customers (model.sample): deterministic, realistic, written safely."""
+"""Synthetic customers (model.data.sample): deterministic, realistic, written safely."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from model.data.sample import BLOCK_ROWS, COLUMNS, MISSING, generate, write_sample
 from model.errors import DataError
-from model.sample import BLOCK_ROWS, COLUMNS, MISSING, generate, write_sample
 
 NUMERIC = [c for c in COLUMNS if c not in ("customer_id", "gender")]
 

@@ -38,7 +38,7 @@ from bot.schedule import (
 )
 from model.errors import SegbotError
 from model.service import SegmentService
-from model.version import LoadedVersion
+from model.versions.version import LoadedVersion
 from tests.conftest import (
     ADMIN,
     APP_TOKEN,
@@ -385,18 +385,18 @@ def test_a_scheduled_run_while_a_retrain_runs_is_skipped_and_logged(
 def test_an_admin_asking_during_a_scheduled_retrain_is_told_politely(
     model_dir: Path, data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import model.load
+    import model.data.load
 
     service, posted = service_for(model_dir, data), Posted()
     entered, release = threading.Event(), threading.Event()
-    real_load = model.load.load_dataset
+    real_load = model.data.load.load_dataset
 
     def slow_load(settings: Any) -> Any:
         entered.set()
         release.wait(30)
         return real_load(settings)
 
-    monkeypatch.setattr(model.load, "load_dataset", slow_load)
+    monkeypatch.setattr(model.data.load, "load_dataset", slow_load)
     scheduled = threading.Thread(target=Schedule(service, Announcer(posted), None).run_retrain)
     scheduled.start()
     try:

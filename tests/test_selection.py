@@ -5,7 +5,7 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 
-from model import selection
+from model.training import selection
 
 
 def test_auto_finds_the_number_of_well_separated_groups():
@@ -190,8 +190,8 @@ MALL_INCOME_SPENDING = "Annual Income (k$),Spending Score (1-100)"
 
 def feature_matrix(seed: int, **values) -> np.ndarray:
     """What `segbot train` clusters: the loaded table through the fitted transformer."""
-    from model import features as feat
-    from model.load import load_dataset
+    from model.data.load import load_dataset
+    from model.training import pipeline as feat
     from tests.conftest import make_settings
 
     settings = make_settings(Path("unused"), SEGBOT_SEED=seed, **values)
@@ -205,7 +205,7 @@ def feature_matrix(seed: int, **values) -> np.ndarray:
 @pytest.mark.parametrize(
     ("data", "expected_k"),
     [
-        # the bundled sample is drawn from five latent groups (model.sample.GROUPS)
+        # the bundled sample is drawn from five latent groups (model.data.sample.GROUPS)
         ({}, 5),
         # income x spending score of the Mall data: five blobs, the textbook answer
         ({"SEGBOT_DATA": MALL, "SEGBOT_ID_COLUMN": "CustomerID",

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from model.config import Settings
+from model.data.load import load_dataset
+from model.data.sample import generate
 from model.errors import DataError, InputError, NotFound
-from model.load import load_dataset
-from model.sample import generate
 from model.service import SegmentService
 
 

@@ -25,9 +25,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from model import features as feat
+from model.data.load import load_dataset
 from model.errors import DataError
-from model.load import load_dataset
+from model.training import pipeline as feat
 from tests import test_sql_sources as sql_sources
 from tests.conftest import free_port, make_settings, run_segbot, segbot_env
 
@@ -54,7 +54,7 @@ def spark_or_skip() -> None:
 def spark(tmp_path_factory):
     """One local[2] session for the in-process tests of this module."""
     spark_or_skip()
-    from model import spark_engine
+    from model.training import spark_engine
 
     folder = tmp_path_factory.mktemp("spark")
     settings = make_settings(folder, SEGBOT_SPARK_MASTER="local[2]")
@@ -64,7 +64,7 @@ def spark(tmp_path_factory):
 
 def _use_session(monkeypatch: pytest.MonkeyPatch, spark) -> None:
     """Make the service use the module's session instead of starting (and stopping) one."""
-    from model import spark_engine
+    from model.training import spark_engine
 
     monkeypatch.setattr(spark_engine, "_session", lambda *a: contextlib.nullcontext(spark))
     monkeypatch.setattr(spark_engine, "check_master", lambda master: None)
@@ -80,7 +80,7 @@ def shared_session(spark, monkeypatch):
 
 
 def test_spark_features_equal_the_stored_pipeline_row_by_row(spark):
-    from model.spark_engine import spark_features
+    from model.training.spark_engine import spark_features
 
     rng = np.random.default_rng(3)
     n = 400
@@ -122,7 +122,7 @@ def test_spark_features_equal_the_stored_pipeline_row_by_row(spark):
 
 
 def _local_and_spark_errors(settings) -> tuple[str, str]:
-    from model.spark_engine import spark_fit
+    from model.training.spark_engine import spark_fit
 
     with pytest.raises(DataError) as local:
         load_dataset(settings)
@@ -222,7 +222,7 @@ def test_local_mode_agrees_with_the_local_engine(trained):
 def test_assignments_are_spark_sql_equal_to_numpy_distances(spark, capsys):
     """Own and runner-up cluster with distances, worked out with numpy against the
     same centres; and the plan has no Python step (no UDF, no pandas map)."""
-    from model.spark_engine import assignments
+    from model.training.spark_engine import assignments
 
     rng = np.random.default_rng(5)
     x = rng.normal(size=(300, 3))
@@ -271,8 +271,8 @@ def test_the_fit_is_lloyd_from_the_centres_it_is_given(spark):
     and the top/bottom split are fixed points of Lloyd's iterations, so the start
     decides. From each start the Spark fit ends on that start's split, at the blob
     pairs' means (worked out from the construction), as numpy's Lloyd does."""
-    from model.selection import lloyd
-    from model.spark_engine import _kmeans
+    from model.training.selection import lloyd
+    from model.training.spark_engine import _kmeans
 
     rng = np.random.default_rng(11)
     corners = np.array([[-10.0, 1.0], [-10.0, -1.0], [10.0, 1.0], [10.0, -1.0]])
@@ -388,7 +388,7 @@ pg_url, pg = sql_sources.pg_url, sql_sources.pg  # its PostgreSQL fixtures
 
 @pytest.mark.postgres
 def test_reads_postgresql_through_jdbc_like_the_local_reader(pg, shared_session, tmp_path):
-    from model.spark_engine import spark_fit
+    from model.training.spark_engine import spark_fit
 
     url, schema = pg
     for query in (

@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import model.load
+import model.data.load
 from model.config import Settings
-from model.load import load_dataset
-from model.sample import generate
-from model.sample_transactions import write_transactions
-from model.transactions import FEATURES
+from model.data.load import load_dataset
+from model.data.sample import generate
+from model.data.sample_transactions import write_transactions
+from model.data.transactions import FEATURES
 from tests.conftest import run_segbot, segbot_env
 from tests.test_transactions import EXPECTED, LOG
 
@@ -71,7 +71,7 @@ class ChunkCounter:
         self.sizes: list[int] = []
         self.chunks = 0
         real = pd.read_sql
-        monkeypatch.setattr(model.load, "SQL_CHUNK_ROWS", rows)
+        monkeypatch.setattr(model.data.load, "SQL_CHUNK_ROWS", rows)
 
         def counting(*args, **kwargs):
             self.sizes.append(kwargs.get("chunksize"))
@@ -83,10 +83,10 @@ class ChunkCounter:
 
 
 def in_process(monkeypatch) -> None:
-    """No push-down (model.transactions_sql): every purchase row is streamed."""
-    import model.transactions_sql
+    """No push-down (model.data.transactions_sql): every purchase row is streamed."""
+    import model.data.transactions_sql
 
-    monkeypatch.setattr(model.transactions_sql, "customer_features_sql", lambda *a, **k: None)
+    monkeypatch.setattr(model.data.transactions_sql, "customer_features_sql", lambda *a, **k: None)
 
 
 # --------------------------------------------------------------------------- SQLite

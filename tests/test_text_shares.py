@@ -16,12 +16,12 @@ from matplotlib.colors import to_rgb
 
 from bot import render
 from model.answers import FeatureValue, SegmentInfo, TextShare
+from model.data.load import load_dataset
 from model.errors import InputError
-from model.load import load_dataset
-from model.naming import TextTrait
 from model.service import SegmentService
-from model.text_shares import chart_columns, distinct_traits, segment_text, text_shares
-from model.version import LoadedVersion
+from model.training.naming import TextTrait
+from model.training.text_shares import chart_columns, distinct_traits, segment_text, text_shares
+from model.versions.version import LoadedVersion
 from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -439,7 +439,7 @@ def test_render_customer_shows_text_value_typical_and_shares():
 
 
 def test_profiles_chart_has_a_share_column_per_standing_out_value(tmp_path):
-    from model.charts import build_profiles, save_png
+    from model.charts.version_charts import build_profiles, save_png
     from tests.test_charts import assert_good_png, make_input, texts
 
     inp = make_input(k=4, d=3)
@@ -468,7 +468,7 @@ def test_profiles_chart_has_a_share_column_per_standing_out_value(tmp_path):
 
 
 def test_profiles_chart_with_only_text_features(tmp_path):
-    from model.charts import build_profiles, save_png
+    from model.charts.version_charts import build_profiles, save_png
     from tests.test_charts import assert_good_png, make_input
 
     inp = make_input(k=3, d=1)

@@ -22,8 +22,8 @@ import pytest
 from sklearn.cluster import KMeans
 
 from model.errors import DataError
-from model.registry import Registry
 from model.service import SegmentService
+from model.versions.registry import Registry
 from tests.conftest import make_settings
 
 # Five blobs: the corners of a square 300 wide and its centre, spread 3, so no two are

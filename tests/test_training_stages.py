@@ -1,4 +1,4 @@
-"""The shared training stages (model.stages) one at a time, on small inputs whose
+"""The shared training stages (model.training.stages) one at a time, on small inputs whose
 answers are worked out by hand."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from model import stages
 from model.config import Settings
-from model.metadata import VersionMeta
-from model.version import LoadedVersion, fixed_width_ids
+from model.training import stages
+from model.versions.metadata import VersionMeta
+from model.versions.version import LoadedVersion, fixed_width_ids
 
 ONE = np.zeros(0)
 

@@ -1,4 +1,4 @@
-"""Purchase logs to per-customer features (model.transactions), from real files,
+"""Purchase logs to per-customer features (model.data.transactions), from real files,
 checked against values worked out by hand; every bad input with its message;
 the whole path from `segbot train --kind transactions` to `/segment customer 00042`."""
 
@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 
 from model.config import Settings
-from model.load import load_dataset
-from model.sample_transactions import (
+from model.data.load import load_dataset
+from model.data.sample_transactions import (
     COLUMNS,
     GROUPS,
     generate_transactions,
     write_transactions,
 )
-from model.transactions import DEFAULT_FEATURES, FEATURES, customer_features, day_numbers
+from model.data.transactions import DEFAULT_FEATURES, FEATURES, customer_features, day_numbers
 from tests.conftest import data_error, run_segbot, segbot_env
 
 # A small log, worked out by hand below. The as-of day is its latest date, 2024-03-10.
@@ -226,7 +226,7 @@ def test_day_numbers_of_every_date_form():
 def test_ids_are_grouped_exactly_as_written(ids):
     import pyarrow as pa
 
-    from model.transactions import _factorize_ids
+    from model.data.transactions import _factorize_ids
 
     expected_uniques = pd.unique(pd.Series(ids, dtype=object))
     # also as several Arrow chunks, as Parquet row groups arrive
@@ -490,7 +490,7 @@ def test_train_flags_name_the_date_and_amount_columns(tmp_path):
     """`--date-column` and `--amount-column` at the command line (in process): the stored
     values are the hand-worked ones above, as of the log's latest day (2024-03-10)."""
     from bot.cli import main
-    from model.version import LoadedVersion
+    from model.versions.version import LoadedVersion
 
     renamed = LOG.replace("customer_id,date,amount,", "customer_id,Order Date,Total (€),", 1)
     path = write(tmp_path / "orders.csv", renamed)

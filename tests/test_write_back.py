@@ -2,7 +2,7 @@
 table, or a CSV/Parquet file, swapped in whole after every switch.
 
 Expected rows are worked out here from the version's `.npy` arrays and
-metadata.json with numpy alone (not through `model.export`), or from the real
+metadata.json with numpy alone (not through `model.versions.export`), or from the real
 `segbot ask` answers. PostgreSQL tests need SEGBOT_TEST_PG_URL (`source
 .ci/postgres.sh`); they skip without it, and fail under CI=true.
 """
@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from model.service import SegmentService
-from model.write_back import WriteBackError
+from model.versions.write_back import WriteBackError
 from tests.conftest import make_settings, run_segbot, segbot_command, segbot_env
 from tests.test_sql_sources import pg_url_or_skip
 
@@ -157,7 +157,7 @@ class WatchedConnection:
 
 
 def watch_statements(monkeypatch: pytest.MonkeyPatch, hook: Callable[[str, bool], object]) -> None:
-    from model.write_back import SqlTarget
+    from model.versions.write_back import SqlTarget
 
     connect = SqlTarget.connect
     monkeypatch.setattr(
@@ -236,7 +236,7 @@ def test_the_target_file_is_there_and_whole_at_every_moment_of_a_write(
     the old file until the new one is renamed in, never no file."""
     import pandas as pd
 
-    import model.write_back
+    import model.versions.write_back
 
     model_dir, data = two_versions
     target = tmp_path / f"segments{suffix}"
@@ -244,13 +244,13 @@ def test_the_target_file_is_there_and_whole_at_every_moment_of_a_write(
     service.rollback("v2")
     assert service.write_back.wait().ok
     pauses = Pauses()
-    write_batches = model.write_back.write_batches
+    write_batches = model.versions.write_back.write_batches
 
     def paused_write(*args, **kwargs):
         pauses.after()  # the old file is already kept as _previous; the new one not begun
         return write_batches(*args, **kwargs)
 
-    monkeypatch.setattr(model.write_back, "write_batches", paused_write)
+    monkeypatch.setattr(model.versions.write_back, "write_batches", paused_write)
     seen: list[tuple[float, object]] = []
 
     def poll(stop: threading.Event) -> None:
@@ -307,8 +307,8 @@ _SWITCH_UNDER_THE_LOCK = """
 import sys
 from pathlib import Path
 from filelock import FileLock
-from model.registry import Registry
-from model.write_back import LOCK_FILE
+from model.versions.registry import Registry
+from model.versions.write_back import LOCK_FILE
 root = Path(sys.argv[1])
 with FileLock(str(root / LOCK_FILE)):
     print("locked", flush=True)
@@ -971,7 +971,7 @@ def test_postgres_swap_keeps_the_tables_grants(two_versions, pg_table):
 
 def test_a_failed_write_back_is_announced_and_a_success_is_not():
     from bot.announce import Announcer
-    from model.write_back import WriteBackResult
+    from model.versions.write_back import WriteBackResult
 
     posted = []
     announcer = Announcer(posted.append)

@@ -14,7 +14,7 @@ from bot.announce import Announcer
 from bot.reply import Reply
 from bot.slack.context import HomeCharts
 from bot.slack.delivery import Destination, NotInChannel, file_uploads, joined
-from model.config import Settings
+from model import Settings
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,7 @@ from bot.router import Router
 from bot.slack.context import KEY, HomeCharts, Segbot
 from bot.slack.listeners import register_listeners
 from bot.slack.work import SlowWork
-from model.config import Settings
-from model.errors import SegbotError
+from model import SegbotError, Settings
 
 WEB_API_TIMEOUT = 30  # seconds per call; uploads of big exports need a while
 # Answers to events and clicks waiting for the posting pool. Bounded so a hung Slack

@@ -9,7 +9,7 @@ from __future__ import annotations
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-from model.config import Settings
+from model import Settings
 
 
 def connect(app: App, settings: Settings) -> SocketModeHandler:

@@ -29,8 +29,7 @@ from bot.slack.delivery import (
     joined,
     slack_error,
 )
-
-CHART_NAMES = ("elbow", "clusters", "profiles")
+from model import CHARTS
 
 
 def register(app: App) -> None:
@@ -179,7 +178,7 @@ def home_charts(segbot: Segbot, client: WebClient, version: str, logger: Logger)
         if cache.ready:
             return dict(cache.files)
         files = dict(cache.files)
-    if len(files) < len(CHART_NAMES) or not all(
+    if len(files) < len(CHARTS) or not all(
         _processed(client, file_id, logger) for file_id in files.values()
     ):
         return {}
@@ -196,9 +195,7 @@ def share_charts(
     """Share the version's charts into `channel` (joining it if public) for App Home."""
     try:
         service = segbot.router.service
-        files = render.chart_files(
-            {n: str(service.chart(n, version)) for n in CHART_NAMES}, version
-        )
+        files = render.chart_files({n: str(service.chart(n, version)) for n in CHARTS}, version)
         uploads = file_uploads(files)
         dest = Destination(client=client, respond=None, channel=channel, user="")
         done = joined(
@@ -221,8 +218,8 @@ def share_charts(
         logger.warning("could not share the charts of %s for App Home: %s", version, exc)
         return
     with segbot.charts.lock:
-        if segbot.charts.version == version and len(ids) == len(CHART_NAMES):
-            segbot.charts.files = dict(zip(CHART_NAMES, ids, strict=True))
+        if segbot.charts.version == version and len(ids) == len(CHARTS):
+            segbot.charts.files = dict(zip(CHARTS, ids, strict=True))
 
 
 def _processed(client: WebClient, file_id: str, logger: Logger) -> bool:

@@ -21,7 +21,7 @@ from bot import render, views
 from bot.slack.answer import BUSY, later, planned_later
 from bot.slack.context import Segbot, of
 from bot.slack.delivery import Destination, send, slack_error
-from model.errors import NoModel
+from model import NoModel
 
 FIND_IN_MESSAGE = "segbot_find_in_message"
 VIEW_FAILED = "I couldn't open the {what} form (Slack said `{error}`); please try again."

@@ -3,7 +3,7 @@
 What runs where:
 
 - executors: reading the source (Parquet/CSV file or folder, a database through
-  Spark's JDBC reader), the checks of `model.load` (missing columns, text in a
+  Spark's JDBC reader), the checks of `model.data.load` (missing columns, text in a
   numeric column, empty or duplicate ids), the features (median impute, log1p,
   scaling, one-hot as Spark SQL expressions), MLlib's `KMeans` (Lloyd) on the
   assembled feature vectors from the driver sample's centres, and each row's own and
@@ -16,7 +16,7 @@ What runs where:
   it (the Spark expressions are built from its fitted statistics, so the stored
   pipeline predicts a prospect as Spark assigned the rows) and k is chosen by
   `selection.choose_k`; then the Parquet is read back in batches into the
-  per-row arrays, and `model.training` finishes the version with the stages it
+  per-row arrays, and `model.training.train` finishes the version with the stages it
   shares with the local engine (matching, naming, quality, files, charts).
 
 pyspark is imported only here and only when this engine runs. Spark's own logs
@@ -46,13 +46,14 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from model import features as feat
-from model import load, messages, selection
 from model.config import Settings
+from model.data import load, messages
 from model.errors import DataError, SegbotError
+from model.training import pipeline as feat
+from model.training import selection
 
 if TYPE_CHECKING:
-    from model.stages import EngineFit
+    from model.training.stages import EngineFit
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +248,7 @@ def _read(spark, settings: Settings):
     """(Spark DataFrame, source description, row -> "line 7"/"row 6")."""
     data = None if settings.data is None else str(settings.data).strip()
     if not data:
-        from model.sample import generate
+        from model.data.sample import generate
 
         frame = generate(load.SAMPLE_ROWS, seed=load.SAMPLE_SEED)
         return spark.createDataFrame(frame), load.SAMPLE_SOURCE, load.at_row
@@ -306,7 +307,7 @@ def _read_jdbc(spark, url: str, settings: Settings):
 
 
 def _validate(df, settings: Settings, source: str, where):
-    """The rules of `model.load` on a Spark DataFrame, with its messages. Returns
+    """The rules of `model.data.load` on a Spark DataFrame, with its messages. Returns
     (clean DataFrame: id text, numeric double (null = missing), text trimmed
     (null = missing); numeric names, {text name: sorted levels}, notes, rows)."""
     from pyspark.sql import functions as F
@@ -504,8 +505,8 @@ def _q(name: str) -> str:
 
 
 def _fit(spark, settings: Settings, progress: Progress, master: str):
-    from model.stages import EngineFit
-    from model.training import Laps
+    from model.training.stages import EngineFit
+    from model.training.train import Laps
 
     seed = settings.seed
     lap = Laps()

@@ -1,7 +1,7 @@
-"""Purchase logs in a database aggregated there: push-down of `model.transactions`.
+"""Purchase logs in a database aggregated there: push-down of `model.data.transactions`.
 
 With ``SEGBOT_DATA_KIND=transactions`` and a SQLAlchemy URL, `customer_features_sql`
-computes the per-customer features of `model.transactions` (same rules: as-of day,
+computes the per-customer features of `model.data.transactions` (same rules: as-of day,
 distinct purchase days, returns, items) with a GROUP BY in the database, built
 with SQLAlchemy Core, so only one row per customer crosses the wire instead of
 every purchase. Two scans of the log: one checks every row (missing ids, dates
@@ -47,10 +47,9 @@ import numpy as np
 import pandas as pd
 
 from model.config import Settings
-from model.errors import DataError
-from model.messages import SHOW, first_values
-from model.messages import plural as _plural
-from model.transactions import (
+from model.data.messages import SHOW, first_values
+from model.data.messages import plural as _plural
+from model.data.transactions import (
     ISO_HINT,
     as_of_day,
     check_listed_features,
@@ -60,6 +59,7 @@ from model.transactions import (
     iso_date,
     transaction_columns,
 )
+from model.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,14 @@ _SQLITE_DAY = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
 _SQLITE_NUMBER_FUNCTION = "segbot_number"
 
 
+PUSHDOWN = True  # False: always aggregate in-process (a benchmark compares the two)
+
+
+def use_pushdown(on: bool) -> None:
+    global PUSHDOWN
+    PUSHDOWN = on
+
+
 class _NoPushDown(Exception):
     """Push-down cannot be expressed for this source: aggregate in-process."""
 
@@ -88,7 +96,7 @@ class _NoPushDown(Exception):
 def customer_features_sql(
     engine, query: str, source: str, settings: Settings, clean: Callable[[BaseException], str]
 ) -> pd.DataFrame | None:
-    """The per-customer table of `model.transactions.customer_features`, computed
+    """The per-customer table of `model.data.transactions.customer_features`, computed
     in the database; None (after a log line saying why) when it cannot be.
 
     `query` is SEGBOT_DATA_QUERY: a table name (no whitespace) or a SQL query.
@@ -96,6 +104,8 @@ def customer_features_sql(
     """
     import sqlalchemy as sa
 
+    if not PUSHDOWN:
+        return None
     started = time.perf_counter()
     try:
         with engine.connect() as connection:
@@ -527,7 +537,7 @@ class _Plan:
 
 
 def _shown(offending: list[tuple[int, object]]) -> str:
-    """ "row 5: 'abc', row 9: 'n/a'" as `model.load.first_values` writes it."""
+    """ "row 5: 'abc', row 9: 'n/a'" as `model.data.load.first_values` writes it."""
     values = pd.Series([value for _, value in offending], dtype=object)
     numbers = {i: n for i, (n, _) in enumerate(offending)}
     return first_values(lambda i: f"row {numbers[i]}", values, range(len(offending)))

@@ -2,7 +2,7 @@
 
 SEGBOT_WRITE_BACK names the target: a SQLAlchemy URL (SQLite or PostgreSQL; the
 table is SEGBOT_WRITE_BACK_TABLE) or a .csv/.parquet path. The rows and columns
-are `model.export`'s.
+are `model.versions.export`'s.
 
 After each switch of the served version the service calls `WriteBack.schedule`;
 the rows are written in a background thread (not a daemon: a one-shot command
@@ -45,7 +45,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from model.errors import SegbotError
-from model.export import (
+from model.versions.export import (
     COLUMNS,
     FORMATS,
     assignment_batches,
@@ -54,8 +54,8 @@ from model.export import (
     temp_path,
     write_batches,
 )
-from model.registry import Registry
-from model.version import LoadedVersion
+from model.versions.registry import Registry
+from model.versions.version import LoadedVersion
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class WriteBackResult:
 
 # ---- targets ---------------------------------------------------------------------------------
 def _mask(url: str) -> str:
-    from model.load import mask_url
+    from model.data.load import mask_url
 
     return mask_url(url)
 
@@ -455,7 +455,7 @@ class WriteBack:
         return result
 
     def _message(self, exc: BaseException) -> str:
-        from model.load import db_message
+        from model.data.load import db_message
 
         message = str(exc) if isinstance(exc, SegbotError) else db_message(exc)
         message = " ".join(message.split()) or type(exc).__name__

@@ -1,7 +1,7 @@
 """Wording of data problems: the small pieces every one-line `DataError` is built from.
 
-Shared by the readers of customers (`model.load`) and of purchase logs
-(`model.transactions`, `model.transactions_sql`), so that a column, a row or a
+Shared by the readers of customers (`model.data.load`) and of purchase logs
+(`model.data.transactions`, `model.data.transactions_sql`), so that a column, a row or a
 list of names reads the same whatever the source.
 """
 

@@ -1,7 +1,7 @@
 """The contract of a version: what `metadata.json` holds, typed.
 
 Every training engine writes this layout (through the shared stages in
-`model.training`) and everything that answers from a version reads it through
+`model.training.train`) and everything that answers from a version reads it through
 `VersionMeta`, never through raw keys. Three rules:
 
 - Reading is tolerant of age: a field that versions from earlier releases did
@@ -151,7 +151,7 @@ class DistinctValue(_Part):
 
 
 class TextEntry(_Part):
-    """One text feature in one segment (model.text_shares.segment_text)."""
+    """One text feature in one segment (model.training.text_shares.segment_text)."""
 
     OPTIONAL = frozenset({"other"})
     values: dict[str, OptNumber] = {}  # value -> share of the segment (None: no values)
@@ -207,7 +207,7 @@ class VersionMeta(_Part):
     log_columns: list[str] = []  # scaled as log1p: a prospect's value cannot be negative
     flags: list[str] = []  # 0/1 features: means are shares; none before flags
     text_levels: dict[str, list[str]] = {}  # text feature -> its values; none before them
-    labels: dict[str, str] = {}  # column -> what a person reads (model.labels); none before
+    labels: dict[str, str] = {}  # column -> what a person reads (model.data.labels); none before
     value_labels: dict[str, dict[str, str]] = {}  # coded column -> value -> label
     notes: list[str] = []  # one line each: what training left out or fixed, and why
     k: int = 0  # default: the number of segments

@@ -2,7 +2,7 @@
 
 Sources (``settings.data``, docs/interface.md §5):
 
-- ``None``: the bundled sample, ``model.sample.generate(5000, seed=42)``;
+- ``None``: the bundled sample, ``model.data.sample.generate(5000, seed=42)``;
 - a ``.csv`` file (also ``.tsv`` and compressed ``.csv.gz``/``.zip``/``.bz2``/``.xz``/
   ``.zst``; the separator of a plain ``.csv`` is sniffed from its header line, so
   ``;``-separated exports work too);
@@ -61,12 +61,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from model.coded import as_codes
 from model.config import Settings
-from model.errors import DataError
-from model.feature_spread import reason_to_leave_out
-from model.ids import ROW_IDS, id_strings
-from model.messages import (
+from model.data.ids import ROW_IDS, id_strings
+from model.data.messages import (
     SHOW,
     did_you_mean,
     first_values,
@@ -75,6 +72,9 @@ from model.messages import (
     plural,
     quote,
 )
+from model.errors import DataError
+from model.training.coded import as_codes
+from model.training.feature_spread import reason_to_leave_out
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -109,7 +109,7 @@ class Dataset:
     digest: str  # sha256 of ids + features: unchanged data, same digest
     kind: str  # "customers" | "transactions"
     notes: list[str] = field(default_factory=list)  # things fixed up on the way (one line each)
-    # A purchase log's scale (model.transactions.log_scale): span_days, typical_gap_days
+    # A purchase log's scale (model.data.transactions.log_scale): span_days, typical_gap_days
     log: dict[str, float] = field(default_factory=dict)
     _ids: np.ndarray | None = field(default=None, repr=False, compare=False)
 
@@ -161,7 +161,7 @@ def load_dataset(settings: Settings) -> Dataset:
         # One row per purchase -> one row per customer with settings.id_column and
         # feature columns (recency, frequency, ...); SEGBOT_FEATURES then picks among
         # those, and rows named in messages are rows of that per-customer table.
-        from model.transactions import customer_features
+        from model.data.transactions import customer_features
 
         table = customer_features(table, settings, where=where, source=source)
         where = at_row
@@ -215,7 +215,7 @@ def describe_source(settings: Settings) -> str:
 
 def read_raw(settings: Settings, push_down: bool = False) -> _Raw:
     """The raw table; with `push_down` a purchase log in a database may come
-    aggregated already (model.transactions_sql)."""
+    aggregated already (model.data.transactions_sql)."""
     data = None if settings.data is None else str(settings.data).strip()
     if not data:
         if settings.data_kind == "transactions":
@@ -223,7 +223,7 @@ def read_raw(settings: Settings, push_down: bool = False) -> _Raw:
                 "the bundled sample is a customers table; set SEGBOT_DATA (or --data) "
                 "to a transaction log, or SEGBOT_DATA_KIND=customers"
             )
-        from model.sample import generate
+        from model.data.sample import generate
 
         frame = generate(SAMPLE_ROWS, seed=SAMPLE_SEED)
         wanted = wanted_columns(list(frame.columns), settings, SAMPLE_SOURCE)
@@ -275,7 +275,7 @@ def wanted_columns(
             f"the columns are: {name_list(available)}"
         )
     if reading and settings.data_kind == "transactions":
-        from model.transactions import transaction_columns
+        from model.data.transactions import transaction_columns
 
         return transaction_columns(available, settings, source)  # id, date, amount[, quantity]
     if not settings.features or (reading and settings.data_kind != "customers"):
@@ -528,7 +528,7 @@ def _query(
 
     if push_down and settings.data_kind == "transactions":
         # One row per customer computed in the database; None: it cannot be, read every row.
-        from model.transactions_sql import customer_features_sql
+        from model.data.transactions_sql import customer_features_sql
 
         frame = customer_features_sql(engine, query, source, settings, clean)
         if frame is not None:
@@ -826,7 +826,7 @@ def _leave_out_flat(
     purchase_log: bool,
     notes: list[str],
 ) -> None:
-    """Features not listed that carry no difference (model.feature_spread) leave
+    """Features not listed that carry no difference (model.training.feature_spread) leave
     `data`, `numeric` and `categorical`, one note each; unless none would be left."""
     reasons = {name: reason_to_leave_out(name, data[name], purchase_log) for name in numeric}
     for name, (_, levels) in categorical.items():

@@ -35,9 +35,9 @@ from model.answers import (
     VersionSegment,
 )
 from model.errors import NoModel, NotFound
-from model.metadata import MetadataError, Segment, VersionMeta
-from model.registry import METADATA, Registry, version_number
-from model.version import LoadedVersion, as_keys, common_rows
+from model.versions.metadata import MetadataError, Segment, VersionMeta
+from model.versions.registry import METADATA, Registry, version_number
+from model.versions.version import LoadedVersion, as_keys, common_rows
 
 log = logging.getLogger(__name__)
 

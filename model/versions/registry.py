@@ -25,8 +25,8 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from model.errors import NotFound, RetrainInProgress
-from model.metadata import FILE as METADATA
-from model.metadata import VersionMeta, read_metadata
+from model.versions.metadata import FILE as METADATA
+from model.versions.metadata import VersionMeta, read_metadata
 
 VERSION_RE = re.compile(r"^v(\d+)$")
 

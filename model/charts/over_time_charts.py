@@ -1,7 +1,7 @@
 """Charts of segments over time: each segment's share across versions (trend) and the
 from-segment x to-segment counts between a version and its predecessor (flows).
 
-Drawn on demand (not at training) with the same look as `model.charts`: 1200x800 px,
+Drawn on demand (not at training) with the same look as `model.charts.version_charts`: 1200x800 px,
 large fonts, a segment's colour from its stable id. Kept beside the versions they show:
 `vN/flows.png`, and `trend-<key>.png` in the served version's folder, where the key
 changes whenever a version is added, removed or switched.
@@ -26,7 +26,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from model.answers import Flows, Trend
-from model.charts import (
+from model.charts.version_charts import (
     FIGURE_LOCK,
     FS_LABEL,
     FS_LEGEND,

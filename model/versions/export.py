@@ -27,8 +27,8 @@ import numpy as np
 import pyarrow as pa
 
 from model.errors import InputError, NotFound
-from model.registry import VERSION_RE, Registry, normalise_version, version_number
-from model.version import LoadedVersion, decode_ids
+from model.versions.registry import VERSION_RE, Registry, normalise_version, version_number
+from model.versions.version import LoadedVersion, decode_ids
 
 COLUMNS = ("customer_id", "segment_id", "segment", "version", "distance", "runner_up")
 SCHEMA = pa.schema(

@@ -20,12 +20,15 @@ import joblib
 import numpy as np
 
 from model import imports
-from model.metadata import Segment, VersionMeta, read_metadata
+from model.versions.metadata import Segment, VersionMeta, read_metadata
 
 # The stored pipeline's steps, in order: the fitted ColumnTransformer, a cast to
 # float32, the fitted KMeans. Only `StoredPipeline` looks inside it.
 PIPELINE_STEPS = ("features", "float32", "kmeans")
 ARRAYS = ("ids", "segments", "runner_up", "distances", "values")
+# (n, text features) int16, rows in id order: each customer's text values as codes
+# into metadata "text_levels"; -1 missing.
+TEXT_CODES = "text.npy"
 _DECODE_CHUNK = 1 << 20
 
 
@@ -130,7 +133,7 @@ class StoredPipeline:
         """Distance (scaled units) to each cluster centre, by cluster number. Columns not
         in `given` are missing, imputed as in training. Values too far out for float32
         give inf or NaN distances: the caller decides what to say."""
-        prospect_frame = imports.load("model.features").prospect_frame
+        prospect_frame = imports.load("model.training.pipeline").prospect_frame
 
         steps = self.sklearn.named_steps
         frame = prospect_frame(steps[PIPELINE_STEPS[0]], given)

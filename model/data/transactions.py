@@ -59,9 +59,9 @@ import numpy as np
 import pandas as pd
 
 from model.config import Settings
+from model.data.ids import ROW_IDS, id_strings
+from model.data.messages import SHOW, did_you_mean, first_values, name_list, plural
 from model.errors import DataError
-from model.ids import ROW_IDS, id_strings
-from model.messages import SHOW, did_you_mean, first_values, name_list, plural
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ def features_frame(
 ) -> pd.DataFrame:
     """The per-customer table from aggregated features (one value per id): the
     checks on the number of customers, the notes, and the features kept. Shared
-    by the in-process aggregation and the SQL push-down (model.transactions_sql)."""
+    by the in-process aggregation and the SQL push-down (model.data.transactions_sql)."""
     customers = len(ids)
     if customers < 2:
         raise DataError(

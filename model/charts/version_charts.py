@@ -41,7 +41,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-CHARTS = ("elbow", "clusters", "profiles")  # file names are f"{name}.png"
+from model.charts import CHARTS
 
 MAX_POINTS = 20_000  # most points drawn in the cluster chart
 PROFILE_MAX_COLUMNS = 12  # most heat-map columns; beyond this cells get too thin to read
@@ -147,7 +147,7 @@ class ChartInput:
     k_min: int = 1
     # Optional share columns for text features, drawn after the numeric ones: per
     # column (feature, value), each segment's share of customers with that value
-    # (k, t) and everyone's share (t,), 0..1 (model.text_shares.chart_columns).
+    # (k, t) and everyone's share (t,), 0..1 (model.training.text_shares.chart_columns).
     profile_text: list[tuple[str, str]] | None = None
     profile_text_shares: np.ndarray | None = None
     profile_text_overall: np.ndarray | None = None

@@ -6,7 +6,7 @@ Python loop over rows; ~1 s per feature at 10M customers, most of it
 `pd.factorize`). Missing values are left out of both shares and counted
 separately, so "31% Yes" means 31% of the customers whose value is known.
 
-Values are trimmed (" Male" and "Male" are one value). `model.load` trims them
+Values are trimmed (" Male" and "Male" are one value). `model.data.load` trims them
 already; doing it again here keeps frames built elsewhere (tests, tools) right.
 
 Which values set a segment apart (`distinct_traits`), per segment and feature:
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.naming import TextTrait
+from model.training.naming import TextTrait
 
 NOTABLE_GAIN = 0.10
 RARE_GAIN = 0.05
@@ -181,7 +181,7 @@ MAX_CHART_COLUMNS = 6  # share columns in the profiles chart, beside the numeric
 def chart_columns(
     shares: list[FeatureShares], traits: list[list[TextTrait]], order: list[int]
 ) -> dict[str, Any]:
-    """`model.charts.ChartInput` share columns: one per value that sets some segment
+    """`model.charts.version_charts.ChartInput` share columns: one per value that sets some segment
     apart (the largest gains when there are more than `MAX_CHART_COLUMNS`), in
     feature order; rows follow `order` (clusters in display order).
 

@@ -1,7 +1,7 @@
 """The training stages every engine shares, each a function from named inputs to a
 named output: match -> profile -> name -> describe -> score -> compare -> save ->
-metadata. An engine (local: `model.training`; Spark: `model.spark_engine`) only
-produces the `EngineFit`; `model.training.train_version` runs the rest in order.
+metadata. An engine (local: `model.training.train`; Spark: `model.training.spark_engine`) only
+produces the `EngineFit`; `model.training.train.train_version` runs the rest in order.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from model import features as feat
-from model import selection
 from model.config import Settings
-from model.labels import NONE as NO_LABELS
-from model.labels import Labels
-from model.naming import (
+from model.data.labels import NONE as NO_LABELS
+from model.data.labels import Labels
+from model.features import as_float32
+from model.training import pipeline as feat
+from model.training import selection
+from model.training.naming import (
     Naming,
     TextTrait,
     apply_overrides,
@@ -35,15 +36,16 @@ from model.naming import (
     noun_for,
     true_in_units,
 )
-from model.text_shares import (
+from model.training.text_shares import (
     FeatureShares,
     chart_columns,
     distinct_traits,
     segment_text,
     text_shares,
 )
-from model.version import (
+from model.versions.version import (
     PIPELINE_STEPS,
+    TEXT_CODES,
     LoadedVersion,
     as_keys,
     common_rows,
@@ -52,12 +54,11 @@ from model.version import (
 )
 
 if TYPE_CHECKING:
-    from model.load import Dataset
+    from model.data.load import Dataset
 
 MATCH_MAX = 1.5  # scaled units: farther than this, a cluster is a new segment
 QUALITY_SAMPLE = 30_000
 MEDIAN_SAMPLE = 200_000
-TEXT_CODES = "text.npy"  # (n, text features) int16, rows in id order: each customer's values
 
 
 @dataclass
@@ -66,8 +67,8 @@ class EngineFit:
     files, charts): the fitted feature pipeline and KMeans, and each row's own and
     runner-up cluster with distances, rows in the dataset's order.
 
-    The local engine computes these in this process (`model.training`); the Spark
-    engine (`model.spark_engine`) on a cluster."""
+    The local engine computes these in this process (`model.training.train`); the Spark
+    engine (`model.training.spark_engine`) on a cluster."""
 
     transformer: Any  # fitted ColumnTransformer: the stored pipeline's first step
     choice: selection.KChoice
@@ -322,7 +323,7 @@ def k_selection(choice: selection.KChoice, settings: Settings) -> dict[str, Any]
 def elbow_fields(
     version: str, trained_at: str, k_selected: dict[str, Any], k: int
 ) -> dict[str, Any]:
-    """`model.charts.Elbow` fields: known as soon as k is chosen."""
+    """`model.charts.version_charts.Elbow` fields: known as soon as k is chosen."""
     return {
         "version": version,
         "trained_at": trained_at,
@@ -347,7 +348,7 @@ def chart_fields(
     labels: Labels,
     rows: np.ndarray,
 ) -> dict[str, Any]:
-    """`model.charts.ChartInput` fields as plain values (segments as (id, name, size)),
+    """`version_charts.ChartInput` fields as plain values (segments as (id, name, size)),
     for the cluster chart's `rows`: built without importing matplotlib, so they can
     be sent to the chart worker. Columns and values in `labels`."""
     p = profiles
@@ -528,7 +529,7 @@ def save(
         del codes
     stored = copy.copy(fit.km)
     del stored.labels_  # one label per training row: 40 MB at 10M that predict never reads
-    steps = (fit.transformer, FunctionTransformer(feat.as_float32), stored)
+    steps = (fit.transformer, FunctionTransformer(as_float32), stored)
     pipeline = Pipeline(list(zip(PIPELINE_STEPS, steps, strict=True)))
     joblib.dump(pipeline, out_dir / "pipeline.joblib")
 

@@ -39,16 +39,16 @@ from typing import Any
 
 import numpy as np
 
+from model.charts import CHARTS
+
 log = logging.getLogger(__name__)
 
 ChartFields = Callable[[np.ndarray], dict[str, Any]]  # chart rows -> ChartInput fields
-# model.charts.CHARTS, which this module cannot import (matplotlib); a test compares them
-CHARTS = ("elbow", "clusters", "profiles")
 
 
 @dataclass(frozen=True)
 class Drawn:
-    """A version's charts as drawn: chart name -> file name (in `model.charts.CHARTS`
+    """A version's charts as drawn: chart name -> file name (in `model.charts.version_charts.CHARTS`
     order), seconds spent drawing (summed over processes), and chart name -> the
     process that drew it (the worker, a process it forked, or the trainer)."""
 
@@ -72,10 +72,10 @@ class Drawn:
 
 
 def draw(out_dir: str | Path, fields: dict[str, Any], skip: tuple[str, ...] = ()) -> Drawn:
-    """Write the PNGs from `model.charts.ChartInput` fields given as plain values
+    """Write the PNGs from `version_charts.ChartInput` fields given as plain values
     (segments as (id, name, size) tuples), or the elbow chart alone from
-    `model.charts.Elbow` fields, in whichever process runs it; charts in `skip` not."""
-    from model import charts
+    `version_charts.Elbow` fields, in whichever process runs it; charts in `skip` not."""
+    from model.charts import version_charts as charts
 
     started = time.perf_counter()
     if "segments" in fields:
@@ -106,7 +106,7 @@ def draw_side_by_side(
     if not sys.platform.startswith("linux"):
         return draw(out_dir, fields, skip)
     read_end, write_end = os.pipe()
-    # The fork happens outside model.charts' lock (taken only while drawing), and this
+    # The fork happens outside version_charts' lock (taken only while drawing), and this
     # process's only other thread waits on the trainer's sentinel, holding no lock.
     worker = os.getpid()
     pid = os.fork()
@@ -154,9 +154,9 @@ def prepare_worker() -> None:
     of the wait) before the first task."""
     threading.Thread(target=_exit_with_trainer, daemon=True).start()
     # The exit's last collections walk every object matplotlib made: 1.2 s of the
-    # trainer's wait for a worker to end, 0.1 s without (as in model.training).
+    # trainer's wait for a worker to end, 0.1 s without (as in model.training.train).
     atexit.register(gc.freeze)
-    import model.charts  # noqa: F401
+    import model.charts.version_charts  # noqa: F401
 
 
 def _exit_with_trainer() -> None:
@@ -169,7 +169,7 @@ def _exit_with_trainer() -> None:
 
 
 def _sample(seg_of_row: np.ndarray, seed: int) -> np.ndarray:
-    from model import charts
+    from model.charts import version_charts as charts
 
     return charts.chart_sample(seg_of_row, seed=seed)
 
@@ -212,7 +212,7 @@ class ChartWorker:
         return cls(pool, new[0] if len(new) == 1 else None)
 
     def elbow(self, out_dir: Path, fields: dict[str, Any]) -> None:
-        """Draw the elbow chart from `model.charts.Elbow` fields, while the final fit runs."""
+        """Draw the elbow chart from `version_charts.Elbow` fields while the final fit runs."""
         self._elbow = self._submit(draw, str(out_dir), fields)
 
     def sample(self, seg_of_row: np.ndarray, seed: int) -> None:

@@ -1,4 +1,4 @@
-"""Train one version: an engine's fit, then the shared stages (`model.stages`):
+"""Train one version: an engine's fit, then the shared stages (`model.training.stages`):
 match -> profile -> name -> describe -> score -> compare -> save -> charts ->
 metadata.json.
 
@@ -19,19 +19,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from model import coded, imports
-from model.chart_worker import ChartWorker, draw_here
+from model import imports
+from model.charts.worker import ChartWorker, draw_here
 from model.config import Settings
-from model.labels import read_labels
-from model.metadata import VersionMeta
-from model.version import LoadedVersion
+from model.data.labels import read_labels
+from model.training import coded
+from model.versions.metadata import VersionMeta
+from model.versions.version import LoadedVersion
 
 if TYPE_CHECKING:
-    from model import selection
-    from model.load import Dataset
-    from model.stages import EngineFit
+    from model.data.load import Dataset
+    from model.training import selection
+    from model.training.stages import EngineFit
 
-__all__ = ["CHART_WORKER", "Laps", "Progress", "train_version"]
+__all__ = [
+    "CHART_WORKER",
+    "WAITING_FOR_CHARTS",
+    "Laps",
+    "Progress",
+    "train_version",
+    "use_chart_worker",
+]
 
 Progress = Callable[[str, float], None]
 log = logging.getLogger(__name__)
@@ -43,6 +51,13 @@ atexit.register(gc.freeze)
 
 CHART_WORKER = True  # draw charts in a second process (False: in this one)
 WAITING_FOR_CHARTS = "drawing charts"  # the stage in which the trainer waits for them
+
+
+def use_chart_worker(on: bool) -> None:
+    """Draw charts in a second process (the default) or in this one: a benchmark
+    compares the two."""
+    global CHART_WORKER
+    CHART_WORKER = on
 
 
 def _noop(stage: str, fraction: float) -> None:
@@ -76,11 +91,11 @@ def train_version(
 
     # Charts are drawn by a second process, started first: it imports matplotlib
     # while this one imports scikit-learn and SciPy (~1 s of one core, which is why
-    # model.stages is imported only now), then draws while this one trains (see
-    # model.chart_worker).
+    # model.training.stages is imported only now), then draws while this one trains (see
+    # model.charts.worker).
     worker = ChartWorker.start() if CHART_WORKER else None
     try:
-        imports.load("model.stages")
+        imports.load("model.training.stages")
         # gc.freeze: the ~200k objects made by importing scikit-learn, SciPy and pandas
         # are not garbage; while training, the cyclic GC's full collections skip them
         # (0.1 s at 1M customers). Unfrozen afterwards, so nothing is kept for good.
@@ -110,7 +125,7 @@ def _train(
     fit: EngineFit | None,
 ) -> dict[str, Any]:
     """The stages in order; each lap names the time since the previous one."""
-    from model import stages  # imported by train_version
+    from model.training import stages  # imported by train_version
 
     seed = settings.seed
     lap = Laps()
@@ -181,7 +196,7 @@ def _train(
         labels=labels,
         notes=[*notes, *coded.hints(dataset.numeric, profiles.columns, labels.values)],
     )
-    # The contract any engine must meet (model.metadata): complete and well typed,
+    # The contract any engine must meet (model.versions.metadata): complete and well typed,
     # checked before the file exists, so a reader never meets a half-made version.
     VersionMeta.from_dict(meta, f"{version}/metadata.json", complete=True)
     # metadata.json last: a folder without it is not a version.
@@ -198,9 +213,9 @@ def _fit_local(
     chosen: Callable[[selection.KChoice], None],
 ) -> EngineFit:
     """The local engine: features, k and KMeans on every row in this process."""
-    from model import features as feat
-    from model import selection
-    from model.stages import EngineFit
+    from model.training import pipeline as feat
+    from model.training import selection
+    from model.training.stages import EngineFit
 
     seed = settings.seed
     progress("building features", 0.10)

@@ -732,7 +732,7 @@ def true_in_units(
     "Lapsed" (recency high) unless its median recency is `LAPSED_GAPS` typical gaps
     between purchases or more, "Recent" (recency low) unless it is within one gap.
     `typical` holds the segments' medians, `overall` everyone's; `scale` the log's
-    span_days and typical_gap_days (model.transactions.log_scale)."""
+    span_days and typical_gap_days (model.data.transactions.log_scale)."""
     out = np.array(z, dtype=float, copy=True)
     typical = np.asarray(typical, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):

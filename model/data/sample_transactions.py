@@ -14,7 +14,7 @@ rows are returns with a negative amount) and ``quantity`` (whole units,
 negative on returns). Rows come in random order, customers interleaved, as in a
 real export; the log ends on `END`.
 
-Write one: ``python -m model.sample_transactions --rows 100000 --out orders.csv``.
+Write one: ``python -m model.data.sample_transactions --rows 100000 --out orders.csv``.
 
 Deterministic per seed: the customers (group, how many purchases, when) come
 from one generator seeded by ``(seed, customers)``; the rows are made in
@@ -151,7 +151,7 @@ def customers_for(rows: int) -> int:
 
 def write_transactions(path: Path, rows: int, seed: int = 42, chunk_rows: int = 1 << 20) -> Path:
     """Write exactly `rows` purchases to `path` (.csv or .parquet), `chunk_rows`
-    at a time (memory stays bounded); atomically, as `model.sample.write_sample`."""
+    at a time (memory stays bounded); atomically, as `model.data.sample.write_sample`."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m model.sample_transactions",
+        prog="python -m model.data.sample_transactions",
         description="Write a synthetic purchase log (csv or parquet by extension).",
     )
     parser.add_argument("--rows", type=int, default=100_000, help="purchases (rows)")

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.naming import QUANTITIES, concept_of
+from model.training.naming import QUANTITIES, concept_of
 
 # The middle 90% of customers within a quarter of the typical value: any two
 # segments' typical values then differ by less than that, and names need 10%
-# (model.naming.MATERIAL) for a gap to count at all.
+# (model.training.naming.MATERIAL) for a gap to count at all.
 NEGLIGIBLE = 0.25
 
 
