@@ -1,6 +1,7 @@
 """Several segbot processes sharing one model directory, for real: they never train at
-the same time (a file lock), and a running bot notices within about a second (README)
-when another process switched the served version, even while no query arrives."""
+the same time (a file lock), and a running bot notices within about a second
+(docs/operations.md) when another process switched the served version, even while no
+query arrives."""
 
 from __future__ import annotations
 
@@ -136,8 +137,8 @@ def test_processes_racing_to_train_take_turns(served_copy: tuple[Path, Path]) ->
     assert not list(model_dir.glob(".tmp-*"))
 
 
-# What README promises: a switch is seen within a second, plus the moment loading takes
-# (and, on a loaded machine, a thread waiting for a core).
+# What docs/operations.md promises: a switch is seen within a second, plus the moment
+# loading takes (and, on a loaded machine, a thread waiting for a core).
 NOTICED_WITHIN = WATCH_EVERY + 1.0
 
 
@@ -163,7 +164,7 @@ def noticed_after(log: Path, version: str, current: Path, before: int, timeout=3
 def test_serve_notices_another_process_switch_without_any_query(
     tmp_path: Path, served_copy: tuple[Path, Path], slack_fake: SlackFake
 ) -> None:
-    assert WATCH_EVERY <= 1.0  # README: "within about a second"
+    assert WATCH_EVERY <= 1.0  # docs/operations.md: "within about a second"
     model_dir, data = served_copy
     bot = start_serve(tmp_path, slack_fake, model_dir, data)  # waits for /healthz: v1
     try:
