@@ -1,4 +1,4 @@
-"""The seed-style baseline: how segmentation was done before segbot's core.
+"""The seed-style baseline: segmentation as a notebook does it, without segbot's core.
 
     python bench/baseline.py --data customers.parquet [--k-max 10] [--json out.json]
 

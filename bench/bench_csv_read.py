@@ -1,6 +1,6 @@
 """Reading a customers CSV: segbot's reader (Arrow's multi-threaded CSV reader with
-pandas' rules, `model.data.load.read_source`) against `pd.read_csv` as segbot called it
-before (C engine, ids as text), on the same file in one process, alternated.
+pandas' rules, `model.data.load.read_source`) against `pd.read_csv` as segbot's
+fallback calls it (C engine, ids as text), on the same file in one process, alternated.
 
     python bench/bench_csv_read.py [--rows 1m] [--repeats 5]
 

@@ -35,7 +35,7 @@ def test_citations_point_to_sections_of_the_interface() -> None:
         for number in re.findall(r"docs/interface\.md §(\d+)", text):
             assert number in sections, (path, number)
             cited += 1
-    assert cited >= 9  # the citations that used to point outside the repository
+    assert cited >= 9  # code and tests cite the contract by section
 
 
 def test_every_setting_named_in_the_interface_exists() -> None:

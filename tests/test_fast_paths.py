@@ -1,6 +1,6 @@
 """The shortcuts taken for speed give the same answers as the code they replace.
 
-Each fast path in the core (issue 7) is checked against the straightforward
+Each fast path in the core is checked against the straightforward
 version: sklearn's own transform, kneed's knee, sklearn's ARI and KMeans, numpy
 string arrays.
 """

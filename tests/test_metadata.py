@@ -241,7 +241,7 @@ def test_a_rewrite_with_a_wrong_type_is_refused_and_changes_nothing(old_dir: Pat
 
 
 def test_history_lists_an_unreadable_version_and_the_others(served_copy) -> None:
-    """One broken metadata.json (here a size that is not a number) no longer turns
+    """One broken metadata.json (here a size that is not a number) does not turn
     `/segments history` into one error line: that version is listed as unreadable with
     the reason, the others as usual, and App Home offers no rollback to it."""
     from bot import views

@@ -1,4 +1,4 @@
-"""Distinct, specific actions; the widened vocabulary; text features in names (issue 11)."""
+"""Distinct, specific actions; the widened vocabulary; text features in names."""
 
 import re
 

@@ -1,14 +1,14 @@
-"""Bad data at the command line (issue 8, item 4): the real `segbot train` on real files.
+"""Bad data at the command line: the real `segbot train` on real files.
 
-Every case from the core and data issues, customers tables and transaction logs: the
-process exits non-zero with one line on stderr that names the column or the problem
+Every way a customers table or a transaction log can be wrong: the process exits
+non-zero with one line on stderr that names the column or the problem
 (no traceback, no warnings around it), and the model directory is as it was: a good
 v1 was trained first, CURRENT still names it afterwards, no new version folder exists
 and nothing is left behind.
 
 The cases run as separate processes, a few at a time, in one module fixture (only those
 of the test items selected); each case is then its own test item. The normal suite runs
-the cases the issues name and those no other test covers at the command line; the other
+the core cases (`named`) and those no other test covers at the command line; the other
 variants (already covered in-process by test_load.py and test_transactions.py) are marked
 `slow` and run with `-m slow` or `SEGBOT_LONG=1`.
 """
@@ -41,7 +41,7 @@ class Case:
     flags: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     transactions: bool = False
-    named: bool = False  # one of the cases the core and data issues name
+    named: bool = False  # a core case: every release must refuse it this way
     # the only command-line case of its flag or file format: in the normal suite too
     unique: bool = False
 

@@ -1,4 +1,4 @@
-"""Queries during a retrain (issue 8, item 2): 20 threads look customers up while a
+"""Queries during a retrain: 20 threads look customers up while a
 retrain runs and switches versions. No lookup may fail, and every answer must come
 wholly from one version: its segment, runner-up, distance, values and as-of date must
 all be that version's stored row for the customer (checked afterwards against both

@@ -1,4 +1,4 @@
-"""Crash safety (issue 8, item 1): `segbot train` killed with SIGKILL at random moments.
+"""Crash safety: `segbot train` killed with SIGKILL at random moments.
 
 Each trial starts the real `segbot train` on one model directory and kills it, either
 after a random delay in [0, a typical training time] or at a moment picked by watching

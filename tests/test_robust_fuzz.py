@@ -1,4 +1,4 @@
-"""Fuzzing what people type (issue 8, item 3): hypothesis over the text of both commands
+"""Fuzzing what people type: hypothesis over the text of both commands
 and over `predict` values, through `bot.commands.parse` and `Router.handle` on a real
 trained model, as Slack (`slack=True`) and as the shell (`slack=False`).
 

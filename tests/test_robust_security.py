@@ -1,4 +1,4 @@
-"""Security (issue 8, item 6), against `segbot -v serve --http` (DEBUG logging) and
+"""Security, against `segbot -v serve --http` (DEBUG logging) and
 `segbot serve --socket`, with the local Slack fake.
 
 - Forged, tampered and stale requests get 401 and cause nothing: no Slack call, no

@@ -1,4 +1,4 @@
-"""Slack failing (issue 8, item 5): `segbot serve --http` as a real process, its Web API
+"""Slack failing: `segbot serve --http` as a real process, its Web API
 and `response_url` calls going to the local Slack fake, which answers 429 with
 Retry-After, 500, `not_in_channel`, or sleeps longer than the client waits.
 

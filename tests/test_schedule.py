@@ -1,4 +1,4 @@
-"""Scheduled retrains (issue 5): the cron, the schedule firing, what is announced
+"""Scheduled retrains: the cron, the schedule firing, what is announced
 (checked against each version's metadata.json), failures, guardrails, rollback,
 history and retention, one retrain at a time, and `segbot serve` end to end
 against the local Slack fake (a fast test trigger, and a real one-minute cron

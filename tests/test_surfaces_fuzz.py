@@ -1,4 +1,4 @@
-"""Fuzzing what people say and click (issue 14): random mention/DM texts through
+"""Fuzzing what people say and click: random mention/DM texts through
 `Router.plan_said` and random button ids and values through `actions.command_for` and
 `Router.plan_command`, as a Slack user and as an admin, on a real trained model.
 
