@@ -295,7 +295,7 @@ def test_more_bad_data_long(
     check(outcomes[case.name], customer_ids)
 
 
-def test_every_case_named_in_the_issues_is_here() -> None:
+def test_every_bad_data_case_we_promise_is_here() -> None:
     names = {c.name for c in NAMED}
     assert names == {
         "empty file",
