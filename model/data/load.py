@@ -355,7 +355,7 @@ def _read_csv_arrow(
     the same frame and pandas should read it: a malformed line, bytes that are not
     UTF-8, dates or true/false (Arrow types them, pandas keeps text), a blank or
     repeated header name (pandas renames those). pandas then reports any problem in
-    its words, as before."""
+    its own words."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 

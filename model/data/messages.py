@@ -1,8 +1,9 @@
 """Wording of data problems: the small pieces every one-line `DataError` is built from.
 
-Shared by the readers of customers (`model.data.load`) and of purchase logs
-(`model.data.transactions`, `model.data.transactions_sql`), so that a column, a row or a
-list of names reads the same whatever the source.
+Shared by the rules of a customers table (`model.data.rules`, which both engines
+check), the local reader (`model.data.load`) and the readers of purchase logs
+(`model.data.transactions`, `model.data.transactions_sql`), so that a column, a row
+or a list of names reads the same whatever the source.
 """
 
 from __future__ import annotations

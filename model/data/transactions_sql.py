@@ -281,12 +281,9 @@ class _Plan:
             as_of = last_day
 
         # One row per customer: the features themselves, computed in the database.
-        # (COUNT(DISTINCT day) sorts the rows by customer; measured faster on
-        # PostgreSQL than a hash GROUP BY (customer, day) and then by customer.
-        # Measured at 10M rows and left out, as they bought nothing: materialising
-        # the GROUP BY in a temporary table first (the planner picks no parallel
-        # plan for this sort either way) and SET LOCAL work_mem 256MB (the sort
-        # still spills; at 1GB it fits in memory and was no faster).)
+        # COUNT(DISTINCT day) sorts the rows by customer, which PostgreSQL does faster
+        # than a hash GROUP BY (customer, day) and then by customer; at 10M rows neither
+        # a temporary table for the GROUP BY nor a larger work_mem makes it faster.
         rows = sa.select(
             self.id_text().label("cid"),
             day.label("day"),
@@ -598,7 +595,7 @@ class _PostgresPlan(_Plan):
 
 
 def _shown(offending: list[tuple[int, object]]) -> str:
-    """ "row 5: 'abc', row 9: 'n/a'" as `model.data.load.first_values` writes it."""
+    """ "row 5: 'abc', row 9: 'n/a'" as `model.data.messages.first_values` writes it."""
     values = pd.Series([value for _, value in offending], dtype=object)
     numbers = {i: n for i, (n, _) in enumerate(offending)}
     return first_values(lambda i: f"row {numbers[i]}", values, range(len(offending)))

@@ -11,7 +11,7 @@ What runs where:
   written as Parquet. No Python runs on the executors and no row passes through
   Python on the way (Python workers start only to point at the rows named in an
   error message);
-- driver: a sample of at most `features.FIT_SAMPLE` rows, on which the
+- driver: a sample of at most `pipeline.FIT_SAMPLE` rows, on which the
   scikit-learn `ColumnTransformer` is fitted exactly as the local engine fits
   it (the Spark expressions are built from its fitted statistics, so the stored
   pipeline predicts a prospect as Spark assigned the rows) and k is chosen by
@@ -85,7 +85,7 @@ def spark_fit(
     settings: Settings, progress: Progress | None = None, spark: Any = None
 ) -> tuple[load.Dataset, EngineFit]:
     """Read, check and cluster `settings.data` on Spark: the validated dataset (ids
-    sorted) and the fit for `training.train_version`. `spark`: a session to use
+    sorted) and the fit for `train.train_version`. `spark`: a session to use
     (tests); otherwise one is started for `settings.spark_master` and stopped."""
     progress = progress or (lambda stage, fraction: None)
     _require_pyspark()
@@ -566,11 +566,10 @@ def _driver_frame(frame: pd.DataFrame, numeric: list[str], categorical: list[str
 def _kmeans(scaled, names: list[str], k: int, seed: int, start: np.ndarray | None) -> np.ndarray:
     """Centres of Spark MLlib's KMeans (Lloyd) on every row, in the JVM, from
     `start`: the centres `selection.choose_k` already fitted on the driver sample,
-    as the local engine starts its Lloyd from a sample's centres. One run from
-    good centres replaces the best of 3 k-means|| starts (each ran k-means|| and
-    then up to 300 jobs; one start alone landed 35% above the local inertia on
-    the bundled sample). At 1M rows on local[2], in one session: 41.4 s -> 4.7 s,
-    the same final cost.
+    as the local engine starts its Lloyd from a sample's centres. From good
+    centres one run suffices; Spark's own k-means|| starts each cost a run of
+    jobs before Lloyd's, and a single one can end far above the local engine's
+    inertia (bench/bench_spark.py times both engines).
 
     pyspark.ml KMeans takes no initial centres, so this calls mllib's in the JVM
     through py4j; the vectors go from the DataFrame to mllib's RDD with Spark's
