@@ -165,6 +165,126 @@ def test_bad_input_gives_the_local_engines_one_line_errors(shared_session, tmp_p
         assert not [name for name in stored if name.startswith("v") or name == "CURRENT"]
 
 
+def _spark_notes(spark, settings) -> list[str]:
+    """The notes of the Spark engine's checks alone (no training)."""
+    from model.training.spark_engine import _read, _validate
+
+    raw, source, where = _read(spark, settings)
+    return _validate(raw, settings, source, where)[3]
+
+
+def _bad_tables(folder: Path) -> dict[str, tuple[Path, dict, str]]:
+    """One broken rule each: (file, settings, the message worked out by hand)."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def csv(name: str, lines: list[str]) -> Path:
+        path = folder / f"{name}.csv"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    ok = [f"c{i},{20 + i},{100 + i}" for i in range(6)]
+    cities = [f"c{i},{20 + i},city{i}" for i in range(120)]  # 120 different values
+    when = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(5), "D")
+    dated = folder / "dated.parquet"
+    pd.DataFrame({"customer_id": list("abcde"), "age": range(5), "since": when}).to_parquet(dated)
+    empty_ids = ["customer_id,age,spend", *ok]
+    empty_ids[2], empty_ids[5] = ",21,101", "  ,24,104"  # lines 3 and 6
+    return {
+        "empty ids": (
+            csv("empty_ids", empty_ids),
+            {},
+            "id column 'customer_id' is empty in 2 rows (line 3, line 6); every customer "
+            "needs an id",
+        ),
+        "dates listed": (
+            dated,
+            {"SEGBOT_FEATURES": "age,since"},
+            "column 'since' holds dates or times, not numbers or categories; for a purchase "
+            "log set SEGBOT_DATA_KIND=transactions (or --kind)",
+        ),
+        "listed column with no value": (
+            csv("blank", ["customer_id,age,spend", *[f"c{i},{i}, " for i in range(5)]]),
+            {"SEGBOT_FEATURES": "age,spend"},
+            "feature column 'spend' has no values: it is missing in every row",
+        ),
+        "too many categories": (
+            csv("cities", ["customer_id,age,city", *cities]),
+            {"SEGBOT_FEATURES": "age,city"},
+            "column 'city' has 120 different values; a categorical feature can have at "
+            "most 100 (is it an id or free text?)",
+        ),
+        "only text": (
+            csv("text", ["customer_id,city,plan", "a,Oslo,pro", "b,Rome,team"]),
+            {},
+            "no usable feature column in {source}: no numeric column besides the id "
+            "'customer_id'; text columns city, plan are used only when listed in "
+            "SEGBOT_FEATURES / --features; the columns are: customer_id, city, plan",
+        ),
+        "one row": (
+            csv("one", ["customer_id,age,spend", ok[0]]),
+            {},
+            "{source} has only 1 row; segmenting needs at least 2",
+        ),
+        "k above the rows": (
+            csv("few", ["customer_id,age,spend", *ok]),
+            {"SEGBOT_K": "8"},
+            "{source} has 6 rows but SEGBOT_K / --k asks for 8 segments; lower --k (or set "
+            "it to auto) or add rows",
+        ),
+        "header only": (csv("header", ["customer_id,age,spend"]), {}, "{source} has no rows"),
+    }
+
+
+def test_both_engines_word_each_broken_rule_the_same(spark, tmp_path):
+    """The same bad table to the local loader and to the Spark engine's checks: the
+    same line, and the line worked out by hand."""
+    from model.training.spark_engine import spark_fit
+
+    for case, (path, extra, expected) in _bad_tables(tmp_path / "data").items():
+        settings = make_settings(tmp_path / "models", path, **extra)
+        with pytest.raises(DataError) as local:
+            load_dataset(settings)
+        with pytest.raises(DataError) as remote:
+            spark_fit(settings, spark=spark)
+        assert str(local.value) == expected.format(source=path), case
+        assert str(remote.value) == str(local.value), case
+
+
+def test_both_engines_note_the_same_fixes(spark, tmp_path):
+    """Infinite values (missing, with a note) and a column with no value (skipped,
+    with a note): the same notes from both engines."""
+    path = tmp_path / "notes.csv"
+    lines = ["customer_id,age,spend,empty"]
+    lines += [f"c{i},{20 + i % 7},{100 + 3 * i}," for i in range(12)]
+    lines[4] = "c3,inf,109,"  # line 5
+    lines[9] = "c8,-inf,124,"  # line 10
+    path.write_text("\n".join(lines) + "\n")
+    settings = make_settings(tmp_path / "models", path)
+    expected = [
+        "column 'age': 2 infinite values treated as missing (line 5, line 10)",
+        "column 'empty' skipped: it is missing in every row",
+    ]
+    assert [n for n in load_dataset(settings).notes if n in expected] == expected
+    assert _spark_notes(spark, settings) == expected
+
+
+def test_duplicate_ids_are_refused_by_both_engines(spark, tmp_path):
+    """Same rule and wording around the duplicates; the local engine names their
+    lines, Spark how many rows each has (finding lines would cost it a pass)."""
+    from model.training.spark_engine import spark_fit
+
+    path = tmp_path / "twice.csv"
+    path.write_text("customer_id,age\nc1,30\nc2,40\nc1,50\nc3,60\n")
+    settings = make_settings(tmp_path / "models", path)
+    with pytest.raises(DataError) as local:
+        load_dataset(settings)
+    with pytest.raises(DataError) as remote:
+        spark_fit(settings, spark=spark)
+    start, end = "id column 'customer_id' has 1 duplicate id (", "); a customers table needs"
+    assert str(local.value) == start + "'c1' on line 2, line 4" + end + " one row per customer"
+    assert str(remote.value) == start + "'c1' on 2 rows" + end + " one row per customer"
+
+
 # --------------------------------------------------------------------------- same answer
 
 

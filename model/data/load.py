@@ -13,7 +13,8 @@ Sources (``settings.data``, docs/interface.md §5):
   chunks.
 
 Rules, each broken rule a `DataError` whose message is one line naming the
-column or rows and the problem:
+column or rows and the problem (worded in `model.data.rules`, which the Spark
+engine checks against too):
 
 - the id column is read as text, never through float ("00042" stays "00042");
   whole numbers stored as numbers in Parquet or SQL become "42", not "42.0";
@@ -28,7 +29,7 @@ column or rows and the problem:
   numeric column but the id and a saved pandas index (a Parquet
   ``__index_level_0__``, or a CSV's first column with a blank header, which
   pandas calls "Unnamed: 0"). Text columns are skipped unless listed; a listed
-  text column becomes categorical (at most `MAX_CATEGORIES` distinct values),
+  text column becomes categorical (at most `rules.MAX_CATEGORIES` distinct values),
   its values trimmed (" Male" and "Male" are one value in training, the stored
   pipeline and predictions);
 - a column that is mostly numbers but has some text is "text in a numeric
@@ -62,16 +63,10 @@ import numpy as np
 import pandas as pd
 
 from model.config import Settings
+from model.data import rules
 from model.data.ids import ROW_IDS, id_strings
-from model.data.messages import (
-    SHOW,
-    did_you_mean,
-    first_values,
-    name_list,
-    one_line,
-    plural,
-    quote,
-)
+from model.data.messages import SHOW, at_rows, did_you_mean, name_list, one_line, quote
+from model.data.rules import PANDAS_INDEX
 from model.errors import DataError
 from model.training.coded import as_codes
 from model.training.feature_spread import reason_to_leave_out
@@ -85,16 +80,10 @@ SAMPLE_ROWS = 5000
 SAMPLE_SEED = 42
 SAMPLE_SOURCE = f"bundled sample ({SAMPLE_ROWS:,} synthetic customers, seed {SAMPLE_SEED})"
 SQL_CHUNK_ROWS = 100_000
-MAX_CATEGORIES = 100
-"""A listed text feature with more distinct values than this is refused: it is
-most likely an identifier or free text, and one-hot encoding it would explode."""
-
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 _COMPRESSION = (".gz", ".bz2", ".zip", ".xz", ".zst")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
-PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
-CSV_INDEX = "Unnamed: 0"  # pandas' name for a blank first header: `DataFrame.to_csv`'s index
 
 
 @dataclass
@@ -366,7 +355,7 @@ def _read_csv_arrow(
     the same frame and pandas should read it: a malformed line, bytes that are not
     UTF-8, dates or true/false (Arrow types them, pandas keeps text), a blank or
     repeated header name (pandas renames those). pandas then reports any problem in
-    its words, as before."""
+    its own words."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -552,7 +541,7 @@ def _query(
     except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError, OSError) as exc:
         raise DataError(f"cannot read from {masked}: {clean(exc)}") from None
     if not chunks:
-        raise DataError(f"{source} has no rows")
+        raise rules.no_rows(source)
     frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
     del chunks
     return _Raw(frame, source, at_row)
@@ -606,27 +595,15 @@ def _validate(
         frame = frame.set_axis(columns, axis=1)
     n = len(frame)
     if len(columns) == 0 or n == 0:
-        raise DataError(f"{source} has no rows")
+        raise rules.no_rows(source)
     wanted_columns(columns, settings, source, reading=False)
-    if len(set(columns)) != len(columns):
-        twice = sorted({c for c in columns if columns.count(c) > 1})
-        raise DataError(f"{source} has more than one column named {name_list(twice)}")
+    rules.check_unique_columns(columns, source)
 
     row_ids = id_column == ROW_IDS
     ids = _row_numbers(n) if row_ids else _check_ids(id_strings(frame[id_column]), id_column, where)
 
     listed = bool(settings.features)
-    names = (
-        settings.features
-        if listed
-        else [
-            c
-            for i, c in enumerate(columns)
-            if (row_ids or c != id_column)
-            and not PANDAS_INDEX.match(c)
-            and not (i == 0 and c == CSV_INDEX)
-        ]
-    )
+    names = settings.features if listed else rules.feature_candidates(columns, id_column)
     data: dict[str, np.ndarray | pd.Series] = {}
     numeric: list[str] = []
     categorical: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (codes, levels)
@@ -652,27 +629,10 @@ def _validate(
     if not listed:
         _leave_out_flat(data, numeric, categorical, kind == "transactions", notes)
     if not data:
-        hint = (
-            f"; text columns {name_list(skipped_text)} are used only when listed in "
-            "SEGBOT_FEATURES / --features"
-            if skipped_text
-            else ""
-        )
-        besides = "" if row_ids else f" besides the id {id_column!r}"
-        raise DataError(
-            f"no usable feature column in {source}: no numeric column{besides}"
-            f"{hint}; the columns are: {name_list(columns)}"
-        )
+        raise rules.no_usable_feature(source, id_column, skipped_text, columns)
     if skipped_text:
         log.info("text columns not used as features (not listed): %s", ", ".join(skipped_text))
-    if n < 2:
-        raise DataError(f"{source} has only 1 row; segmenting needs at least 2")
-    fixed_k = settings.fixed_k
-    if fixed_k is not None and n < fixed_k:
-        raise DataError(
-            f"{source} has {n} rows but SEGBOT_K / --k asks for {fixed_k} segments; "
-            "lower --k (or set it to auto) or add rows"
-        )
+    rules.check_enough_rows(n, source, settings.fixed_k)
 
     # Listed order, or the table's order; numeric and categorical keep that order.
     features = pd.DataFrame(data, columns=list(data), copy=False)
@@ -722,12 +682,7 @@ def _check_ids(ids: pd.Series, id_column: str, where: Callable[[int], str]) -> p
     else:
         missing = np.zeros(0, dtype=bool)
     if missing.any():
-        count = int(missing.sum())
-        first = ", ".join(where(int(i)) for i in np.flatnonzero(missing)[:SHOW])
-        raise DataError(
-            f"id column {id_column!r} is empty in {count:,} {_rows(count)} ({first}); "
-            "every customer needs an id"
-        )
+        raise rules.empty_ids(id_column, int(missing.sum()), np.flatnonzero(missing), where)
     if not _unique(text):
         mask = ids.duplicated(keep=False).to_numpy()
         duplicated = ids[mask]
@@ -737,14 +692,10 @@ def _check_ids(ids: pd.Series, id_column: str, where: Callable[[int], str]) -> p
         for value, within in list(groups.items())[:SHOW]:
             positions = rows[within]
             shown.append(
-                f"{quote(value)} on {', '.join(where(int(i)) for i in positions[:SHOW])}"
+                f"{quote(value)} on {at_rows(where, positions)}"
                 + (", …" if len(positions) > SHOW else "")
             )
-        raise DataError(
-            f"id column {id_column!r} has {len(groups):,} duplicate "
-            f"{plural(len(groups), 'id')} ({'; '.join(shown)}); "
-            "a customers table needs one row per customer"
-        )
+        raise rules.duplicate_ids(id_column, len(groups), shown)
     return text
 
 
@@ -777,10 +728,7 @@ def _feature(
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     elif pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
         if listed:
-            raise DataError(
-                f"column {name!r} holds dates or times, not numbers or categories; "
-                "for a purchase log set SEGBOT_DATA_KIND=transactions (or --kind)"
-            )
+            raise rules.dates_listed(name)
         return "skip", None
     else:
         text = column.astype("str").str.strip()
@@ -795,23 +743,15 @@ def _feature(
             return "categorical", _categories(text, name)
         bad = present & np.isnan(numbers)
         if bad.any():
-            count = int(bad.sum())
-            shown = first_values(where, text, np.flatnonzero(bad))
-            raise DataError(
-                f"column {name!r} has text where numbers are expected in {count:,} "
-                f"{_rows(count)} ({shown})"
-            )
+            first = [(i, text.iat[i]) for i in np.flatnonzero(bad)[:SHOW]]
+            raise rules.text_in_numbers(name, int(bad.sum()), first, where)
         values = numbers
 
     infinite = np.isinf(values)
     if infinite.any():
         count = int(infinite.sum())
         values = np.where(infinite, np.nan, values)
-        first = ", ".join(where(int(i)) for i in np.flatnonzero(infinite)[:SHOW])
-        note = (
-            f"column {name!r}: {count:,} infinite {plural(count, 'value')} "
-            f"treated as missing ({first})"
-        )
+        note = rules.infinite_note(name, count, np.flatnonzero(infinite), where)
         notes.append(note)
         log.warning(note)
     if np.isnan(values).all():
@@ -847,11 +787,7 @@ def _leave_out_flat(
 def _categories(text, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Codes (missing: -1) and levels of a categorical feature's text values."""
     codes, levels = pd.factorize(pd.Series(text, dtype=object, copy=False))
-    if len(levels) > MAX_CATEGORIES:
-        raise DataError(
-            f"column {name!r} has {len(levels):,} different values; a categorical "
-            f"feature can have at most {MAX_CATEGORIES} (is it an id or free text?)"
-        )
+    rules.check_categories(name, len(levels))
     return codes, np.asarray(levels, dtype=object)
 
 
@@ -892,7 +828,8 @@ def _as_numbers(text: pd.Series, present: np.ndarray) -> np.ndarray | None:
     # A spread-out sample decides cheaply that a column of words is text.
     positions = np.flatnonzero(present)
     sample = [text.iat[i] for i in positions[:: max(1, len(positions) // 1000)]]
-    if pd.to_numeric(pd.Series(sample, dtype=object), errors="coerce").notna().mean() <= 0.5:
+    numbers_in_sample = pd.to_numeric(pd.Series(sample, dtype=object), errors="coerce").notna()
+    if rules.mostly_text(len(sample), len(sample) - int(numbers_in_sample.sum())):
         return None
     try:  # all numbers: Arrow converts 10M values in a blink
         return pc.cast(pa.array(text, from_pandas=True), pa.float64()).to_numpy(
@@ -902,13 +839,11 @@ def _as_numbers(text: pd.Series, present: np.ndarray) -> np.ndarray | None:
         pass
     numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = present & np.isnan(numbers)
-    return None if 2 * bad.sum() >= present.sum() else numbers
+    return None if rules.mostly_text(int(present.sum()), int(bad.sum())) else numbers
 
 
 def _all_missing(name: str, listed: bool, notes: list[str]) -> tuple[str, None]:
-    if listed:
-        raise DataError(f"feature column {name!r} has no values: it is missing in every row")
-    notes.append(f"column {name!r} skipped: it is missing in every row")
+    rules.all_missing(name, listed, notes)
     return "skip", None
 
 
@@ -949,10 +884,3 @@ def digest_of(
             digest.update("\x00".join(levels[order]).encode("utf-8", "surrogatepass"))
             digest.update(memoryview(rank[codes]).cast("B"))
     return digest.hexdigest()
-
-
-# --------------------------------------------------------------------------- messages
-
-
-def _rows(count: int) -> str:
-    return plural(count, "row")

@@ -1,19 +1,25 @@
 """Wording of data problems: the small pieces every one-line `DataError` is built from.
 
-Shared by the readers of customers (`model.data.load`) and of purchase logs
-(`model.data.transactions`, `model.data.transactions_sql`), so that a column, a row or a
-list of names reads the same whatever the source.
+Shared by the rules of a customers table (`model.data.rules`, which both engines
+check), the local reader (`model.data.load`) and the readers of purchase logs
+(`model.data.transactions`, `model.data.transactions_sql`), so that a column, a row
+or a list of names reads the same whatever the source.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 SHOW = 3  # how many offending rows or values a message quotes
+
+Where = Callable[[int], str]
+"""A 0-based position -> the row as users see it ("line 7" in a CSV file, "row 6")."""
 
 
 def one_line(exc: object) -> str:
@@ -22,9 +28,19 @@ def one_line(exc: object) -> str:
     return " ".join(text.split())
 
 
-def first_values(where: Callable[[int], str], values: pd.Series, positions) -> str:
+def first_values(where: Where, values: pd.Series, positions: Sequence[int]) -> str:
     """ "line 5: 'abc', line 9: 'n/a'": the first SHOW offending rows, for one-line messages."""
-    return ", ".join(f"{where(int(i))}: {quote(values.iat[int(i)])}" for i in positions[:SHOW])
+    return values_at(where, [(i, values.iat[int(i)]) for i in positions[:SHOW]])
+
+
+def values_at(where: Where, first: Sequence[tuple[int, object]]) -> str:
+    """ "line 5: 'abc', line 9: 'n/a'": the first SHOW (position, value) pairs."""
+    return ", ".join(f"{where(int(i))}: {quote(v)}" for i, v in first[:SHOW])
+
+
+def at_rows(where: Where, positions: Sequence[int]) -> str:
+    """ "line 5, line 9": the first SHOW `positions`."""
+    return ", ".join(where(int(i)) for i in positions[:SHOW])
 
 
 def quote(value: object, width: int = 40) -> str:

@@ -109,7 +109,7 @@ def customer_features_sql(
     started = time.perf_counter()
     try:
         with engine.connect() as connection:
-            plan = _Plan(connection, query, source, settings)
+            plan = _plan(connection, query, source, settings)
             frame = plan.run()
     except _NoPushDown as why:
         log.info(
@@ -135,22 +135,31 @@ def customer_features_sql(
     return frame
 
 
+def _plan(connection, query: str, source: str, settings: Settings) -> _Plan:
+    """The plan for the connection's dialect; `_NoPushDown` when none is written here."""
+    dialect = connection.dialect
+    if dialect.name == "sqlite":
+        if dialect.driver != "pysqlite":
+            raise _NoPushDown(f"the SQLite driver {dialect.driver} is not sqlite3")
+        return _SQLitePlan(connection, query, source, settings)
+    if dialect.name == "postgresql":
+        return _PostgresPlan(connection, query, source, settings)
+    raise _NoPushDown(f"no SQL written for the {dialect.name} dialect")
+
+
 class _Plan:
-    """The SQL for one source on one connection (dialect, column types, expressions)."""
+    """The SQL for one purchase log on one connection: the checks, the messages and
+    the GROUP BY, over the expressions each dialect writes its own way (trimming,
+    blank and bad dates, the day number, amounts and quantities)."""
 
     def __init__(self, connection, query: str, source: str, settings: Settings):
         import sqlalchemy as sa
 
+        self.sa = sa
         self.connection = connection
         self.settings = settings
         self.source = source
-        self.dialect = connection.dialect.name
         self.rows = 0
-        if self.dialect not in ("sqlite", "postgresql"):
-            raise _NoPushDown(f"no SQL written for the {self.dialect} dialect")
-        if self.dialect == "sqlite" and connection.dialect.driver != "pysqlite":
-            raise _NoPushDown(f"the SQLite driver {connection.dialect.driver} is not sqlite3")
-
         self.source_sql = _source(connection, query)
         columns = list(self.source_sql.columns.keys())
         names = transaction_columns(columns, settings, source)
@@ -160,51 +169,41 @@ class _Plan:
         c = self.source_sql.c
         self.id, self.date, self.amount = c[self.id_name], c[self.date_name], c[self.amount_name]
         self.quantity = c[self.quantity_name] if self.quantity_name else None
-        if self.dialect == "sqlite":
-            _register_sqlite_number(connection)
-            self.types: dict[str, str] = {}
-        else:
-            self.types = self._postgres_types()
-        self.sa = sa
 
-    # ----------------------------------------------------------------- types
+    # ----------------------------------------------------------------- per dialect
 
-    def _postgres_types(self) -> dict[str, str]:
-        import sqlalchemy as sa
+    def trim(self, text):
+        """`text` without the surrounding `_WHITESPACE`."""
+        raise NotImplementedError
 
-        roles = {"id": self.id, "date": self.date, "amount": self.amount}
-        if self.quantity is not None:
-            roles["quantity"] = self.quantity
-        probe = sa.select(
-            *[sa.cast(sa.func.pg_typeof(col), sa.Text).label(role) for role, col in roles.items()]
-        ).limit(1)
-        row = self.connection.execute(probe).first()
-        if row is None:
-            raise DataError(f"{self.source} has no rows")
-        types = dict(row._mapping)
-        if types["id"] not in _PG_TEXT | _PG_INTEGER | {"uuid"}:
-            raise _NoPushDown(f"id column {self.id_name!r} is of type {types['id']}")
-        if types["date"] not in _PG_TEXT | {
-            "date",
-            "timestamp without time zone",
-            "timestamp with time zone",
-        }:
-            raise _NoPushDown(f"date column {self.date_name!r} is of type {types['date']}")
-        for role in ("amount", "quantity"):
-            if role in types and types[role] not in _PG_TEXT | _PG_INTEGER | _PG_FLOAT:
-                name = self.amount_name if role == "amount" else self.quantity_name
-                raise _NoPushDown(f"{role} column {name!r} is of type {types[role]}")
-        return types
+    def date_blank(self):
+        raise NotImplementedError
+
+    def date_bad(self):
+        """A value that is there but is not a date SQL reads."""
+        raise NotImplementedError
+
+    def day(self):
+        """Days since 1970-01-01 (UTC for values with an offset). Unguarded: for
+        rows the checks passed (the checks themselves guard it with a CASE)."""
+        raise NotImplementedError
+
+    def _number_parts(self, column, role: str):
+        """(blank, bad, value) of an amount or quantity column; `value` is only
+        evaluated once the checks passed (no guard: it is in every aggregate)."""
+        raise NotImplementedError
+
+    def _type_checks(self, count) -> dict:
+        """Counts, beside the shared checks, of values stored as push-down cannot read."""
+        return {}
+
+    def _refuse_types(self, found) -> None:
+        """`_NoPushDown` when `_type_checks` found such values."""
 
     # ----------------------------------------------------------------- expressions
 
     def id_text(self):
         return self.sa.cast(self.id, self.sa.Text)
-
-    def trim(self, text):
-        sa = self.sa
-        trim = sa.func.trim if self.dialect == "sqlite" else sa.func.btrim
-        return trim(text, _WHITESPACE)
 
     def id_blank(self):
         return self.sa.or_(self.id.is_(None), self.trim(self.id_text()) == "")
@@ -213,104 +212,10 @@ class _Plan:
         sa = self.sa
         return sa.or_(column.is_(None), self.trim(sa.cast(column, sa.Text)) == "")
 
-    def date_blank(self):
-        if self.dialect == "sqlite" or self.types["date"] in _PG_TEXT:
-            return self._text_blank(self.date)
-        return self.date.is_(None)
-
-    def date_bad(self):
-        """A value that is there but is not a date SQL reads."""
+    def _bad(self, blank, good):
+        """There (not `blank`) but not `good`."""
         sa = self.sa
-        if self.dialect == "sqlite":
-            text = self.date
-            head = sa.func.substr(text, 1, 10)
-            good = sa.and_(
-                sa.func.typeof(text) == "text",
-                text.op("GLOB")(_SQLITE_DAY + "*"),
-                sa.or_(
-                    sa.func.length(text) == 10,
-                    text.op("GLOB")(_SQLITE_DAY + "[T ][0-9][0-9]:[0-9][0-9]*"),
-                ),
-                sa.func.date(text).is_not(None),
-                sa.func.date(head) == head,
-            )
-        elif self.types["date"] in _PG_TEXT:
-            good = self.date.op("~")(_PG_DATE_TEXT)
-        else:
-            return sa.false()
-        return sa.and_(sa.not_(self.date_blank()), sa.not_(good))
-
-    def day(self):
-        """Days since 1970-01-01 (UTC for values with an offset). Unguarded: for
-        rows the checks passed (the checks themselves guard it with a CASE)."""
-        sa = self.sa
-        if self.dialect == "sqlite":
-            # date() applies the offset; julianday of a bare date is an exact .5.
-            return sa.cast(sa.func.julianday(sa.func.date(self.date)) - _EPOCH_JULIAN, sa.Integer)
-        kind = self.types["date"]
-        epoch = sa.literal_column("DATE '1970-01-01'")  # a constant, not a per-row cast
-        if kind == "date":
-            return self.date - epoch
-        if kind == "timestamp with time zone":
-            # timezone('UTC', ...): the UTC wall time, whatever the session's time zone
-            stamp = sa.func.timezone("UTC", self.date)
-        elif kind in _PG_TEXT:
-            stamp = sa.case(
-                (
-                    self.date.op("~")(_PG_OFFSET),
-                    sa.func.timezone("UTC", sa.cast(self.date, sa.DateTime(timezone=True))),
-                ),
-                else_=sa.cast(self.date, sa.DateTime()),
-            )
-        else:  # timestamp without time zone: as written
-            stamp = self.date
-        return sa.cast(stamp, sa.Date) - epoch
-
-    def _number_parts(self, column, role: str):
-        """(blank, bad, value) of an amount or quantity column; `value` is only
-        evaluated once the checks passed (no guard: it is in every aggregate).
-        PostgreSQL sums exact numerics: the same totals whatever order (parallel)
-        workers add rows in, so unchanged data keeps its digest."""
-        sa = self.sa
-        if self.dialect == "sqlite":
-            kind = sa.func.typeof(column)
-            parsed = getattr(sa.func, _SQLITE_NUMBER_FUNCTION)(column)  # NULL: not a number
-            blank = sa.or_(
-                column.is_(None),
-                sa.and_(kind == "text", self.trim(column) == ""),
-            )
-            numeric = sa.or_(kind == "integer", sa.and_(kind == "real", parsed.is_not(None)))
-            good = sa.or_(numeric, sa.and_(kind == "text", parsed.is_not(None)))
-            value = sa.case((kind == "text", parsed), else_=sa.cast(column, sa.Double))
-            return blank, sa.and_(sa.not_(blank), sa.not_(good)), value
-        kind = self.types[role]
-        if kind in _PG_TEXT:
-            blank = self._text_blank(column)
-            good = column.op("~")(_PG_NUMBER)
-            value = sa.cast(self.trim(column), sa.Numeric)
-            return blank, sa.and_(sa.not_(blank), sa.not_(good)), value
-        if kind in _PG_INTEGER:
-            return column.is_(None), sa.false(), column  # integer sums are exact
-        # real, double precision, numeric: NaN counts as missing, infinities as bad, as
-        # they do in-process (they arrive as float NaN and inf)
-        # Constants as SQL literals: a bound '1970-01-01'::varchar cast to a type is
-        # evaluated again on every row; numeric -> float8 goes through text (slow).
-        same = "numeric" if kind == "numeric" else "float8"
-        blank = sa.or_(column.is_(None), column == sa.literal_column(f"'NaN'::{same}"))
-        if kind != "numeric":
-            bad = sa.func.abs(column) == sa.literal_column("'Infinity'::float8")
-        elif self.connection.dialect.server_version_info >= (14,):  # numeric infinities
-            bad = sa.func.abs(column) == sa.literal_column("'Infinity'::numeric")
-        else:
-            bad = sa.false()
-        bad = sa.and_(sa.not_(blank), bad)
-        value = column if kind == "numeric" else sa.cast(column, sa.Numeric)
-        return blank, bad, value
-
-    def _odd_type(self, column, allowed: tuple[str, ...]):
-        """SQLite: values stored in a type push-down does not read the same (counted)."""
-        sa = self.sa
-        return sa.and_(column.is_not(None), sa.func.typeof(column).not_in(allowed))
+        return sa.and_(sa.not_(blank), sa.not_(good))
 
     # ----------------------------------------------------------------- queries
 
@@ -338,14 +243,7 @@ class _Plan:
         if self.quantity is not None:
             checks["quantity_bad"] = count(qty_bad)
             checks["quantity_blank"] = count(qty_blank)
-        if self.dialect == "sqlite":
-            checks["id_odd"] = count(self._odd_type(self.id, ("integer", "text")))
-            checks["date_odd"] = count(self._odd_type(self.date, ("text",)))
-            checks["amount_odd"] = count(self._odd_type(self.amount, ("integer", "real", "text")))
-            if self.quantity is not None:
-                checks["quantity_odd"] = count(
-                    self._odd_type(self.quantity, ("integer", "real", "text"))
-                )
+        checks.update(self._type_checks(count))
         valid_day = sa.case((sa.and_(sa.not_(self.date_blank()), sa.not_(self.date_bad())), day))
         checks["first_day"] = sa.func.min(valid_day)
         checks["last_day"] = sa.func.max(valid_day)
@@ -357,17 +255,7 @@ class _Plan:
             ._mapping
         )
         self.rows = int(found["rows"])
-        for role, name in (
-            ("id", self.id_name),
-            ("date", self.date_name),
-            ("amount", self.amount_name),
-            ("quantity", self.quantity_name),
-        ):
-            if found.get(f"{role}_odd"):
-                raise _NoPushDown(
-                    f"{role} column {name!r} holds values SQLite stores as numbers or blobs "
-                    f"({found[f'{role}_odd']:,} rows)"
-                )
+        self._refuse_types(found)
         if self.rows == 0:
             raise DataError(f"{self.source} has no rows")
         self._raise_bad_values(found, amount_bad, amount_blank, qty_bad, qty_blank)
@@ -393,12 +281,9 @@ class _Plan:
             as_of = last_day
 
         # One row per customer: the features themselves, computed in the database.
-        # (COUNT(DISTINCT day) sorts the rows by customer; measured faster on
-        # PostgreSQL than a hash GROUP BY (customer, day) and then by customer.
-        # Measured at 10M rows and left out, as they bought nothing: materialising
-        # the GROUP BY in a temporary table first (the planner picks no parallel
-        # plan for this sort either way) and SET LOCAL work_mem 256MB (the sort
-        # still spills; at 1GB it fits in memory and was no faster).)
+        # COUNT(DISTINCT day) sorts the rows by customer, which PostgreSQL does faster
+        # than a hash GROUP BY (customer, day) and then by customer; at 10M rows neither
+        # a temporary table for the GROUP BY nor a larger work_mem makes it faster.
         rows = sa.select(
             self.id_text().label("cid"),
             day.label("day"),
@@ -536,8 +421,181 @@ class _Plan:
         return [(int(n), value) for n, value in self.connection.execute(query)]
 
 
+class _SQLitePlan(_Plan):
+    """SQLite's expressions (dates as text, numbers through `segbot_number`; module doc)."""
+
+    def __init__(self, connection, query: str, source: str, settings: Settings):
+        super().__init__(connection, query, source, settings)
+        _register_sqlite_number(connection)
+
+    def trim(self, text):
+        return self.sa.func.trim(text, _WHITESPACE)
+
+    def date_blank(self):
+        return self._text_blank(self.date)
+
+    def date_bad(self):
+        sa = self.sa
+        text = self.date
+        head = sa.func.substr(text, 1, 10)
+        good = sa.and_(
+            sa.func.typeof(text) == "text",
+            text.op("GLOB")(_SQLITE_DAY + "*"),
+            sa.or_(
+                sa.func.length(text) == 10,
+                text.op("GLOB")(_SQLITE_DAY + "[T ][0-9][0-9]:[0-9][0-9]*"),
+            ),
+            sa.func.date(text).is_not(None),
+            sa.func.date(head) == head,
+        )
+        return self._bad(self.date_blank(), good)
+
+    def day(self):
+        sa = self.sa
+        # date() applies the offset; julianday of a bare date is an exact .5.
+        return sa.cast(sa.func.julianday(sa.func.date(self.date)) - _EPOCH_JULIAN, sa.Integer)
+
+    def _number_parts(self, column, role: str):
+        sa = self.sa
+        kind = sa.func.typeof(column)
+        parsed = getattr(sa.func, _SQLITE_NUMBER_FUNCTION)(column)  # NULL: not a number
+        blank = sa.or_(
+            column.is_(None),
+            sa.and_(kind == "text", self.trim(column) == ""),
+        )
+        numeric = sa.or_(kind == "integer", sa.and_(kind == "real", parsed.is_not(None)))
+        good = sa.or_(numeric, sa.and_(kind == "text", parsed.is_not(None)))
+        value = sa.case((kind == "text", parsed), else_=sa.cast(column, sa.Double))
+        return blank, self._bad(blank, good), value
+
+    def _type_checks(self, count) -> dict:
+        checks = {
+            "id_odd": count(self._odd_type(self.id, ("integer", "text"))),
+            "date_odd": count(self._odd_type(self.date, ("text",))),
+            "amount_odd": count(self._odd_type(self.amount, ("integer", "real", "text"))),
+        }
+        if self.quantity is not None:
+            checks["quantity_odd"] = count(
+                self._odd_type(self.quantity, ("integer", "real", "text"))
+            )
+        return checks
+
+    def _refuse_types(self, found) -> None:
+        for role, name in (
+            ("id", self.id_name),
+            ("date", self.date_name),
+            ("amount", self.amount_name),
+            ("quantity", self.quantity_name),
+        ):
+            if found.get(f"{role}_odd"):
+                raise _NoPushDown(
+                    f"{role} column {name!r} holds values SQLite stores as numbers or blobs "
+                    f"({found[f'{role}_odd']:,} rows)"
+                )
+
+    def _odd_type(self, column, allowed: tuple[str, ...]):
+        """Values stored in a type push-down does not read the same (counted)."""
+        sa = self.sa
+        return sa.and_(column.is_not(None), sa.func.typeof(column).not_in(allowed))
+
+
+class _PostgresPlan(_Plan):
+    """PostgreSQL's expressions (typed columns, regular expressions; module doc)."""
+
+    def __init__(self, connection, query: str, source: str, settings: Settings):
+        super().__init__(connection, query, source, settings)
+        self.types = self._types()
+
+    def _types(self) -> dict[str, str]:
+        sa = self.sa
+        roles = {"id": self.id, "date": self.date, "amount": self.amount}
+        if self.quantity is not None:
+            roles["quantity"] = self.quantity
+        probe = sa.select(
+            *[sa.cast(sa.func.pg_typeof(col), sa.Text).label(role) for role, col in roles.items()]
+        ).limit(1)
+        row = self.connection.execute(probe).first()
+        if row is None:
+            raise DataError(f"{self.source} has no rows")
+        types = dict(row._mapping)
+        if types["id"] not in _PG_TEXT | _PG_INTEGER | {"uuid"}:
+            raise _NoPushDown(f"id column {self.id_name!r} is of type {types['id']}")
+        if types["date"] not in _PG_TEXT | {
+            "date",
+            "timestamp without time zone",
+            "timestamp with time zone",
+        }:
+            raise _NoPushDown(f"date column {self.date_name!r} is of type {types['date']}")
+        for role in ("amount", "quantity"):
+            if role in types and types[role] not in _PG_TEXT | _PG_INTEGER | _PG_FLOAT:
+                name = self.amount_name if role == "amount" else self.quantity_name
+                raise _NoPushDown(f"{role} column {name!r} is of type {types[role]}")
+        return types
+
+    def trim(self, text):
+        return self.sa.func.btrim(text, _WHITESPACE)
+
+    def date_blank(self):
+        if self.types["date"] in _PG_TEXT:
+            return self._text_blank(self.date)
+        return self.date.is_(None)
+
+    def date_bad(self):
+        if self.types["date"] not in _PG_TEXT:
+            return self.sa.false()  # a date or timestamp type holds only dates
+        return self._bad(self.date_blank(), self.date.op("~")(_PG_DATE_TEXT))
+
+    def day(self):
+        sa = self.sa
+        kind = self.types["date"]
+        epoch = sa.literal_column("DATE '1970-01-01'")  # a constant, not a per-row cast
+        if kind == "date":
+            return self.date - epoch
+        if kind == "timestamp with time zone":
+            # timezone('UTC', ...): the UTC wall time, whatever the session's time zone
+            stamp = sa.func.timezone("UTC", self.date)
+        elif kind in _PG_TEXT:
+            stamp = sa.case(
+                (
+                    self.date.op("~")(_PG_OFFSET),
+                    sa.func.timezone("UTC", sa.cast(self.date, sa.DateTime(timezone=True))),
+                ),
+                else_=sa.cast(self.date, sa.DateTime()),
+            )
+        else:  # timestamp without time zone: as written
+            stamp = self.date
+        return sa.cast(stamp, sa.Date) - epoch
+
+    def _number_parts(self, column, role: str):
+        """Sums of exact numerics: the same totals whatever order (parallel) workers
+        add rows in, so unchanged data keeps its digest."""
+        sa = self.sa
+        kind = self.types[role]
+        if kind in _PG_TEXT:
+            blank = self._text_blank(column)
+            value = sa.cast(self.trim(column), sa.Numeric)
+            return blank, self._bad(blank, column.op("~")(_PG_NUMBER)), value
+        if kind in _PG_INTEGER:
+            return column.is_(None), sa.false(), column  # integer sums are exact
+        # real, double precision, numeric: NaN counts as missing, infinities as bad, as
+        # they do in-process (they arrive as float NaN and inf).
+        # Constants as SQL literals: a bound '1970-01-01'::varchar cast to a type is
+        # evaluated again on every row; numeric -> float8 goes through text (slow).
+        same = "numeric" if kind == "numeric" else "float8"
+        blank = sa.or_(column.is_(None), column == sa.literal_column(f"'NaN'::{same}"))
+        if kind != "numeric":
+            bad = sa.func.abs(column) == sa.literal_column("'Infinity'::float8")
+        elif self.connection.dialect.server_version_info >= (14,):  # numeric infinities
+            bad = sa.func.abs(column) == sa.literal_column("'Infinity'::numeric")
+        else:
+            bad = sa.false()
+        bad = sa.and_(sa.not_(blank), bad)
+        value = column if kind == "numeric" else sa.cast(column, sa.Numeric)
+        return blank, bad, value
+
+
 def _shown(offending: list[tuple[int, object]]) -> str:
-    """ "row 5: 'abc', row 9: 'n/a'" as `model.data.load.first_values` writes it."""
+    """ "row 5: 'abc', row 9: 'n/a'" as `model.data.messages.first_values` writes it."""
     values = pd.Series([value for _, value in offending], dtype=object)
     numbers = {i: n for i, (n, _) in enumerate(offending)}
     return first_values(lambda i: f"row {numbers[i]}", values, range(len(offending)))

@@ -371,8 +371,8 @@ def lloyd(
     centre (sklearn would move it to a far point; from a good start on millions of
     rows this does not happen).
 
-    Kept over `KMeans(algorithm="lloyd", init=centers, n_init=1)` because it still
-    earns its place: with the runner-up pass both need, 1.3x faster at 1M and 10M
+    Used rather than `KMeans(algorithm="lloyd", init=centers, n_init=1)`: with the
+    runner-up pass both need, 1.3x faster at 1M and 10M
     rows and ~1/5 of the extra memory (10M: +116 MB against +533 MB, scikit-learn's
     copy of x), same iterations, inertia equal to 0.002% (bench/bench_lloyd.py,
     BENCHMARKS.md)."""

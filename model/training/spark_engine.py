@@ -11,7 +11,7 @@ What runs where:
   written as Parquet. No Python runs on the executors and no row passes through
   Python on the way (Python workers start only to point at the rows named in an
   error message);
-- driver: a sample of at most `features.FIT_SAMPLE` rows, on which the
+- driver: a sample of at most `pipeline.FIT_SAMPLE` rows, on which the
   scikit-learn `ColumnTransformer` is fitted exactly as the local engine fits
   it (the Spark expressions are built from its fitted statistics, so the stored
   pipeline predicts a prospect as Spark assigned the rows) and k is chosen by
@@ -47,7 +47,8 @@ import numpy as np
 import pandas as pd
 
 from model.config import Settings
-from model.data import load, messages
+from model.data import load, messages, rules
+from model.data.ids import ROW_IDS
 from model.errors import DataError, SegbotError
 from model.training import pipeline as feat
 from model.training import selection
@@ -84,7 +85,7 @@ def spark_fit(
     settings: Settings, progress: Progress | None = None, spark: Any = None
 ) -> tuple[load.Dataset, EngineFit]:
     """Read, check and cluster `settings.data` on Spark: the validated dataset (ids
-    sorted) and the fit for `training.train_version`. `spark`: a session to use
+    sorted) and the fit for `train.train_version`. `spark`: a session to use
     (tests); otherwise one is started for `settings.spark_master` and stopped."""
     progress = progress or (lambda stage, fraction: None)
     _require_pyspark()
@@ -307,35 +308,28 @@ def _read_jdbc(spark, url: str, settings: Settings):
 
 
 def _validate(df, settings: Settings, source: str, where):
-    """The rules of `model.data.load` on a Spark DataFrame, with its messages. Returns
+    """The rules of `model.data.rules` on a Spark DataFrame, as the local loader
+    checks them: the same messages, mostly in the same order. Returns
     (clean DataFrame: id text, numeric double (null = missing), text trimmed
     (null = missing); numeric names, {text name: sorted levels}, notes, rows)."""
     from pyspark.sql import functions as F
 
     id_column = settings.id_column
-    if id_column == load.ROW_IDS:
-        raise DataError(f"--engine spark needs an id column (--id-column {load.ROW_IDS} is local)")
+    if id_column == ROW_IDS:
+        raise DataError(f"--engine spark needs an id column (--id-column {ROW_IDS} is local)")
     if settings.categorical:
         raise DataError(
             "SEGBOT_CATEGORICAL / --categorical is read by the local engine only; "
             "train with --engine local, or cast the codes to text in the source"
         )
     columns = list(df.columns)
-    wanted = load.wanted_columns(columns, settings, source)  # the local engine's messages
-    if len(set(columns)) != len(columns):
-        twice = sorted({c for c in columns if columns.count(c) > 1})
-        raise DataError(f"{source} has more than one column named {messages.name_list(twice)}")
+    wanted = load.wanted_columns(columns, settings, source)
+    rules.check_unique_columns(columns, source)
     if wanted is not None:
         df = df.select(*[F.col(_q(c)) for c in wanted])
     types = dict(df.dtypes)
     listed = bool(settings.features)
-    names = settings.features or [
-        c
-        for i, c in enumerate(columns)
-        if c != id_column
-        and not load.PANDAS_INDEX.match(c)
-        and not (i == 0 and c == load.CSV_INDEX)
-    ]
+    names = settings.features or rules.feature_candidates(columns, id_column)
 
     def trimmed(c: str):
         t = F.trim(F.col(_q(c)).cast("string"))
@@ -358,10 +352,7 @@ def _validate(df, settings: Settings, source: str, where):
         t = types[c]
         if t.startswith(("date", "timestamp")):
             if listed:
-                raise DataError(
-                    f"column {c!r} holds dates or times, not numbers or categories; "
-                    "for a purchase log set SEGBOT_DATA_KIND=transactions (or --kind)"
-                )
+                raise rules.dates_listed(c)
             continue
         kinds[c] = "numeric" if t.startswith(_NUMERIC_TYPES) else "string"
         raw = raw_number(c)
@@ -372,14 +363,10 @@ def _validate(df, settings: Settings, source: str, where):
     stats = df.agg(*aggs).first().asDict()
     n = int(stats["n"])
     if n == 0:
-        raise DataError(f"{source} has no rows")
+        raise rules.no_rows(source)
     if stats["no_id"]:
-        count = int(stats["no_id"])
         rows = _first_rows(df, id_text.isNull())
-        raise DataError(
-            f"id column {id_column!r} is empty in {count:,} {messages.plural(count, 'row')} "
-            f"({', '.join(where(i) for i, _ in rows)}); every customer needs an id"
-        )
+        raise rules.empty_ids(id_column, int(stats["no_id"]), [i for i, _ in rows], where)
 
     numeric, text, notes, skipped = [], [], [], []
     for i, c in enumerate(names):
@@ -387,11 +374,11 @@ def _validate(df, settings: Settings, source: str, where):
             continue
         present, numbers, finite = (int(stats[f"{x}{i}"]) for x in "pvf")
         if present == 0:
-            _all_missing(c, listed, notes)
+            rules.all_missing(c, listed, notes)
             continue
         if kinds[c] == "string":
             bad = present - numbers
-            if 2 * bad >= present:  # mostly text, as the local reader decides
+            if rules.mostly_text(present, bad):
                 if listed:
                     text.append(c)
                 else:
@@ -399,56 +386,28 @@ def _validate(df, settings: Settings, source: str, where):
                 continue
             if bad:
                 hit = trimmed(c).isNotNull() & (raw_number(c).isNull() | F.isnan(raw_number(c)))
-                rows = _first_rows(df, hit, trimmed(c))
-                shown = ", ".join(f"{where(r)}: {messages.quote(v)}" for r, v in rows)
-                raise DataError(
-                    f"column {c!r} has text where numbers are expected in {bad:,} "
-                    f"{messages.plural(bad, 'row')} ({shown})"
-                )
+                raise rules.text_in_numbers(c, bad, _first_rows(df, hit, trimmed(c)), where)
         if finite < numbers:  # infinite values: missing, as in the local engine
-            count = numbers - finite
             rows = _first_rows(df, F.abs(raw_number(c)) == float("inf"))
-            note = (
-                f"column {c!r}: {count:,} infinite {messages.plural(count, 'value')} "
-                f"treated as missing ({', '.join(where(r) for r, _ in rows)})"
-            )
+            note = rules.infinite_note(c, numbers - finite, [r for r, _ in rows], where)
             notes.append(note)
             log.warning(note)
         if finite == 0:
-            _all_missing(c, listed, notes)
+            rules.all_missing(c, listed, notes)
             continue
         numeric.append(c)
     levels: dict[str, list[str]] = {}
     for c in text:
         values = [
-            r[0] for r in df.select(trimmed(c)).distinct().limit(load.MAX_CATEGORIES + 1).collect()
+            r[0] for r in df.select(trimmed(c)).distinct().limit(rules.MAX_CATEGORIES + 1).collect()
         ]
         values = [v for v in values if v is not None]
-        if len(values) > load.MAX_CATEGORIES:
-            many = df.select(trimmed(c)).distinct().count() - 1
-            raise DataError(
-                f"column {c!r} has {many:,} different values; a categorical "
-                f"feature can have at most {load.MAX_CATEGORIES} (is it an id or free text?)"
-            )
+        if len(values) > rules.MAX_CATEGORIES:  # count them all only to say how many
+            rules.check_categories(c, df.select(trimmed(c)).dropna().distinct().count())
         levels[c] = values
     if not numeric and not levels:
-        hint = (
-            f"; text columns {messages.name_list(skipped)} are used only when listed in "
-            "SEGBOT_FEATURES / --features"
-            if skipped
-            else ""
-        )
-        raise DataError(
-            f"no usable feature column in {source}: no numeric column besides the id "
-            f"{id_column!r}{hint}; the columns are: {messages.name_list(columns)}"
-        )
-    if n < 2:
-        raise DataError(f"{source} has only 1 row; segmenting needs at least 2")
-    if settings.fixed_k is not None and n < settings.fixed_k:
-        raise DataError(
-            f"{source} has {n} rows but SEGBOT_K / --k asks for {settings.fixed_k} segments; "
-            "lower --k (or set it to auto) or add rows"
-        )
+        raise rules.no_usable_feature(source, id_column, skipped, columns)
+    rules.check_enough_rows(n, source, settings.fixed_k)
     # listed order (or the table's), numeric and text keep it
     order = [c for c in names if c in numeric or c in levels]
     clean = df.select(
@@ -456,14 +415,10 @@ def _validate(df, settings: Settings, source: str, where):
         *[(number(c) if c in numeric else trimmed(c)).alias(c) for c in order],
     )
     twice = clean.groupBy(_ID).count().filter("count > 1")
-    dupes = twice.limit(load.SHOW).collect()
+    dupes = twice.limit(messages.SHOW).collect()
     if dupes:
-        groups = twice.count()
-        shown = "; ".join(f"{messages.quote(r[_ID])} on {r['count']} rows" for r in dupes)
-        raise DataError(
-            f"id column {id_column!r} has {groups:,} duplicate {messages.plural(groups, 'id')} "
-            f"({shown}); a customers table needs one row per customer"
-        )
+        shown = [f"{messages.quote(r[_ID])} on {r['count']} rows" for r in dupes]
+        raise rules.duplicate_ids(id_column, twice.count(), shown)
     numeric = [c for c in order if c in numeric]
     levels = {c: levels[c] for c in order if c in levels}
     return clean, numeric, levels, notes, n
@@ -481,19 +436,13 @@ def _id_text(F, col, dtype: str):
 
 
 def _first_rows(df, condition, value=None) -> list[tuple[int, Any]]:
-    """The first `load.SHOW` (0-based position, value) where `condition` holds, in
+    """The first `messages.SHOW` (0-based position, value) where `condition` holds, in
     the order the source holds the rows (only on the way to an error message)."""
     from pyspark.sql import functions as F
 
     picked = df.select(condition.alias("hit"), (value if value is not None else F.lit(None)))
-    hits = picked.rdd.zipWithIndex().filter(lambda t: bool(t[0][0])).take(load.SHOW)
+    hits = picked.rdd.zipWithIndex().filter(lambda t: bool(t[0][0])).take(messages.SHOW)
     return [(int(i), row[1]) for row, i in hits]
-
-
-def _all_missing(name: str, listed: bool, notes: list[str]) -> None:
-    if listed:
-        raise DataError(f"feature column {name!r} has no values: it is missing in every row")
-    notes.append(f"column {name!r} skipped: it is missing in every row")
 
 
 def _q(name: str) -> str:
@@ -617,11 +566,10 @@ def _driver_frame(frame: pd.DataFrame, numeric: list[str], categorical: list[str
 def _kmeans(scaled, names: list[str], k: int, seed: int, start: np.ndarray | None) -> np.ndarray:
     """Centres of Spark MLlib's KMeans (Lloyd) on every row, in the JVM, from
     `start`: the centres `selection.choose_k` already fitted on the driver sample,
-    as the local engine starts its Lloyd from a sample's centres. One run from
-    good centres replaces the best of 3 k-means|| starts (each ran k-means|| and
-    then up to 300 jobs; one start alone landed 35% above the local inertia on
-    the bundled sample). At 1M rows on local[2], in one session: 41.4 s -> 4.7 s,
-    the same final cost.
+    as the local engine starts its Lloyd from a sample's centres. From good
+    centres one run suffices; Spark's own k-means|| starts each cost a run of
+    jobs before Lloyd's, and a single one can end far above the local engine's
+    inertia (bench/bench_spark.py times both engines).
 
     pyspark.ml KMeans takes no initial centres, so this calls mllib's in the JVM
     through py4j; the vectors go from the DataFrame to mllib's RDD with Spark's

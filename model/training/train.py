@@ -91,7 +91,7 @@ def train_version(
 
     # Charts are drawn by a second process, started first: it imports matplotlib
     # while this one imports scikit-learn and SciPy (~1 s of one core, which is why
-    # model.training.stages is imported only now), then draws while this one trains (see
+    # model.training.stages is imported only here), then draws while this one trains (see
     # model.charts.worker).
     worker = ChartWorker.start() if CHART_WORKER else None
     try:
@@ -102,7 +102,7 @@ def train_version(
         gc.freeze()
         # One BLAS thread: our matrix products are small or memory-bound, and
         # OpenBLAS threads spin while they wait, so on 2 shared cores a second
-        # thread made distances() 5x and the silhouette 2x slower, never faster.
+        # thread makes distances() 5x and the silhouette 2x slower, never faster.
         # (KMeans parallelises with OpenMP, which this leaves alone.)
         with threadpool_limits(limits=1, user_api="blas"):
             return _train(
