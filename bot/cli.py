@@ -13,7 +13,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from model import SegbotError, Settings
+from bot.settings import BotSettings
+from model import SegbotError
 
 # Flags of `segbot train` and the setting each overrides (docs/interface.md §5).
 TRAIN_FLAGS: dict[str, tuple[str, str]] = {
@@ -35,7 +36,7 @@ TRAIN_FLAGS: dict[str, tuple[str, str]] = {
 }
 
 
-def load_settings(args: argparse.Namespace) -> Settings:
+def load_settings(args: argparse.Namespace) -> BotSettings:
     """Environment and .env first, then any flag given on the command line."""
     overrides = {
         field: getattr(args, flag[2:].replace("-", "_"))
@@ -43,7 +44,7 @@ def load_settings(args: argparse.Namespace) -> Settings:
         if getattr(args, flag[2:].replace("-", "_"), None) is not None
     }
     try:
-        return Settings(**overrides)
+        return BotSettings(**overrides)
     except ValidationError as exc:
         raise SegbotError(settings_error(exc)) from None
 
@@ -54,9 +55,9 @@ def settings_error(exc: ValidationError) -> str:
     if not first.get("loc"):  # a rule across settings: its message names them
         return "settings: " + str(first["msg"]).removeprefix("Value error, ")
     loc = str(first["loc"][-1])
-    by_alias = {info.alias: name for name, info in Settings.model_fields.items()}
+    by_alias = {info.alias: name for name, info in BotSettings.model_fields.items()}
     field = by_alias.get(loc, loc)
-    info = Settings.model_fields.get(field)
+    info = BotSettings.model_fields.get(field)
     name = info.alias if info is not None and info.alias else field
     flags = [flag for flag, (f, _) in TRAIN_FLAGS.items() if f == field]
     where = f"{name} / {flags[0]}" if flags else name

@@ -24,15 +24,8 @@ from bot import phrases, render
 from bot.commands import Command, Usage, parse, spec_for
 from bot.handlers import HANDLERS, Announcements, Asked, Progress
 from bot.reply import Reply
-from model import (
-    CustomerAnswer,
-    NoModel,
-    NotFound,
-    RetrainInProgress,
-    SegbotError,
-    SegmentService,
-    Settings,
-)
+from bot.settings import BotSettings
+from model import CustomerAnswer, NoModel, NotFound, RetrainInProgress, SegbotError, SegmentService
 
 log = logging.getLogger(__name__)
 MAX_FOUND = 20  # customers answered for one message (the message shortcut)
@@ -51,7 +44,7 @@ class Router:
     def __init__(
         self,
         service: SegmentService,
-        settings: Settings | None = None,
+        settings: BotSettings | None = None,
         announcer: Announcements | None = None,
     ):
         self.service = service
