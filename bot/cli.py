@@ -189,7 +189,7 @@ class _Queued(logging.handlers.QueueHandler):
     """Queues records for the writer thread until `hand_back`; then hands them straight
     to the handlers. The switch is made under the handler's own lock, which every
     emit holds, so a record is either queued before the writer's last drain or written
-    directly: none is lost (a write-back finishing as `serve` exits once was)."""
+    directly: none is lost, not even a write-back's line as `serve` exits."""
 
     def __init__(self, records: queue.SimpleQueue) -> None:
         super().__init__(records)
@@ -210,9 +210,10 @@ class _Queued(logging.handlers.QueueHandler):
 
 def _log_off_the_request_threads() -> Callable[[], None] | None:
     """A server's request threads hand log records to a queue; one thread writes them.
-    Writing from each of them contended on the stream handler's lock: under 20 clients,
-    the one line per command was a quarter of a lookup's time over HTTP. Returns what
-    writes the rest and puts the handlers back (before the last line of a failed start)."""
+    Written from each of them, they contend on the stream handler's lock: under 20
+    clients, the one line per command costs a quarter of a lookup's time over HTTP.
+    Returns what writes the rest and puts the handlers back (before the last line of a
+    failed start)."""
     root = logging.getLogger()
     handlers = root.handlers[:]
     if not handlers or any(type(h) is not logging.StreamHandler for h in handlers):

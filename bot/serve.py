@@ -93,8 +93,8 @@ class Startup:
             log.warning("warm-up failed; the first prospect will be slower", exc_info=True)
         # What is imported and loaded by now lives as long as the server. Frozen, the
         # garbage collector stops walking those ~150k objects (NumPy, pandas,
-        # scikit-learn, Bolt) on every full collection: each was a ~80 ms pause for all
-        # requests in flight, what the HTTP benchmark's p99 showed.
+        # scikit-learn, Bolt) on every full collection, otherwise a ~80 ms pause for all
+        # requests in flight each time (it shows in the HTTP benchmark's p99).
         gc.freeze()
 
     def _train(self, server: Any) -> None:

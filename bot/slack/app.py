@@ -27,8 +27,8 @@ from model import SegbotError
 WEB_API_TIMEOUT = 30  # seconds per call; uploads of big exports need a while
 # Answers to events and clicks waiting for the posting pool. Bounded so a hung Slack
 # cannot grow memory without end (each holds one reply), but deep enough that a burst of clicks
-# is answered late rather than dropped (the HTTP benchmark's flood dropped a third
-# at 64).
+# is answered late rather than dropped (at 64, the HTTP benchmark's flood loses a
+# third).
 POSTS_QUEUED = 4096
 
 
