@@ -136,13 +136,7 @@ def trend(answer: Trend) -> Reply:
     if answer.unreadable:
         names = ", ".join(map(literal, answer.unreadable))
         lines.append(f"Left out, their files are damaged (see `/segments history`): {names}")
-    return make_reply(
-        [head, *lines],
-        [section(head), section("\n".join(lines))],
-        files=chart_files({"trend": answer.chart} if answer.chart else {}, last.version),
-        verb="trend",
-        answer=answer,
-    )
+    return _with_chart("trend", head, lines, answer.chart, last.version, answer)
 
 
 def move_line(m: dict[str, Any], verb: str = "") -> str:
@@ -163,10 +157,17 @@ def flows(answer: Flows) -> Reply:
     )
     moves = moves_lines(biggest_flows(answer))
     lines = ["Biggest moves:", *moves] if moves else ["Nobody changed segment."]
+    return _with_chart("flows", head, lines, answer.chart, answer.version, answer)
+
+
+def _with_chart(
+    verb: str, head: str, lines: list[str], chart: str | None, version: str, answer: object
+) -> Reply:
+    """A head and its lines, with the chart named after `verb` when one was drawn."""
     return make_reply(
         [head, *lines],
         [section(head), section("\n".join(lines))],
-        files=chart_files({"flows": answer.chart} if answer.chart else {}, answer.version),
-        verb="flows",
+        files=chart_files({verb: chart} if chart else {}, version),
+        verb=verb,
         answer=answer,
     )
