@@ -59,11 +59,11 @@ def serve_baseline(port: int) -> None:
     import uvicorn
     from slack_bolt import App
 
-    from bot.http import SegbotASGI
+    from bot.settings import BotSettings
     from bot.slack.app import web_client
-    from model import Settings
+    from bot.slack.http import SegbotASGI
 
-    settings = Settings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=os.environ["SLACK_API_URL"])
+    settings = BotSettings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=os.environ["SLACK_API_URL"])
     app = App(
         client=web_client(settings),
         signing_secret=SECRET,

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, TextIO
 from bot import render
 from bot.files import save_files
 from bot.reply import Reply
-from model import RetrainResult, Rollback, Settings
+from bot.settings import BotSettings
+from model import RetrainResult, Rollback
 
 if TYPE_CHECKING:
     from model import WriteBackResult
@@ -36,7 +37,7 @@ class Announcer:
         self.where = where or ("the log only" if post is None else "the announcement channel")
 
     @classmethod
-    def for_settings(cls, settings: Settings, post: Post | None, where: str = "") -> Announcer:
+    def for_settings(cls, settings: BotSettings, post: Post | None, where: str = "") -> Announcer:
         return cls(post, announce_unchanged=settings.announce_unchanged, where=where)
 
     def retrained(self, result: RetrainResult, *, by: str | None = None) -> Reply | None:

@@ -8,10 +8,11 @@ from bot.files import save_files
 from bot.progress import terminal_progress
 from bot.render import unescape
 from bot.router import Router
-from model import SegmentService, Settings
+from bot.settings import BotSettings
+from model import SegmentService
 
 
-def run_ask(settings: Settings, command_line: str, as_json: bool, out: str | None) -> int:
+def run_ask(settings: BotSettings, command_line: str, as_json: bool, out: str | None) -> int:
     """Exit 0 on an answer, 1 on a usage, not-found or other refusal."""
     router = Router(SegmentService(settings), settings)
     with terminal_progress() as progress:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from model import SegbotError, Settings
+from bot.settings import BotSettings
+from model import SegbotError
 
 # Flags of `segbot train` and the setting each overrides (docs/interface.md §5).
 TRAIN_FLAGS: dict[str, tuple[str, str]] = {
@@ -35,7 +36,7 @@ TRAIN_FLAGS: dict[str, tuple[str, str]] = {
 }
 
 
-def load_settings(args: argparse.Namespace) -> Settings:
+def load_settings(args: argparse.Namespace) -> BotSettings:
     """Environment and .env first, then any flag given on the command line."""
     overrides = {
         field: getattr(args, flag[2:].replace("-", "_"))
@@ -43,7 +44,7 @@ def load_settings(args: argparse.Namespace) -> Settings:
         if getattr(args, flag[2:].replace("-", "_"), None) is not None
     }
     try:
-        return Settings(**overrides)
+        return BotSettings(**overrides)
     except ValidationError as exc:
         raise SegbotError(settings_error(exc)) from None
 
@@ -54,9 +55,9 @@ def settings_error(exc: ValidationError) -> str:
     if not first.get("loc"):  # a rule across settings: its message names them
         return "settings: " + str(first["msg"]).removeprefix("Value error, ")
     loc = str(first["loc"][-1])
-    by_alias = {info.alias: name for name, info in Settings.model_fields.items()}
+    by_alias = {info.alias: name for name, info in BotSettings.model_fields.items()}
     field = by_alias.get(loc, loc)
-    info = Settings.model_fields.get(field)
+    info = BotSettings.model_fields.get(field)
     name = info.alias if info is not None and info.alias else field
     flags = [flag for flag, (f, _) in TRAIN_FLAGS.items() if f == field]
     where = f"{name} / {flags[0]}" if flags else name
@@ -188,7 +189,7 @@ class _Queued(logging.handlers.QueueHandler):
     """Queues records for the writer thread until `hand_back`; then hands them straight
     to the handlers. The switch is made under the handler's own lock, which every
     emit holds, so a record is either queued before the writer's last drain or written
-    directly: none is lost (a write-back finishing as `serve` exits once was)."""
+    directly: none is lost, not even a write-back's line as `serve` exits."""
 
     def __init__(self, records: queue.SimpleQueue) -> None:
         super().__init__(records)
@@ -209,9 +210,10 @@ class _Queued(logging.handlers.QueueHandler):
 
 def _log_off_the_request_threads() -> Callable[[], None] | None:
     """A server's request threads hand log records to a queue; one thread writes them.
-    Writing from each of them contended on the stream handler's lock: under 20 clients,
-    the one line per command was a quarter of a lookup's time over HTTP. Returns what
-    writes the rest and puts the handlers back (before the last line of a failed start)."""
+    Written from each of them, they contend on the stream handler's lock: under 20
+    clients, the one line per command costs a quarter of a lookup's time over HTTP.
+    Returns what writes the rest and puts the handlers back (before the last line of a
+    failed start)."""
     root = logging.getLogger()
     handlers = root.handlers[:]
     if not handlers or any(type(h) is not logging.StreamHandler for h in handlers):

@@ -44,8 +44,8 @@ _INSIDE_CODE = {STAR: "*", LOW: "_", TILDE: "~", TICK: "\u02cb", QUOTE: ""}
 # Code spans keep their backticks: `/segments history` reads as a command in plain text.
 _PLAIN = {STAR: "*", LOW: "_", TILDE: "~", TICK: "`", QUOTE: ""}
 # Character classes only: the regex engine scans them fast, and Python runs only for a
-# match (str.translate looked up every character: ~40 µs a reply part here; a
-# look-behind in the pattern was slower still).
+# match (str.translate looks up every character: ~40 µs a reply part; a look-behind
+# in the pattern is slower still).
 _TO_LITERAL = re.compile("[&<>`*_~\ue000-\ue004]")
 _TO_PLAIN = re.compile("[*_~\ue000-\ue004]")
 _HELD_ONLY = re.compile("[\ue000-\ue004]")

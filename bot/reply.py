@@ -8,39 +8,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 Visibility = Literal["ephemeral", "in_channel"]
-# How a reply goes out; `Place.how` decides it from where the command came from.
-How = Literal["respond", "message", "ephemeral", "dm", "view"]
-
-
-@dataclass(frozen=True)
-class Place:
-    """Where a command came from, and so where its answers go (Slack surfaces only).
-
-    - a slash command, a click on a message or a message shortcut: its `response_url`
-      (ephemeral stays ephemeral), which reaches any conversation, the bot a member or
-      not; the Web API in `channel` only when that fails;
-    - a mention: where it was said, in its thread (`thread_ts`) only when it was said in
-      one (Slack shows an ephemeral in a thread only once the thread has replies);
-      ephemeral answers to the asker only;
-    - a direct message to the bot (`dm`): normal messages, only the asker sees them;
-    - App Home, modals and shortcuts without a conversation: the user's DM with the bot;
-    - `view_id`: a view to update instead (a modal's answer)."""
-
-    user: str
-    channel: str | None = None  # None: the user's DM with the bot, opened when needed
-    thread_ts: str | None = None
-    has_response_url: bool = False  # slash commands, clicks on messages, message shortcuts
-    dm: bool = False
-    view_id: str | None = None
-
-    def how(self, visibility: Visibility) -> How:
-        if self.view_id:
-            return "view"
-        if self.has_response_url:
-            return "respond"
-        if self.channel is None or self.dm:
-            return "dm"
-        return "ephemeral" if visibility == "ephemeral" else "message"
 
 
 @dataclass(frozen=True)

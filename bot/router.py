@@ -8,8 +8,9 @@ acknowledged at once and run afterwards, so the `plan*` entry points return a
 Entry points: `plan` (a slash command's text), `plan_said` (a mention, a DM, a
 shell line: command lines without the slash, or plain phrasings), and
 `plan_command` (a `Command` built directly by a click or a modal, no round trip
-through text). All check access the same way, with the asker's identity. Where
-the answer goes is the caller's: see `bot.reply.Place`.
+through text). All check access the same way, with the asker's identity; what a
+command then does is its verb's handler's (`bot.handlers`). Where the answer goes is
+the caller's (in Slack: `bot.slack.delivery.Place`).
 """
 
 from __future__ import annotations
@@ -18,40 +19,16 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from bot import phrases, render
 from bot.commands import Command, Usage, parse, spec_for
+from bot.handlers import HANDLERS, Announcements, Asked, Progress
 from bot.reply import Reply
-from model import (
-    CustomerAnswer,
-    NoModel,
-    NotFound,
-    RetrainInProgress,
-    RetrainResult,
-    Rollback,
-    SegbotError,
-    SegmentService,
-    Settings,
-)
+from bot.settings import BotSettings
+from model import CustomerAnswer, NoModel, NotFound, RetrainInProgress, SegbotError, SegmentService
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str, float], None]
 MAX_FOUND = 20  # customers answered for one message (the message shortcut)
-
-
-class Announcements(Protocol):
-    """Told what an admin's retrain or rollback did (`bot.announce.Announcer` is one).
-    The router only tells; where it is said (a Slack channel, the terminal) is the
-    caller's, so the router reaches no Slack."""
-
-    def retrained(self, result: RetrainResult, *, by: str | None = None) -> object: ...
-
-    def failed(
-        self, exc: BaseException, still_served: str | None, *, by: str | None = None
-    ) -> object: ...
-
-    def rolled_back(self, answer: Rollback, *, by: str | None = None) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +44,7 @@ class Router:
     def __init__(
         self,
         service: SegmentService,
-        settings: Settings | None = None,
+        settings: BotSettings | None = None,
         announcer: Announcements | None = None,
     ):
         self.service = service
@@ -211,7 +188,8 @@ class Router:
         `admin`: the asker may use admin commands (their buttons are shown)."""
         started = time.perf_counter()
         try:
-            reply = self._answer(command, progress, user, admin)
+            asked = Asked(command, self.service, progress, user, admin, self.announcer)
+            reply = HANDLERS[command.verb](asked)
         except NoModel as exc:
             training = NoModel("the first model is still training; try again in a minute")
             reply = render.error(training if self.service.is_retraining else exc)
@@ -232,60 +210,6 @@ class Router:
             (time.perf_counter() - started) * 1000,
         )
         return reply
-
-    def _answer(
-        self, command: Command, progress: Progress | None, user: str | None, admin: bool
-    ) -> Reply:
-        service, verb, arg = self.service, command.verb, command.arg
-        if verb == "help":
-            return render.help_reply()
-        if verb == "customer":
-            return render.customer(service.lookup(arg or ""), admin=admin)
-        if verb == "show":
-            return self._show(arg or "")
-        if verb == "customer_history":
-            return render.customer_history(service.customer_history(arg or ""))
-        if verb == "movers":
-            v = command.values
-            answer = service.movers(v["from"], v["to"], v.get("version"), with_ids=admin)
-            return render.movers(answer, admin=admin)
-        if verb == "trend":
-            return render.trend(service.trend())
-        if verb == "flows":
-            return render.flows(service.flows(arg))
-        if verb == "predict":
-            return render.predict(service.predict(dict(command.values)))
-        if verb == "summary":
-            return render.summary(service.summary())
-        if verb == "history":
-            return render.history(service.history())
-        if verb == "chart":
-            path = service.chart(arg or "clusters")
-            return render.chart(arg or "clusters", path, path.parent.name)
-        if verb == "export":
-            return render.export(service.export(arg or ""))
-        if verb == "rollback":
-            rolled = service.rollback(arg or "")
-            if self.announcer is not None:
-                self.announcer.rolled_back(rolled, by=user or "")
-            return render.rollback(rolled)
-        if verb == "retrain":
-            before = service.served_version
-            result = service.retrain(progress=progress, force=arg == "force")
-            if self.announcer is not None:
-                self.announcer.retrained(result, by=user or "")
-            return render.retrain_result(result, before)
-        raise AssertionError(f"no handler for {verb}")  # the table and this list disagree
-
-    def _show(self, text: str) -> Reply:
-        summary = self.service.summary()
-        wanted = self.service.find_segment(text).id
-        seg = next(s for s in summary.segments if s.id == wanted)
-        # Sizes by name: identity is kept across retrains, and so are the names.
-        across = [
-            (v.version, v.sizes.get(seg.name)) for v in reversed(self.service.history().versions)
-        ]
-        return render.segment(seg, summary.version, across)
 
     def _served(self) -> str | None:
         try:

@@ -34,7 +34,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from filelock import FileLock, Timeout
 
 from bot.announce import Announcer
-from model import RetrainInProgress, SegbotError, SegmentService, Settings, write_atomic
+from bot.settings import BotSettings
+from model import RetrainInProgress, SegbotError, SegmentService, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 
 # ---- settings -> trigger -----------------------------------------------------------------------
-def timezone_of(settings: Settings) -> tzinfo:
+def timezone_of(settings: BotSettings) -> tzinfo:
     name = (settings.timezone or "").strip() or "UTC"
     try:
         return ZoneInfo(name)
@@ -119,7 +120,7 @@ def cron_trigger(expression: str, tz: tzinfo) -> BaseTrigger:
     return CronTrigger(day=day, day_of_week=days, **common)
 
 
-def retrain_trigger(settings: Settings) -> BaseTrigger | None:
+def retrain_trigger(settings: BotSettings) -> BaseTrigger | None:
     """The trigger for scheduled retrains, or None when SEGBOT_RETRAIN_CRON is not set.
     A bad cron or timezone is a one-line error naming the setting, raised at start."""
     tz = timezone_of(settings)

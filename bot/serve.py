@@ -22,13 +22,14 @@ from urllib.error import URLError
 from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackApiError
 
-from model import SegbotError, SegmentService, Settings
+from bot.settings import BotSettings
+from model import SegbotError, SegmentService
 
 log = logging.getLogger(__name__)
 MODES = ("socket", "http", "shell")
 
 
-def choose_mode(settings: Settings, forced: str | None = None) -> str:
+def choose_mode(settings: BotSettings, forced: str | None = None) -> str:
     """Socket Mode with an app token, HTTP with a bot token and signing secret,
     else the shell. A forced mode must have what it needs."""
     bot, secret, app_token = (
@@ -92,8 +93,8 @@ class Startup:
             log.warning("warm-up failed; the first prospect will be slower", exc_info=True)
         # What is imported and loaded by now lives as long as the server. Frozen, the
         # garbage collector stops walking those ~150k objects (NumPy, pandas,
-        # scikit-learn, Bolt) on every full collection: each was a ~80 ms pause for all
-        # requests in flight, what the HTTP benchmark's p99 showed.
+        # scikit-learn, Bolt) on every full collection, otherwise a ~80 ms pause for all
+        # requests in flight each time (it shows in the HTTP benchmark's p99).
         gc.freeze()
 
     def _train(self, server: Any) -> None:
@@ -146,7 +147,7 @@ def _stop_event() -> threading.Event:
     return stop
 
 
-def run_serve(settings: Settings, mode: str | None = None) -> int:
+def run_serve(settings: BotSettings, mode: str | None = None) -> int:
     from bot import announce
     from bot.schedule import Schedule, retrain_trigger
 
@@ -209,10 +210,10 @@ def _announce_write_backs(service: SegmentService, announcer: Any) -> None:
         service.write_back.on_result(announcer.write_back)
 
 
-def _run_http(app: Any, settings: Settings, startup: Startup) -> None:
+def _run_http(app: Any, settings: BotSettings, startup: Startup) -> None:
     import uvicorn
 
-    from bot.http import SegbotASGI
+    from bot.slack.http import SegbotASGI
 
     config = uvicorn.Config(
         SegbotASGI(app, startup.health),
@@ -227,7 +228,7 @@ def _run_http(app: Any, settings: Settings, startup: Startup) -> None:
     server.run()
 
 
-def _run_socket(app: Any, settings: Settings, startup: Startup) -> None:
+def _run_socket(app: Any, settings: BotSettings, startup: Startup) -> None:
     from bot.slack.socket import connect
 
     stop = _stop_event()

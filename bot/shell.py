@@ -17,7 +17,8 @@ from bot.files import save_files
 from bot.progress import terminal_progress
 from bot.render import unescape
 from bot.router import Router
-from model import SegmentService, Settings
+from bot.settings import BotSettings
+from model import SegmentService
 
 log = logging.getLogger(__name__)
 PROMPT = "segbot> "
@@ -49,7 +50,7 @@ def train_first(service: SegmentService) -> None:
 
 
 def run_shell(
-    settings: Settings,
+    settings: BotSettings,
     out: str | None = None,
     *,
     stdin: TextIO | None = None,

@@ -23,6 +23,7 @@ _HOMES: dict[str, str] = {
     # the service every adapter calls, and what it answers and raises
     "SegmentService": "model.service",
     "Settings": "model.config",
+    "CommaList": "model.config",
     "SegbotError": "model.errors",
     "DataError": "model.errors",
     "InputError": "model.errors",

@@ -1,6 +1,6 @@
 """What the service answers: plain data, no formatting.
 
-The bot's router turns these into text and Block Kit; `segbot ask --json`
+The bot turns these into text and Block Kit (`bot.render`); `segbot ask --json`
 prints them as they are (`dataclasses.asdict`).
 """
 

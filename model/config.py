@@ -1,4 +1,6 @@
-"""Settings from the environment (and `.env`), names fixed by docs/interface.md §5.
+"""The core's settings from the environment (and `.env`), names fixed by
+docs/interface.md §5: the data, the model, the training engine, write-back and the
+guardrails. The bot adds what only it reads (`bot.settings.BotSettings`).
 
 Flags on the command line override them: build `Settings(**overrides)`.
 """
@@ -8,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -20,32 +22,28 @@ def _csv(value: object) -> list[str]:
     return [str(v).strip() for v in value if str(v).strip()]  # type: ignore[union-attr]
 
 
+# A setting written as "a, b, c" (a list given in code is taken as it is).
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_csv)]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
     )
-
-    # Slack (secrets: never logged; repr hides them)
-    slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN", repr=False)
-    slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET", repr=False)
-    slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN", repr=False)
-    slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
 
     # Data source
     data: str | None = Field(None, alias="SEGBOT_DATA")
     data_query: str | None = Field(None, alias="SEGBOT_DATA_QUERY")
     data_kind: str = Field("customers", alias="SEGBOT_DATA_KIND")
     id_column: str = Field("customer_id", alias="SEGBOT_ID_COLUMN")
-    features: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="SEGBOT_FEATURES")
+    features: CommaList = Field(default_factory=list, alias="SEGBOT_FEATURES")
     date_column: str = Field("date", alias="SEGBOT_DATE_COLUMN")
     amount_column: str = Field("amount", alias="SEGBOT_AMOUNT_COLUMN")
     quantity_column: str | None = Field(None, alias="SEGBOT_QUANTITY_COLUMN")
     as_of: str | None = Field(None, alias="SEGBOT_AS_OF")
     # A data dictionary (model.data.labels) and integer-coded columns read as categories
     labels_file: Path | None = Field(None, alias="SEGBOT_LABELS_FILE")
-    categorical: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, alias="SEGBOT_CATEGORICAL"
-    )
+    categorical: CommaList = Field(default_factory=list, alias="SEGBOT_CATEGORICAL")
 
     # Model
     k: str = Field("auto", alias="SEGBOT_K")
@@ -59,18 +57,6 @@ class Settings(BaseSettings):
     engine: str = Field("local", alias="SEGBOT_ENGINE")
     spark_master: str = Field("local[*]", alias="SEGBOT_SPARK_MASTER")
 
-    # Schedule and Slack behaviour
-    retrain_cron: str | None = Field(None, alias="SEGBOT_RETRAIN_CRON")
-    timezone: str = Field("UTC", alias="SEGBOT_TIMEZONE")
-    announce_channel: str | None = Field(None, alias="SEGBOT_ANNOUNCE_CHANNEL")
-    announce_unchanged: bool = Field(True, alias="SEGBOT_ANNOUNCE_UNCHANGED")
-    admins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="SEGBOT_ADMINS")
-    allowed_channels: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, alias="SEGBOT_ALLOWED_CHANNELS"
-    )
-    port: int = Field(3000, alias="PORT")
-    host: str = Field("0.0.0.0", alias="SEGBOT_HOST")  # HTTP mode; 127.0.0.1 behind a proxy
-
     # Write-back: after each switch, every customer's segment goes to a table or file.
     # A URL may hold a password: repr hides it, and logs show it masked.
     write_back: str | None = Field(None, alias="SEGBOT_WRITE_BACK", repr=False)
@@ -79,11 +65,6 @@ class Settings(BaseSettings):
     # Guardrails: a new version this much worse is kept as a candidate, not served
     max_silhouette_drop: float = Field(0.05, alias="SEGBOT_MAX_SILHOUETTE_DROP")
     min_segment_share: float = Field(0.01, alias="SEGBOT_MIN_SEGMENT_SHARE")
-
-    @field_validator("features", "categorical", "admins", "allowed_channels", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> list[str]:
-        return _csv(value)
 
     @field_validator("data_kind")
     @classmethod

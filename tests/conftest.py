@@ -25,6 +25,7 @@ import pytest
 # As the `segbot` entry point does (bot/cli.py): tests train in-process beside threads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from bot.settings import BotSettings
 from model.answers import Change, VersionInfo
 from model.config import Settings
 from tests.slack_fake import SlackFake
@@ -56,15 +57,16 @@ def sample_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-class IsolatedSettings(Settings):
-    """Settings from the values given only: no environment, no .env file."""
+class IsolatedSettings(BotSettings):
+    """Settings (the core's and the bot's) from the values given only: no environment,
+    no .env file."""
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, **others):  # type: ignore[override]
         return (init_settings,)
 
 
-def make_settings(model_dir: Path, data: Path | None = None, **extra: object) -> Settings:
+def make_settings(model_dir: Path, data: Path | None = None, **extra: object) -> BotSettings:
     values: dict[str, object] = {"SEGBOT_MODEL_DIR": str(model_dir), **extra}
     if data is not None:
         values["SEGBOT_DATA"] = str(data)

@@ -71,6 +71,9 @@ def test_sample_data_is_deterministic_and_csv_or_parquet(tmp_path):
             "SEGBOT_K_MIN / --k-min (6) is larger than SEGBOT_K_MAX / --k-max (5)",
         ),
         ([], {"SEGBOT_K_MIN": "11"}, "SEGBOT_K_MIN / --k-min (11) is larger than SEGBOT_K_MAX"),
+        # a setting only the bot reads is checked as early, by the same rules
+        ([], {"PORT": "abc"}, "setting PORT: Input should be a valid integer"),
+        ([], {"SEGBOT_ANNOUNCE_UNCHANGED": "maybe"}, "setting SEGBOT_ANNOUNCE_UNCHANGED: Input"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(tmp_path, args, env, expected):
@@ -83,6 +86,29 @@ def test_a_bad_setting_is_one_line_naming_it(tmp_path, args, env, expected):
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert expected in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_the_bots_settings_come_from_the_environment_env_and_flags(tmp_path, monkeypatch):
+    from bot.cli import build_parser, load_settings
+    from model import Settings
+
+    for name in list(os.environ):
+        if name.startswith(("SEGBOT_", "SLACK_")) or name == "PORT":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "SLACK_BOT_TOKEN=xoxb-from-dotenv-secret\nSEGBOT_ADMINS=U1, U2,\nPORT=8080\nSEGBOT_K=4\n"
+    )
+    monkeypatch.setenv("SEGBOT_ALLOWED_CHANNELS", "C1,C2")
+    monkeypatch.setenv("SEGBOT_K", "3")  # the environment over .env, a flag over both
+    settings = load_settings(build_parser().parse_args(["serve", "--http", "--k", "5"]))
+    assert settings.slack_bot_token == "xoxb-from-dotenv-secret"
+    assert (settings.admins, settings.allowed_channels) == (["U1", "U2"], ["C1", "C2"])
+    assert (settings.port, settings.k) == (8080, "5")
+    assert "xoxb" not in repr(settings)
+    # the core's settings name nothing of Slack, nor who may do what where
+    core = {info.alias for info in Settings.model_fields.values()}
+    assert not [a for a in core if a.startswith("SLACK_") or a in ("SEGBOT_ADMINS", "PORT")]
 
 
 def trained_k(tmp_path, name: str, *args: str) -> dict:

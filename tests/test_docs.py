@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.commands import TABLE
-from model.config import Settings
+from bot.settings import BotSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 INTERFACE = (ROOT / "docs" / "interface.md").read_text()
@@ -39,7 +39,7 @@ def test_citations_point_to_sections_of_the_interface() -> None:
 
 
 def test_every_setting_named_in_the_interface_exists() -> None:
-    known = {f.alias for f in Settings.model_fields.values() if f.alias}
+    known = {f.alias for f in BotSettings.model_fields.values() if f.alias}
     named = set(re.findall(r"`((?:SEGBOT|SLACK)_[A-Z_]+|PORT)`", INTERFACE))
     assert named and named <= known, named - known
 

@@ -1,6 +1,6 @@
 """The talking grammar (bot.phrases), clicks and modals building commands directly, the
-router's new entry points with their rights, and where answers go (Place.how).
-Pure: no Slack."""
+router's entry points with their rights, and where Slack answers go (Place.how).
+Pure: no Slack to talk to."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from bot import actions, phrases, render, views
 from bot.commands import SEGMENT, SEGMENTS, Command, Usage, build
-from bot.reply import Place
 from bot.router import Job, Router
+from bot.slack.delivery import Place
 from model.service import SegmentService
 from tests.conftest import ADMIN, USER, make_settings
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot import render
+from bot.commands import TABLE
+from bot.handlers import HANDLERS
 from bot.reply import Reply
 from bot.router import Job, Router
 from model.service import SegmentService
@@ -26,6 +28,11 @@ def served(model_dir: Path) -> str:
 @pytest.fixture
 def slack_router(model_dir: Path, sample_csv: Path) -> Router:
     return router(model_dir, sample_csv, SEGBOT_ADMINS=ADMIN)
+
+
+def test_every_row_of_the_table_has_its_handler() -> None:
+    """The router answers a command with its verb's handler: none missing, none extra."""
+    assert {spec.verb for spec in TABLE} == set(HANDLERS)
 
 
 def test_visibility_follows_the_kind_of_answer(

@@ -12,9 +12,9 @@ from slack_sdk import WebClient
 
 from bot.announce import Announcer
 from bot.reply import Reply
+from bot.settings import BotSettings
 from bot.slack.context import HomeCharts
 from bot.slack.delivery import Destination, NotInChannel, file_uploads, joined
-from model import Settings
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class InOrder:
 
 
 def for_slack(
-    settings: Settings, client: WebClient | None, charts: HomeCharts | None = None
+    settings: BotSettings, client: WebClient | None, charts: HomeCharts | None = None
 ) -> Announcer:
     """Announcements in SEGBOT_ANNOUNCE_CHANNEL when it is set, else in the log only.
     `charts`: App Home's, told of the served version's charts shared with an announcement."""

@@ -18,20 +18,21 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot import render
 from bot.router import Router
+from bot.settings import BotSettings
 from bot.slack.context import KEY, HomeCharts, Segbot
 from bot.slack.listeners import register_listeners
 from bot.slack.work import SlowWork
-from model import SegbotError, Settings
+from model import SegbotError
 
 WEB_API_TIMEOUT = 30  # seconds per call; uploads of big exports need a while
 # Answers to events and clicks waiting for the posting pool. Bounded so a hung Slack
 # cannot grow memory without end (each holds one reply), but deep enough that a burst of clicks
-# is answered late rather than dropped (the HTTP benchmark's flood dropped a third
-# at 64).
+# is answered late rather than dropped (at 64, the HTTP benchmark's flood loses a
+# third).
 POSTS_QUEUED = 4096
 
 
-def web_client(settings: Settings) -> WebClient:
+def web_client(settings: BotSettings) -> WebClient:
     """Every Web API call goes to SLACK_API_URL and is retried on 429 (after the
     Retry-After Slack asks for), 5xx and dropped connections."""
     base_url = settings.slack_api_url
@@ -91,7 +92,7 @@ class _Provide(Middleware):
 
 
 def build_app(
-    settings: Settings, router: Router, slow: SlowWork, charts: HomeCharts | None = None
+    settings: BotSettings, router: Router, slow: SlowWork, charts: HomeCharts | None = None
 ) -> App:
     """`charts`: App Home's chart files, shared with the announcer (bot.slack.announce),
     whose retrain announcements share the same charts in the same channel."""

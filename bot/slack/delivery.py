@@ -1,6 +1,6 @@
 """Getting a finished reply to Slack after the acknowledgement.
 
-Where it goes is the `Place` the command came from (bot.reply.Place.how): a
+Where it goes is the `Place` the command came from (`Place.how`): a
 slash command or a click answers through its `response_url` (Bolt's `respond`),
 which works in any conversation, the bot a member or not; a mention where it was
 said (in its thread only when it was said in a thread: Slack shows an ephemeral
@@ -22,14 +22,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import render
-from bot.reply import Place, Reply, ReplyFile
+from bot.reply import Reply, ReplyFile, Visibility
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,6 +40,41 @@ CANNOT_POST = "I can't post in this conversation, so I sent {what} to you in a d
 INVITE_HINT = " Invite me with `/invite @segbot` to have it shared here."
 UPLOAD_FAILED = "I couldn't upload {what} to Slack; the error is logged. Please try again."
 PROGRESS_INTERVAL = 1.0  # seconds between progress edits; chat.update is rate limited
+
+
+# How a reply goes out; `Place.how` decides it from where the command came from.
+How = Literal["respond", "message", "ephemeral", "dm", "view"]
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a command came from, and so where its answers go (Slack surfaces only).
+
+    - a slash command, a click on a message or a message shortcut: its `response_url`
+      (ephemeral stays ephemeral), which reaches any conversation, the bot a member or
+      not; the Web API in `channel` only when that fails;
+    - a mention: where it was said, in its thread (`thread_ts`) only when it was said in
+      one (Slack shows an ephemeral in a thread only once the thread has replies);
+      ephemeral answers to the asker only;
+    - a direct message to the bot (`dm`): normal messages, only the asker sees them;
+    - App Home, modals and shortcuts without a conversation: the user's DM with the bot;
+    - `view_id`: a view to update instead (a modal's answer)."""
+
+    user: str
+    channel: str | None = None  # None: the user's DM with the bot, opened when needed
+    thread_ts: str | None = None
+    has_response_url: bool = False  # slash commands, clicks on messages, message shortcuts
+    dm: bool = False
+    view_id: str | None = None
+
+    def how(self, visibility: Visibility) -> How:
+        if self.view_id:
+            return "view"
+        if self.has_response_url:
+            return "respond"
+        if self.channel is None or self.dm:
+            return "dm"
+        return "ephemeral" if visibility == "ephemeral" else "message"
 
 
 class NotInChannel(Exception):

@@ -9,10 +9,10 @@ from __future__ import annotations
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-from model import Settings
+from bot.settings import BotSettings
 
 
-def connect(app: App, settings: Settings) -> SocketModeHandler:
+def connect(app: App, settings: BotSettings) -> SocketModeHandler:
     handler = SocketModeHandler(app, app_token=settings.slack_app_token, web_client=app.client)
     handler.connect()
     return handler

@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 from bot import actions
 from bot.reply import Reply
 from bot.router import Job
-from bot.slack.answer import planned_later
+from bot.slack.after_ack import planned_later
 from bot.slack.context import of
 from bot.slack.delivery import Destination
 

@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 
 from bot import render
 from bot.reply import Reply
-from bot.slack.answer import BUSY, run_job
+from bot.slack.after_ack import BUSY, run_job
 from bot.slack.context import of
 from bot.slack.delivery import Destination
 from bot.slack.listeners.shortcuts import open_prospect_modal

@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import render, views
 from bot.phrases import strip_mentions
-from bot.slack.answer import planned_later
+from bot.slack.after_ack import planned_later
 from bot.slack.context import Segbot, of
 from bot.slack.delivery import (
     Destination,

@@ -18,7 +18,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import render, views
-from bot.slack.answer import BUSY, later, planned_later
+from bot.slack.after_ack import BUSY, later, planned_later
 from bot.slack.context import Segbot, of
 from bot.slack.delivery import Destination, send, slack_error
 from model import NoModel

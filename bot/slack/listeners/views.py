@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 from bot import render, views
 from bot.commands import SEGMENT, build
 from bot.reply import Reply
-from bot.slack.answer import later
+from bot.slack.after_ack import later
 from bot.slack.context import of
 from bot.slack.delivery import Destination
 

@@ -1,5 +1,5 @@
-"""Answering after the acknowledgement: quick replies through the posting pool, slow
-work through the slow-work pool, each delivered to its `Destination`."""
+"""What happens after Slack's acknowledgement: quick replies go through the posting
+pool, slow work through the slow-work pool, each delivered to its `Destination`."""
 
 from __future__ import annotations
 
