@@ -90,19 +90,19 @@ def test_every_reference_page_is_linked_from_the_readme() -> None:
 
 
 def test_the_configuration_page_names_every_setting_and_no_other() -> None:
-    """docs/configuration.md has a row for every setting of Settings; any other variable
+    """docs/configuration.md has a row for every setting of BotSettings; any other variable
     it names is one the code reads itself (or Spark does)."""
     page = (ROOT / "docs" / "configuration.md").read_text()
     first_cells = re.findall(r"^\| ((?:`[A-Z_]+`(?:, )?)+) \|", page, re.MULTILINE)
     rows = {name for cell in first_cells for name in re.findall(r"`([A-Z_]+)`", cell)}
-    known = {f.alias for f in Settings.model_fields.values() if f.alias}
+    known = {f.alias for f in BotSettings.model_fields.values() if f.alias}
     assert known - rows == set(), "settings without a row in docs/configuration.md"
     code = "".join(p.read_text() for p in (ROOT / "model").rglob("*.py"))
     assert {name for name in rows - known if name not in code} == set()
 
 
 def test_env_example_names_only_real_settings() -> None:
-    known = {f.alias for f in Settings.model_fields.values() if f.alias}
+    known = {f.alias for f in BotSettings.model_fields.values() if f.alias}
     example = (ROOT / ".env.example").read_text()
     named = set(re.findall(r"^([A-Z_]+)=", example, re.MULTILINE))
     assert named and named <= known, named - known
