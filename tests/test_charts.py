@@ -19,20 +19,17 @@ from matplotlib.image import imread
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 
+from model.charts import CHARTS
 from model.charts import version_charts as charts
+from model.charts.style import PALETTE, format_compact, segment_color, segment_marker, text_width_pt
 from model.charts.version_charts import (
-    CHARTS,
-    PALETTE,
     ChartInput,
     ChartSegment,
     build_clusters,
     build_elbow,
     build_profiles,
     chart_sample,
-    format_compact,
     render_all,
-    segment_color,
-    segment_marker,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -466,7 +463,7 @@ def test_text_columns_are_labelled_feature_equals_value() -> None:
 
 
 def test_wrap_words_breaks_hyphens_between_letters_only() -> None:
-    measure = functools.partial(charts.text_width_pt, size=9)
+    measure = functools.partial(text_width_pt, size=9)
     width = measure("Month-to-") - 1
     lines, exact, whole = charts._wrap_words("Month-to-month", width, 3, measure)
     assert (lines, exact, whole) == (["Month-", "to-month"], True, True)

@@ -1,14 +1,8 @@
 """Charts of a trained version: elbow, clusters, profiles.
 
 Rendered once when a version is trained and stored with it; the bot serves the
-stored PNGs. Everything here is headless and uses `matplotlib.figure.Figure`
-with the Agg canvas directly (no pyplot, no global rcParams), so rendering from a
-worker thread does not touch any shared plotting state. Rendering is still
-serialised by a module lock, as matplotlib does not promise thread safety.
-
-Readability at Slack preview size drives the look: 1200x800 px, large fonts,
-short titles, few gridlines. A segment's colour depends only on its stable id,
-so it is the same in every chart and in every version.
+stored PNGs. The look (sizes, inks, a segment's colour from its id, the figure
+lock) is `model.charts.style`, shared with the over-time charts.
 """
 
 from __future__ import annotations
@@ -20,7 +14,6 @@ import math
 import os
 import re
 import tempfile
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,67 +21,49 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
-from matplotlib.textpath import TextToPath
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from model.charts import CHARTS
+from model.charts.style import (
+    FIGSIZE,
+    FIGURE_LOCK,
+    FS_LABEL,
+    FS_LEGEND,
+    FS_SUBTITLE,
+    FS_TICK,
+    GRID,
+    INK,
+    MINUS,
+    MUTED_INK,
+    PALETTE,
+    format_compact,
+    luminance,
+    new_figure,
+    segment_color,
+    segment_marker,
+    shorten,
+    style_axes,
+    text_width_pt,
+    titles,
+)
 
 MAX_POINTS = 20_000  # most points drawn in the cluster chart
 PROFILE_MAX_COLUMNS = 12  # most heat-map columns; beyond this cells get too thin to read
 PNG_SOFT_LIMIT = 240_000  # bytes; above it a chart is saved with a 256-colour palette
-FIGSIZE = (12.0, 8.0)  # inches; at DPI this gives 1200x800 px
-DPI = 100
 
-# Okabe-Ito and Paul Tol colours, ordered greedily so that every prefix keeps the
-# largest worst-case distance (CIELAB, normal vision and simulated deuteranopia,
-# protanopia and tritanopia, Machado et al. 2009): >= 27 dE for the first 6,
-# >= 22 for 8, >= 11 for all 12. No black or grey: those read as "other".
-PALETTE = (
-    "#0072B2",  # blue
-    "#E69F00",  # orange
-    "#882255",  # wine
-    "#88CCEE",  # cyan
-    "#DDCC77",  # sand
-    "#EE6677",  # red
-    "#332288",  # indigo
-    "#997700",  # ochre
-    "#CC79A7",  # pink
-    "#009E73",  # bluish green
-    "#117733",  # green
-    "#AA3377",  # purple
-)
 
-# Sizes in points. At 100 dpi 1 pt = 1.39 px; a 1200 px chart shown ~500 px wide
-# in Slack keeps a 15 pt tick label about 9 px high.
-_FS_TITLE = 22
-_FS_SUBTITLE = 15
-FS_LABEL = 17
-FS_TICK = 15
-FS_LEGEND = 14
-_FS_NOTE = 14
-
-INK = "#222222"
-MUTED_INK = "#555555"
-GRID = {"color": "#DDDDDD", "linewidth": 0.8}
 _INERTIA_COLOR = "#0072B2"
 _SILHOUETTE_COLOR = "#D55E00"
 _UNKNOWN_SEGMENT_COLOR = "#BBBBBB"
 _Z_CLIP = 2.0
-_MINUS = "\u2212"
-_CYCLE_MARKERS = ("o", "s", "^", "D")
-
-FIGURE_LOCK = threading.RLock()
-_TEXT_TO_PATH = TextToPath()
 
 
 @dataclass
@@ -240,58 +215,7 @@ class ChartInput:
 
 
 # ---------------------------------------------------------------------------
-# Small public helpers
-
-
-def segment_color(segment_id: int) -> str:
-    """Colour of a segment, from its stable id (cycles after 12 segments)."""
-    return PALETTE[int(segment_id) % len(PALETTE)]
-
-
-def segment_marker(segment_id: int) -> str:
-    """Point marker of a segment: changes with each cycle through the palette, so
-    segments 0 and 12 (same colour) still differ in the cluster chart and legend."""
-    return _CYCLE_MARKERS[(int(segment_id) // len(PALETTE)) % len(_CYCLE_MARKERS)]
-
-
-def format_compact(value: float | None) -> str:
-    """A number in few characters: 34, 34.2, 0.43, 72.4k, 1.23M, -5.1k; "–" if missing."""
-    if value is None:
-        return "–"
-    x = float(value)
-    if not math.isfinite(x):
-        return "–"
-    sign = _MINUS if x < 0 else ""
-    a = abs(x)
-    units = ("", "k", "M", "B", "T")
-    i = 0
-    while a >= 1000 and i < len(units) - 1:
-        a /= 1000
-        i += 1
-    text = _three_digits(a)
-    if float(text) >= 1000 and i < len(units) - 1:  # 999.96 rounds up: promote
-        a /= 1000
-        i += 1
-        text = _three_digits(a)
-    if float(text) == 0:
-        sign = ""
-    return f"{sign}{text}{units[i]}"
-
-
-def _three_digits(a: float) -> str:
-    if a >= 100:
-        return f"{a:.0f}"
-    if a >= 10:
-        text = f"{a:.1f}"
-    elif a >= 1:
-        text = f"{a:.2f}"
-    elif a == 0:
-        return "0"
-    else:
-        text = f"{a:.2g}"
-        if "e" in text:
-            return text
-    return text.rstrip("0").rstrip(".") if "." in text else text
+# The cluster chart's sample
 
 
 def chart_sample(
@@ -433,27 +357,6 @@ def _encode_png(image: Image.Image, info: PngInfo) -> bytes:
     return buf.getvalue()
 
 
-def new_figure() -> Figure:
-    fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained", facecolor="white")
-    FigureCanvasAgg(fig)
-    fig.get_layout_engine().set(w_pad=0.12, h_pad=0.1)
-    return fig
-
-
-def titles(fig: Figure, ax: Axes, title: str, subtitle: str) -> None:
-    fig.suptitle(title, x=0.01, ha="left", fontsize=_FS_TITLE, fontweight="bold", color=INK)
-    if subtitle:
-        ax.set_title(subtitle, loc="left", fontsize=_FS_SUBTITLE, color=MUTED_INK, pad=12)
-
-
-def style_axes(ax: Axes) -> None:
-    ax.tick_params(labelsize=FS_TICK, colors=INK, length=4)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    for side in ("left", "bottom"):
-        ax.spines[side].set_color("#888888")
-
-
 def _format_date(ts: str) -> str:
     try:
         dt = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
@@ -464,68 +367,11 @@ def _format_date(ts: str) -> str:
     return f"{dt.day} {dt:%b %Y %H:%M} UTC"
 
 
-def shorten(text: str, width: float, lines: int = 1, measure: Callable[[str], float] = len) -> str:
-    """Wrap `text` to at most `lines` lines no wider than `width`, ending in … if cut.
-
-    `measure` gives a line's width (characters by default; points for tick labels).
-    Breaks after spaces, underscores and slashes, so column names such as
-    "days_since_last_order" wrap as "days_since_" / "last_order".
-    """
-    text = " ".join(str(text).split())
-    pieces = [p for p in re.split(r"(?<=[ _/])", text) if p]
-
-    def fits(line: str) -> bool:
-        return measure(line.rstrip(" _/")) <= width
-
-    wrapped: list[str] = []
-    current = ""
-    for piece in pieces:
-        if not current or fits(current + piece):
-            current += piece
-            continue
-        wrapped.append(current)
-        current = piece
-    wrapped.append(current)
-    # Cut pieces that are too long on their own.
-    out: list[str] = []
-    for line in wrapped:
-        while not fits(line) and len(line) > 1:
-            cut = len(line) - 1
-            while cut > 1 and not fits(line[:cut]):
-                cut -= 1
-            out.append(line[:cut])
-            line = line[cut:]
-        out.append(line)
-    out = [w.rstrip() for w in out if w.strip()] or [""]
-    if len(out) > lines:
-        out = out[:lines]
-        last = out[-1].rstrip(" _/-")
-        while last and not fits(last + "…"):
-            last = last[:-1].rstrip(" _/-")
-        out[-1] = last + "…"
-    return "\n".join(out)
-
-
-@functools.lru_cache(maxsize=4096)
-def text_width_pt(text: str, size: float) -> float:
-    """Width in points of one line of `text` in the default font at `size` pt."""
-    width, _h, _d = _TEXT_TO_PATH.get_text_width_height_descent(
-        text, FontProperties(size=size), ismath=False
-    )
-    return float(width)
-
-
 def _clean_feature(name: str, width: int = 26) -> str:
     name = str(name)
     if "__" in name:  # ColumnTransformer prefixes such as "num__age"
         name = name.split("__", 1)[1]
     return shorten(name, width)
-
-
-def luminance(rgba: tuple[float, ...]) -> float:
-    """WCAG relative luminance of an sRGB colour (0 black .. 1 white)."""
-    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3]]
-    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
 
 
 def _int_text(n: int) -> str:
@@ -547,7 +393,7 @@ def build_elbow(inp: ChartInput | Elbow) -> Figure:
             f"Chosen k = {inp.chosen_k}: {reason}" if reason else f"Chosen k = {inp.chosen_k}",
             720,  # points: the width of the plot area
             lines=2,
-            measure=functools.partial(text_width_pt, size=_FS_SUBTITLE),
+            measure=functools.partial(text_width_pt, size=FS_SUBTITLE),
         )
         titles(
             fig,
@@ -749,7 +595,7 @@ def _pc_label(
     top = [int(order[0])]
     if len(order) > 1 and abs(comp[order[1]]) >= 0.5 * abs(comp[order[0]]):
         top.append(int(order[1]))
-    parts = [("+" if comp[j] >= 0 else _MINUS) + _clean_feature(names[j], 24) for j in top]
+    parts = [("+" if comp[j] >= 0 else MINUS) + _clean_feature(names[j], 24) for j in top]
     sep = "\n" if two_lines else " · "
     return f"PC{i + 1} · {ratio:.0%} of variance{sep}mostly {', '.join(parts)}"
 
@@ -811,7 +657,7 @@ def build_clusters(inp: ChartInput) -> Figure:
             )
             explained = f"PCA of the scaled features ({float(ratio.sum()):.0%} of variance)"
         subtitle = f"{shown} · {explained}"
-        if text_width_pt(subtitle, _FS_SUBTITLE) > 520:  # wider than the plot area
+        if text_width_pt(subtitle, FS_SUBTITLE) > 520:  # wider than the plot area
             subtitle = f"{shown}\n{explained}"
         titles(fig, ax, f"Segments in 2-D · {inp.version}", subtitle)
         ax.grid(True, **GRID)
@@ -1195,7 +1041,7 @@ def build_profiles(inp: ChartInput) -> Figure:
             extend="both",
         )
         cbar.set_ticks([-2, -1, 0, 1, 2])
-        cbar.set_ticklabels([f"{_MINUS}2 sd", f"{_MINUS}1 sd", "average", "+1 sd", "+2 sd"])
+        cbar.set_ticklabels([f"{MINUS}2 sd", f"{MINUS}1 sd", "average", "+1 sd", "+2 sd"])
         cbar.ax.tick_params(labelsize=FS_TICK - 1, length=0)
         cbar.outline.set_visible(False)
 
@@ -1206,7 +1052,7 @@ def build_profiles(inp: ChartInput) -> Figure:
             "\n".join([subtitle] * caption_lines),
             x=0.01,
             ha="left",
-            fontsize=_FS_SUBTITLE,
+            fontsize=FS_SUBTITLE,
             color=MUTED_INK,
         )
         # Before measuring: the shared y axis would repeat the segment names here.
@@ -1218,7 +1064,7 @@ def build_profiles(inp: ChartInput) -> Figure:
         if f < total:
             what = "features" if t == 0 else "columns"
             subtitle += f"\n{f} of {total} {what} shown: those that differ most between segments."
-        fig.supxlabel(subtitle, x=0.01, ha="left", fontsize=_FS_SUBTITLE, color=MUTED_INK)
+        fig.supxlabel(subtitle, x=0.01, ha="left", fontsize=FS_SUBTITLE, color=MUTED_INK)
 
         shown_z = all_z[:, cols]
         cells = [[row[j] for j in cols] for row in cells_all]
