@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
@@ -381,176 +382,128 @@ def _int_text(n: int) -> str:
 # --- elbow -----------------------------------------------------------------
 
 
+@dataclass
+class ElbowPlan:
+    """What the elbow chart shows, worked out without drawing."""
+
+    title: str
+    subtitle: str
+    chosen_k: int
+    note: str | None  # instead of a curve: k was fixed, nothing was searched
+    ks: np.ndarray  # the ks tried (finite, ascending) and their inertia
+    inertias: np.ndarray
+    xticks: list[float] | None  # None: too many ks to label each; integer ticks
+    xlim: tuple[float, float] | None
+    ylim: tuple[float, float] | None
+    not_tried: tuple[float, float, float] | None  # ks auto could not choose: span, label x
+    k_min: int
+    silhouette_ks: np.ndarray  # finite silhouettes of k >= 2, ascending k
+    silhouettes: np.ndarray
+    silhouette_ylim: tuple[float, float] | None
+    silhouette_at_chosen: float | None
+    silhouette_missing: bool  # say "not available" in the legend
+    chosen_in_range: bool  # the chosen k falls on the x axis: mark it
+    chosen_inertia: float | None  # and it was tried: circle its point
+    label_right: bool  # the "k = n" label goes on the emptier side of the curve
+
+
+def elbow_plan(inp: ChartInput | Elbow) -> ElbowPlan:
+    inp = inp.elbow if isinstance(inp, ChartInput) else inp
+    reason = " ".join(inp.k_reason.split())
+    subtitle = shorten(
+        f"Chosen k = {inp.chosen_k}: {reason}" if reason else f"Chosen k = {inp.chosen_k}",
+        720,  # points: the width of the plot area
+        lines=2,
+        measure=functools.partial(text_width_pt, size=FS_SUBTITLE),
+    )
+    title = f"Choosing k · {inp.version}, trained {_format_date(inp.trained_at)}"
+    ks = np.asarray(inp.ks, dtype=float)
+    inertias = np.asarray(inp.inertias, dtype=float)
+    ok = np.isfinite(ks) & np.isfinite(inertias)
+    ks, inertias = ks[ok], inertias[ok]
+    order = np.argsort(ks)
+    ks, inertias = ks[order], inertias[order]
+    plan = ElbowPlan(
+        title=title,
+        subtitle=subtitle,
+        chosen_k=inp.chosen_k,
+        note=None,
+        ks=ks,
+        inertias=inertias,
+        xticks=list(ks) if ks.size <= 20 else None,
+        xlim=None,
+        ylim=None,
+        not_tried=None,
+        k_min=inp.k_min,
+        silhouette_ks=np.empty(0),
+        silhouettes=np.empty(0),
+        silhouette_ylim=None,
+        silhouette_at_chosen=None,
+        silhouette_missing=False,
+        chosen_in_range=False,
+        chosen_inertia=None,
+        label_right=True,
+    )
+    if ks.size == 0:
+        plan.note = f"k was fixed at {inp.chosen_k}: no search over k to show"
+        return plan
+    if ks.size == 1:
+        plan.xlim = (ks[0] - 1, ks[0] + 1)
+        plan.ylim = (0, inertias[0] * 1.25 if inertias[0] > 0 else 1)
+    else:
+        lo, hi = float(inertias.min()), float(inertias.max())
+        pad = (hi - lo) * 0.08 or max(abs(hi) * 0.1, 1.0)
+        # From 0: a cropped axis would make every drop look like an elbow.
+        plan.ylim = (0.0 if lo >= 0 else lo - pad, hi + pad * 2.2)
+        plan.xlim = (ks[0] - 0.4, ks[-1] + 0.4)
+        if ks[0] < inp.k_min <= ks[-1]:
+            # The curve starts at k=1 (the knee needs it) but auto only chose from
+            # k_min up: grey out the rest so a knee at 2 that was passed over reads so.
+            plan.not_tried = (
+                ks[0] - 0.4,
+                inp.k_min - 0.5,
+                (ks[0] - 0.4 + inp.k_min - 0.5) / 2,
+            )
+
+    sil = sorted((k, v) for k, v in inp.silhouettes.items() if math.isfinite(v) and k >= 2)
+    if sil:
+        plan.silhouette_ks = np.array([k for k, _ in sil], dtype=float)
+        plan.silhouettes = sv = np.array([v for _, v in sil], dtype=float)
+        slo, shi = float(sv.min()), float(sv.max())
+        spad = max((shi - slo) * 0.15, 0.05)
+        plan.silhouette_ylim = (min(0.0, slo - spad), max(shi + spad * 2.5, 0.1))
+        plan.silhouette_at_chosen = dict(sil).get(inp.chosen_k)
+    else:
+        plan.silhouette_missing = bool(inp.silhouettes) or ks.size > 1
+
+    chosen = float(inp.chosen_k)
+    plan.chosen_in_range = ks[0] - 0.5 <= chosen <= ks[-1] + 0.5
+    match = np.flatnonzero(ks == chosen)
+    if plan.chosen_in_range and match.size:
+        plan.chosen_inertia = float(inertias[match[0]])
+        plan.label_right = chosen <= (ks[0] + ks[-1]) / 2 or ks.size == 1
+    return plan
+
+
 def build_elbow(inp: ChartInput | Elbow) -> Figure:
     """Inertia per k with the chosen k marked and why; silhouette on a second axis."""
-    inp = inp.elbow if isinstance(inp, ChartInput) else inp
+    plan = elbow_plan(inp)
     with FIGURE_LOCK:
         fig = new_figure()
         ax = fig.add_subplot()
         style_axes(ax)
-        reason = " ".join(inp.k_reason.split())
-        subtitle = shorten(
-            f"Chosen k = {inp.chosen_k}: {reason}" if reason else f"Chosen k = {inp.chosen_k}",
-            720,  # points: the width of the plot area
-            lines=2,
-            measure=functools.partial(text_width_pt, size=FS_SUBTITLE),
-        )
-        titles(
-            fig,
-            ax,
-            f"Choosing k · {inp.version}, trained {_format_date(inp.trained_at)}",
-            subtitle,
-        )
-        ks = np.asarray(inp.ks, dtype=float)
-        inertias = np.asarray(inp.inertias, dtype=float)
-        ok = np.isfinite(ks) & np.isfinite(inertias)
-        ks, inertias = ks[ok], inertias[ok]
-        handles: list[Line2D] = []
-
-        if ks.size == 0:
-            ax.text(
-                0.5,
-                0.5,
-                f"k was fixed at {inp.chosen_k}: no search over k to show",
-                ha="center",
-                va="center",
-                fontsize=FS_LABEL,
-                color=MUTED_INK,
-                transform=ax.transAxes,
-            )
+        titles(fig, ax, plan.title, plan.subtitle)
+        if plan.note is not None:
+            _draw_note(ax, plan.note)
             ax.set_axis_off()
             return fig
-
-        order = np.argsort(ks)
-        ks, inertias = ks[order], inertias[order]
-        (line,) = ax.plot(
-            ks,
-            inertias,
-            color=_INERTIA_COLOR,
-            linewidth=3,
-            marker="o",
-            markersize=9,
-            label="Inertia (lower = tighter segments)",
-            zorder=3,
-        )
-        handles.append(line)
-        ax.set_xlabel("Number of segments (k)", fontsize=FS_LABEL, color=INK)
-        ax.set_ylabel("Inertia", fontsize=FS_LABEL, color=_INERTIA_COLOR)
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_compact(v)))
-        ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
-        ax.grid(axis="y", **GRID)
-        ax.set_axisbelow(True)
-        if ks.size <= 20:
-            ax.set_xticks(ks)
-            ax.set_xticklabels([str(int(v)) for v in ks])
-        else:
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if ks.size == 1:
-            ax.set_xlim(ks[0] - 1, ks[0] + 1)
-            ax.set_ylim(0, inertias[0] * 1.25 if inertias[0] > 0 else 1)
-        else:
-            lo, hi = float(inertias.min()), float(inertias.max())
-            pad = (hi - lo) * 0.08 or max(abs(hi) * 0.1, 1.0)
-            # From 0: a cropped axis would make every drop look like an elbow.
-            ax.set_ylim(0.0 if lo >= 0 else lo - pad, hi + pad * 2.2)
-            ax.set_xlim(ks[0] - 0.4, ks[-1] + 0.4)
-            if ks[0] < inp.k_min <= ks[-1]:
-                # The curve starts at k=1 (the knee needs it) but auto only chose from
-                # k_min up: grey out the rest so a knee at 2 that was passed over reads so.
-                ax.axvspan(ks[0] - 0.4, inp.k_min - 0.5, color="#DDDDDD", alpha=0.6, zorder=0, lw=0)
-                ax.text(
-                    (ks[0] - 0.4 + inp.k_min - 0.5) / 2,
-                    0.03,
-                    f"not tried by auto:\nk < {inp.k_min}",
-                    transform=ax.get_xaxis_transform(),
-                    ha="center",
-                    va="bottom",
-                    fontsize=FS_LEGEND,
-                    color=MUTED_INK,
-                    zorder=2,
-                )
-
-        sil = sorted((k, v) for k, v in inp.silhouettes.items() if math.isfinite(v) and k >= 2)
-        if sil:
-            ax2 = ax.twinx()
-            ax2.tick_params(labelsize=FS_TICK, colors=INK, length=4)
-            for side in ("top", "left"):
-                ax2.spines[side].set_visible(False)
-            ax2.spines["right"].set_color("#888888")
-            sk = np.array([k for k, _ in sil], dtype=float)
-            sv = np.array([v for _, v in sil], dtype=float)
-            (sline,) = ax2.plot(
-                sk,
-                sv,
-                color=_SILHOUETTE_COLOR,
-                linewidth=2.5,
-                linestyle="--",
-                marker="s",
-                markersize=8,
-                label="Silhouette (higher = better separated)",
-                zorder=2,
-            )
-            handles.append(sline)
-            ax2.set_ylabel("Silhouette", fontsize=FS_LABEL, color=_SILHOUETTE_COLOR)
-            slo, shi = float(sv.min()), float(sv.max())
-            spad = max((shi - slo) * 0.15, 0.05)
-            ax2.set_ylim(min(0.0, slo - spad), max(shi + spad * 2.5, 0.1))
-            ax2.yaxis.set_major_locator(MaxNLocator(nbins=5))
-            ax2.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.2f}"))
-            if inp.chosen_k in dict(sil):
-                ax2.plot(
-                    [inp.chosen_k],
-                    [dict(sil)[inp.chosen_k]],
-                    marker="s",
-                    markersize=14,
-                    markerfacecolor="none",
-                    markeredgecolor=_SILHOUETTE_COLOR,
-                    markeredgewidth=2.5,
-                    zorder=4,
-                )
-            ax.set_zorder(ax2.get_zorder() + 1)  # inertia line on top
-            ax.patch.set_visible(False)
-        elif inp.silhouettes or ks.size > 1:
+        handles = [_draw_inertia(ax, plan)]
+        if plan.silhouette_ks.size:
+            handles.append(_draw_silhouette(ax, plan))
+        elif plan.silhouette_missing:
             handles.append(Line2D([], [], linestyle="none", label="Silhouette: not available"))
-
-        chosen = float(inp.chosen_k)
-        if ks.size and ks[0] - 0.5 <= chosen <= ks[-1] + 0.5:
-            vline = ax.axvline(
-                chosen,
-                color=INK,
-                linestyle=":",
-                linewidth=2,
-                zorder=1,
-                label=f"Chosen k = {inp.chosen_k}",
-            )
-            handles.append(vline)
-            match = np.flatnonzero(ks == chosen)
-            if match.size:
-                y = float(inertias[match[0]])
-                ax.plot(
-                    [chosen],
-                    [y],
-                    marker="o",
-                    markersize=20,
-                    markerfacecolor="none",
-                    markeredgecolor=INK,
-                    markeredgewidth=2.5,
-                    zorder=5,
-                )
-                # Put the label on the emptier side of the curve.
-                right = chosen <= (ks[0] + ks[-1]) / 2 or ks.size == 1
-                ax.annotate(
-                    f"k = {inp.chosen_k}",
-                    xy=(chosen, y),
-                    xytext=(28 if right else -28, 34),
-                    textcoords="offset points",
-                    ha="left" if right else "right",
-                    fontsize=FS_LABEL,
-                    fontweight="bold",
-                    color=INK,
-                    arrowprops={"arrowstyle": "-", "color": INK, "linewidth": 1.5},
-                    zorder=6,
-                )
+        if plan.chosen_in_range:
+            handles.append(_draw_chosen_k(ax, plan))
         ax.legend(
             handles=handles,
             loc="upper right",
@@ -560,6 +513,135 @@ def build_elbow(inp: ChartInput | Elbow) -> Figure:
             edgecolor="#DDDDDD",
         )
         return fig
+
+
+def _draw_note(ax: Axes, text: str) -> None:
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        ha="center",
+        va="center",
+        fontsize=FS_LABEL,
+        color=MUTED_INK,
+        transform=ax.transAxes,
+    )
+
+
+def _draw_inertia(ax: Axes, plan: ElbowPlan) -> Line2D:
+    (line,) = ax.plot(
+        plan.ks,
+        plan.inertias,
+        color=_INERTIA_COLOR,
+        linewidth=3,
+        marker="o",
+        markersize=9,
+        label="Inertia (lower = tighter segments)",
+        zorder=3,
+    )
+    ax.set_xlabel("Number of segments (k)", fontsize=FS_LABEL, color=INK)
+    ax.set_ylabel("Inertia", fontsize=FS_LABEL, color=_INERTIA_COLOR)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_compact(v)))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax.grid(axis="y", **GRID)
+    ax.set_axisbelow(True)
+    if plan.xticks is not None:
+        ax.set_xticks(plan.xticks)
+        ax.set_xticklabels([str(int(v)) for v in plan.xticks])
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(*plan.xlim)
+    ax.set_ylim(*plan.ylim)
+    if plan.not_tried is not None:
+        start, end, label_x = plan.not_tried
+        ax.axvspan(start, end, color="#DDDDDD", alpha=0.6, zorder=0, lw=0)
+        ax.text(
+            label_x,
+            0.03,
+            f"not tried by auto:\nk < {plan.k_min}",
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=FS_LEGEND,
+            color=MUTED_INK,
+            zorder=2,
+        )
+    return line
+
+
+def _draw_silhouette(ax: Axes, plan: ElbowPlan) -> Line2D:
+    ax2 = ax.twinx()
+    ax2.tick_params(labelsize=FS_TICK, colors=INK, length=4)
+    for side in ("top", "left"):
+        ax2.spines[side].set_visible(False)
+    ax2.spines["right"].set_color("#888888")
+    (line,) = ax2.plot(
+        plan.silhouette_ks,
+        plan.silhouettes,
+        color=_SILHOUETTE_COLOR,
+        linewidth=2.5,
+        linestyle="--",
+        marker="s",
+        markersize=8,
+        label="Silhouette (higher = better separated)",
+        zorder=2,
+    )
+    ax2.set_ylabel("Silhouette", fontsize=FS_LABEL, color=_SILHOUETTE_COLOR)
+    ax2.set_ylim(*plan.silhouette_ylim)
+    ax2.yaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax2.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.2f}"))
+    if plan.silhouette_at_chosen is not None:
+        ax2.plot(
+            [plan.chosen_k],
+            [plan.silhouette_at_chosen],
+            marker="s",
+            markersize=14,
+            markerfacecolor="none",
+            markeredgecolor=_SILHOUETTE_COLOR,
+            markeredgewidth=2.5,
+            zorder=4,
+        )
+    ax.set_zorder(ax2.get_zorder() + 1)  # inertia line on top
+    ax.patch.set_visible(False)
+    return line
+
+
+def _draw_chosen_k(ax: Axes, plan: ElbowPlan) -> Line2D:
+    chosen = float(plan.chosen_k)
+    vline = ax.axvline(
+        chosen,
+        color=INK,
+        linestyle=":",
+        linewidth=2,
+        zorder=1,
+        label=f"Chosen k = {plan.chosen_k}",
+    )
+    if plan.chosen_inertia is not None:
+        y = plan.chosen_inertia
+        ax.plot(
+            [chosen],
+            [y],
+            marker="o",
+            markersize=20,
+            markerfacecolor="none",
+            markeredgecolor=INK,
+            markeredgewidth=2.5,
+            zorder=5,
+        )
+        right = plan.label_right
+        ax.annotate(
+            f"k = {plan.chosen_k}",
+            xy=(chosen, y),
+            xytext=(28 if right else -28, 34),
+            textcoords="offset points",
+            ha="left" if right else "right",
+            fontsize=FS_LABEL,
+            fontweight="bold",
+            color=INK,
+            arrowprops={"arrowstyle": "-", "color": INK, "linewidth": 1.5},
+            zorder=6,
+        )
+    return vline
 
 
 # --- clusters --------------------------------------------------------------
