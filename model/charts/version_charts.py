@@ -682,170 +682,236 @@ def _pc_label(
     return f"PC{i + 1} · {ratio:.0%} of variance{sep}mostly {', '.join(parts)}"
 
 
+@dataclass
+class PointGroup:
+    """Points drawn in one colour: a segment's, or those of no known segment."""
+
+    x: np.ndarray
+    y: np.ndarray
+    color: str
+    marker: str | None  # None: matplotlib's default
+    zorder: float
+    segment_id: int | None  # None: points of no known segment
+
+
+@dataclass
+class LegendEntry:
+    marker: str
+    color: str
+    label: str
+
+
+@dataclass
+class ClustersPlan:
+    """What the cluster chart shows, worked out without drawing."""
+
+    title: str
+    subtitle: str
+    empty: bool  # nothing to plot: the titles and a note only
+    one_feature: bool  # x is the feature, y a random spread
+    xlabel: str
+    ylabel: str
+    point_size: float
+    alpha: float
+    groups: list[PointGroup]  # in drawing order: largest first, so small ones stay on top
+    centroids: list[tuple[int, float, float]]  # (segment id, x, y), in `segments` order
+    legend: list[LegendEntry]
+    legend_fs: float
+    legend_spacing: float
+
+
+def clusters_plan(inp: ChartInput) -> ClustersPlan:
+    points, labels = inp.points, inp.point_segments
+    if points.shape[0] > MAX_POINTS:
+        keep = chart_sample(labels, MAX_POINTS)
+        points, labels = points[keep], labels[keep]
+    finite = np.all(np.isfinite(points), axis=1)
+    points, labels = points[finite], labels[finite]
+    m, d = points.shape
+    total = inp.total_customers or sum(int(s.size) for s in inp.segments) or m
+    shown = (
+        f"All {m:,} customers"
+        if m >= total
+        else f"{_int_text(m)} of {_int_text(total)} customers, sampled per segment"
+    )
+    title = f"Segments in 2-D · {inp.version}"
+    plan = ClustersPlan(title, shown, True, False, "", "", 0.0, 0.0, [], [], [], 0.0, 0.0)
+    if d == 0 or (m == 0 and inp.centroids.shape[0] == 0):
+        return plan
+    plan.empty = False
+
+    fit_on = points if m >= 2 else inp.centroids
+    mean, comps, ratio = _pca(fit_on, 2)
+    xy = (points - mean) @ comps.T
+    cxy = (inp.centroids - mean) @ comps.T
+    names = list(inp.feature_names)
+    if d == 1:
+        rng = np.random.default_rng(0)
+        xy = np.column_stack([xy[:, 0], rng.uniform(-1.0, 1.0, size=m)])
+        cxy = np.column_stack([cxy[:, 0], np.zeros(cxy.shape[0])])
+        plan.one_feature = True
+        plan.xlabel = f"{_clean_feature(names[0], 40)} (scaled)"
+        plan.ylabel = "random spread (one feature only)"
+        explained = "one feature: points spread vertically at random"
+    else:
+        plan.xlabel = _pc_label(0, comps[0], ratio[0], names)
+        plan.ylabel = _pc_label(1, comps[1], ratio[1], names, two_lines=True)
+        explained = f"PCA of the scaled features ({float(ratio.sum()):.0%} of variance)"
+    plan.subtitle = f"{shown} · {explained}"
+    if text_width_pt(plan.subtitle, FS_SUBTITLE) > 520:  # wider than the plot area
+        plan.subtitle = f"{shown}\n{explained}"
+
+    # Point style: big and opaque for a few hundred points, small and light for 20k.
+    plan.point_size = float(np.clip(16_000 / max(m, 1), 5.0, 40.0))
+    plan.alpha = float(np.clip(1.25 - 0.22 * math.log10(max(m, 10)), 0.3, 0.85))
+    in_sample = {s.id: int(np.count_nonzero(labels == s.id)) for s in inp.segments}
+    draw_order = sorted(inp.segments, key=lambda s: -in_sample[s.id])  # small on top
+    for z, seg in enumerate(draw_order):
+        mask = labels == seg.id
+        if mask.any():
+            color, marker = segment_color(seg.id), segment_marker(seg.id)
+            plan.groups.append(
+                PointGroup(xy[mask, 0], xy[mask, 1], color, marker, 2 + z * 0.01, seg.id)
+            )
+    stray = ~np.isin(labels, [s.id for s in inp.segments])
+    if stray.any():
+        plan.groups.append(
+            PointGroup(xy[stray, 0], xy[stray, 1], _UNKNOWN_SEGMENT_COLOR, None, 1.5, None)
+        )
+    plan.centroids = [(seg.id, cx, cy) for seg, (cx, cy) in zip(inp.segments, cxy, strict=True)]
+    plan.legend_fs, plan.legend_spacing, plan.legend = _clusters_legend(inp.segments)
+    return plan
+
+
+def _clusters_legend(segments: list[ChartSegment]) -> tuple[float, float, list[LegendEntry]]:
+    """Font size, line spacing and entries: each segment's name, size and share."""
+    total_size = sum(int(s.size) for s in segments) or 1
+    k = len(segments)
+    # Up to 8 segments: name and size on two lines. More: one line each, smaller.
+    if k <= 8:
+        legend_fs, name_width, sep, spacing = FS_LEGEND, 26, "\n", 0.9
+    elif k <= 16:
+        legend_fs, name_width, sep, spacing = 13, 26, " · ", 0.5
+    else:
+        legend_fs, name_width, sep, spacing = 11, 22, " · ", 0.35
+    entries = [
+        LegendEntry(
+            segment_marker(seg.id),
+            segment_color(seg.id),
+            f"{shorten(seg.name, name_width, lines=2 if k <= 8 else 1)}{sep}"
+            f"{_int_text(int(seg.size))} · {int(seg.size) / total_size:.0%}",
+        )
+        for seg in segments
+    ]
+    return legend_fs, spacing, entries
+
+
 def build_clusters(inp: ChartInput) -> Figure:
     """2-D PCA projection of the sample, coloured by segment, centroids marked."""
+    plan = clusters_plan(inp)
     with FIGURE_LOCK:
         fig = new_figure()
         ax = fig.add_subplot()
         style_axes(ax)
-        points, labels = inp.points, inp.point_segments
-        if points.shape[0] > MAX_POINTS:
-            keep = chart_sample(labels, MAX_POINTS)
-            points, labels = points[keep], labels[keep]
-        finite = np.all(np.isfinite(points), axis=1)
-        points, labels = points[finite], labels[finite]
-        m, d = points.shape
-        total = inp.total_customers or sum(int(s.size) for s in inp.segments) or m
-        shown = (
-            f"All {m:,} customers"
-            if m >= total
-            else f"{_int_text(m)} of {_int_text(total)} customers, sampled per segment"
-        )
-
-        if d == 0 or (m == 0 and inp.centroids.shape[0] == 0):
-            titles(fig, ax, f"Segments in 2-D · {inp.version}", shown)
-            ax.text(
-                0.5,
-                0.5,
-                "nothing to plot",
-                ha="center",
-                va="center",
-                fontsize=FS_LABEL,
-                color=MUTED_INK,
-                transform=ax.transAxes,
-            )
+        if plan.empty:
+            titles(fig, ax, plan.title, plan.subtitle)
+            _draw_note(ax, "nothing to plot")
             ax.set_xticks([])
             ax.set_yticks([])
             return fig
-
-        fit_on = points if m >= 2 else inp.centroids
-        mean, comps, ratio = _pca(fit_on, 2)
-        xy = (points - mean) @ comps.T
-        cxy = (inp.centroids - mean) @ comps.T
-        names = list(inp.feature_names)
-        if d == 1:
-            rng = np.random.default_rng(0)
-            xy = np.column_stack([xy[:, 0], rng.uniform(-1.0, 1.0, size=m)])
-            cxy = np.column_stack([cxy[:, 0], np.zeros(cxy.shape[0])])
-            ax.set_xlabel(f"{_clean_feature(names[0], 40)} (scaled)", fontsize=FS_LABEL)
-            ax.set_ylabel("random spread (one feature only)", fontsize=FS_LABEL, color=MUTED_INK)
-            ax.set_yticks([])
-            ax.set_ylim(-1.6, 1.6)
-            explained = "one feature: points spread vertically at random"
-        else:
-            ax.set_xlabel(_pc_label(0, comps[0], ratio[0], names), fontsize=FS_LABEL)
-            ax.set_ylabel(
-                _pc_label(1, comps[1], ratio[1], names, two_lines=True), fontsize=FS_LABEL
-            )
-            explained = f"PCA of the scaled features ({float(ratio.sum()):.0%} of variance)"
-        subtitle = f"{shown} · {explained}"
-        if text_width_pt(subtitle, FS_SUBTITLE) > 520:  # wider than the plot area
-            subtitle = f"{shown}\n{explained}"
-        titles(fig, ax, f"Segments in 2-D · {inp.version}", subtitle)
-        ax.grid(True, **GRID)
-        ax.set_axisbelow(True)
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
-        if d > 1:
-            ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
-
-        # Point style: big and opaque for a few hundred points, small and light for 20k.
-        size = float(np.clip(16_000 / max(m, 1), 5.0, 40.0))
-        alpha = float(np.clip(1.25 - 0.22 * math.log10(max(m, 10)), 0.3, 0.85))
-        known = {s.id for s in inp.segments}
-        in_sample = {s.id: int(np.count_nonzero(labels == s.id)) for s in inp.segments}
-        draw_order = sorted(inp.segments, key=lambda s: -in_sample[s.id])  # small on top
-        for z, seg in enumerate(draw_order):
-            mask = labels == seg.id
-            if not mask.any():
-                continue
-            coll = ax.scatter(
-                xy[mask, 0],
-                xy[mask, 1],
-                s=size,
-                color=segment_color(seg.id),
-                marker=segment_marker(seg.id),
-                alpha=alpha,
-                linewidths=0,
-                rasterized=True,  # no effect on PNG; keeps an SVG/PDF export small
-                zorder=2 + z * 0.01,
-            )
-            coll.set_gid(f"segment-{seg.id}")
-        stray = ~np.isin(labels, list(known))
-        if stray.any():
-            ax.scatter(
-                xy[stray, 0],
-                xy[stray, 1],
-                s=size,
-                color=_UNKNOWN_SEGMENT_COLOR,
-                alpha=alpha,
-                linewidths=0,
-                rasterized=True,
-                zorder=1.5,
-            )
-
-        for seg, (cx, cy) in zip(inp.segments, cxy, strict=True):
-            marker = ax.scatter(
-                [cx],
-                [cy],
-                s=340,
-                marker="X",
-                color=segment_color(seg.id),
-                edgecolors=INK,
-                linewidths=2,
-                zorder=10,
-            )
-            marker.set_gid(f"centroid-{seg.id}")
-
-        total_size = sum(int(s.size) for s in inp.segments) or 1
-        k = len(inp.segments)
-        # Up to 8 segments: name and size on two lines. More: one line each, smaller.
-        if k <= 8:
-            legend_fs, name_width, sep, spacing = FS_LEGEND, 26, "\n", 0.9
-        elif k <= 16:
-            legend_fs, name_width, sep, spacing = 13, 26, " · ", 0.5
-        else:
-            legend_fs, name_width, sep, spacing = 11, 22, " · ", 0.35
-        handles = [
-            Line2D(
-                [],
-                [],
-                linestyle="",
-                marker=segment_marker(seg.id),
-                markersize=legend_fs - 1,
-                markerfacecolor=segment_color(seg.id),
-                markeredgecolor=segment_color(seg.id),
-                label=f"{shorten(seg.name, name_width, lines=2 if k <= 8 else 1)}{sep}"
-                f"{_int_text(int(seg.size))} · {int(seg.size) / total_size:.0%}",
-            )
-            for seg in inp.segments
-        ]
-        handles.append(
-            Line2D(
-                [],
-                [],
-                linestyle="",
-                marker="X",
-                markersize=legend_fs + 1,
-                markerfacecolor="white",
-                markeredgecolor=INK,
-                markeredgewidth=2,
-                label="segment centre",
-            )
-        )
-        ax.legend(
-            handles=handles,
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            borderaxespad=0,
-            fontsize=legend_fs,
-            frameon=False,
-            labelspacing=spacing,
-            handletextpad=0.4,
-            title="Segment · customers",
-            title_fontsize=legend_fs,
-            alignment="left",
-        )
+        _draw_cluster_axes(ax, plan)
+        titles(fig, ax, plan.title, plan.subtitle)
+        _draw_points(ax, plan)
+        _draw_clusters_legend(ax, plan)
         return fig
+
+
+def _draw_cluster_axes(ax: Axes, plan: ClustersPlan) -> None:
+    if plan.one_feature:
+        ax.set_xlabel(plan.xlabel, fontsize=FS_LABEL)
+        ax.set_ylabel(plan.ylabel, fontsize=FS_LABEL, color=MUTED_INK)
+        ax.set_yticks([])
+        ax.set_ylim(-1.6, 1.6)
+    else:
+        ax.set_xlabel(plan.xlabel, fontsize=FS_LABEL)
+        ax.set_ylabel(plan.ylabel, fontsize=FS_LABEL)
+    ax.grid(True, **GRID)
+    ax.set_axisbelow(True)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
+    if not plan.one_feature:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+
+
+def _draw_points(ax: Axes, plan: ClustersPlan) -> None:
+    for group in plan.groups:
+        coll = ax.scatter(
+            group.x,
+            group.y,
+            s=plan.point_size,
+            color=group.color,
+            marker=group.marker,
+            alpha=plan.alpha,
+            linewidths=0,
+            rasterized=True,  # no effect on PNG; keeps an SVG/PDF export small
+            zorder=group.zorder,
+        )
+        if group.segment_id is not None:
+            coll.set_gid(f"segment-{group.segment_id}")
+    for seg_id, cx, cy in plan.centroids:
+        marker = ax.scatter(
+            [cx],
+            [cy],
+            s=340,
+            marker="X",
+            color=segment_color(seg_id),
+            edgecolors=INK,
+            linewidths=2,
+            zorder=10,
+        )
+        marker.set_gid(f"centroid-{seg_id}")
+
+
+def _draw_clusters_legend(ax: Axes, plan: ClustersPlan) -> None:
+    fs = plan.legend_fs
+    handles = [
+        Line2D(
+            [],
+            [],
+            linestyle="",
+            marker=entry.marker,
+            markersize=fs - 1,
+            markerfacecolor=entry.color,
+            markeredgecolor=entry.color,
+            label=entry.label,
+        )
+        for entry in plan.legend
+    ]
+    handles.append(
+        Line2D(
+            [],
+            [],
+            linestyle="",
+            marker="X",
+            markersize=fs + 1,
+            markerfacecolor="white",
+            markeredgecolor=INK,
+            markeredgewidth=2,
+            label="segment centre",
+        )
+    )
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0,
+        fontsize=fs,
+        frameon=False,
+        labelspacing=plan.legend_spacing,
+        handletextpad=0.4,
+        title="Segment · customers",
+        title_fontsize=fs,
+        alignment="left",
+    )
 
 
 # --- profiles --------------------------------------------------------------
