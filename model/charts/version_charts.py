@@ -24,7 +24,7 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
+from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
@@ -1079,6 +1079,140 @@ def _fit_profile_columns(
     raise AssertionError("unreachable")  # the loop returns at n == floor
 
 
+@dataclass
+class ProfilesPlan:
+    """What the profiles chart shows before its layout is known: every column a segment
+    could be profiled on (numeric averages, then shares of text values) and the rows."""
+
+    title: str
+    subtitle: str
+    z: np.ndarray  # (k, total) distance from everyone in standard deviations; NaN: none
+    cells: list[list[str]]  # (k, total) the numbers written in the cells
+    swatches: list[tuple[int, str, str | None]]  # (id, colour, marker if the colour repeats)
+    row_labels: list[str]  # segment names and shares
+    row_fs: float
+    caption_lines: int  # the caption's room, kept before the columns are chosen
+    cmap: Colormap
+    norm: Normalize
+
+    @property
+    def empty(self) -> bool:
+        return self.z.size == 0
+
+
+@dataclass
+class CellText:
+    row: int
+    column: int
+    text: str
+    color: str
+    bold: bool
+
+
+@dataclass
+class HeatMap:
+    """The profiles chart's columns once the heat map's width is known."""
+
+    columns: list[int]  # indices into the plan's columns, in data order
+    labels: list[str]
+    label_fs: float
+    caption: str
+    z: np.ndarray  # (k, shown) the plan's z of the columns shown
+    texts: list[CellText]  # empty when the cells are too small to read
+    text_fs: float
+    divider: float | None  # x of the line between numeric averages and text shares
+
+
+def profiles_plan(inp: ChartInput) -> ProfilesPlan:
+    k, f_num = inp.profile_z.shape
+    t = len(inp.profile_text)
+    total = f_num + t  # numeric columns, then one share column per text value
+    subtitle = (
+        "Numbers are segment averages. Colour: how far above (red) or below (blue) "
+        "the average of all customers."
+        if t == 0
+        else "Numbers are segment averages; % the share with that value. Colour: above "
+        "(red) or below (blue) all customers."
+    )
+    # A share column is coloured like a numeric one: the gap to everyone's share in
+    # standard deviations of the 0/1 "has this value" column, sqrt(p (1 - p)).
+    p_all = inp.profile_text_overall
+    with np.errstate(invalid="ignore", divide="ignore"):
+        text_z = (inp.profile_text_shares - p_all) / np.sqrt(p_all * (1 - p_all))
+    all_z = np.hstack([inp.profile_z, np.where(np.isfinite(text_z), text_z, np.nan)])
+    flags = set(inp.profile_flags or [])
+    cells = [
+        [
+            _percent(inp.profile_means[i, j])
+            if inp.profile_features[j] in flags
+            else format_compact(inp.profile_means[i, j])
+            for j in range(f_num)
+        ]
+        + [_percent(inp.profile_text_shares[i, j]) for j in range(t)]
+        for i in range(k)
+    ]
+    total_size = sum(int(s.size) for s in inp.segments) or 1
+    name_lines = 3 if k <= 6 else 2 if k <= 8 else 1
+    name_width = 22 if k <= 8 else 30
+    return ProfilesPlan(
+        title=f"What sets each segment apart · {inp.version}",
+        subtitle=subtitle,
+        z=all_z if k and total else np.empty((0, 0)),
+        cells=cells,
+        swatches=[
+            (
+                seg.id,
+                segment_color(seg.id),
+                segment_marker(seg.id) if seg.id >= len(PALETTE) or seg.id < 0 else None,
+            )
+            for seg in inp.segments
+        ],
+        row_labels=[
+            f"{shorten(seg.name, name_width, lines=name_lines)} ({int(seg.size) / total_size:.0%})"
+            for seg in inp.segments
+        ],
+        row_fs=FS_TICK if k <= 10 else max(9, FS_TICK - (k - 10)),
+        caption_lines=2 if total > PROFILE_MAX_COLUMNS else 1,
+        cmap=colormaps["RdBu_r"].with_extremes(bad="#E5E5E5"),
+        norm=Normalize(vmin=-_Z_CLIP, vmax=_Z_CLIP),
+    )
+
+
+def heat_map_plan(inp: ChartInput, plan: ProfilesPlan, axes_width_pt: float) -> HeatMap:
+    """The columns that fit `axes_width_pt` points, their labels, and the cell texts."""
+    k, total = plan.z.shape
+    f_num = len(inp.profile_features)
+    cols, labels, label_fs = _fit_profile_columns(inp, plan.z, axes_width_pt)
+    f = len(cols)
+    caption = plan.subtitle
+    if f < total:
+        what = "features" if total == f_num else "columns"
+        caption += f"\n{f} of {total} {what} shown: those that differ most between segments."
+    shown_z = plan.z[:, cols]
+    # Cell numbers: as large as the cells allow.
+    cell_w_pt = axes_width_pt / f
+    cell_h_pt = 0.72 * FIGSIZE[1] * 72 / k
+    texts = []
+    if cell_w_pt >= 24 and cell_h_pt >= 12:
+        for i in range(k):
+            for j in range(f):
+                zij = shown_z[i, j]
+                dark = math.isfinite(zij) and luminance(plan.cmap(plan.norm(zij))) < 0.45
+                bold = math.isfinite(zij) and abs(zij) >= 1
+                texts.append(CellText(i, j, plan.cells[i][cols[j]], "white" if dark else INK, bold))
+    n_num_shown = sum(1 for j in cols if j < f_num)
+    return HeatMap(
+        columns=cols,
+        labels=labels,
+        label_fs=label_fs,
+        caption=caption,
+        z=shown_z,
+        texts=texts,
+        text_fs=float(np.clip(min(cell_w_pt / 4.2, cell_h_pt / 2.2, 19), 7, 19)),
+        divider=n_num_shown - 0.5 if 0 < n_num_shown < f else None,
+    )
+
+
 def build_profiles(inp: ChartInput) -> Figure:
     """Heat map of standardised segment means, annotated with original-unit means,
     then one column per text value with each segment's share of it.
@@ -1087,32 +1221,13 @@ def build_profiles(inp: ChartInput) -> Figure:
     shown, in data order (so a column keeps its place from version to version) and
     the caption says how many were left out.
     """
+    plan = profiles_plan(inp)
     with FIGURE_LOCK:
         fig = new_figure()
-        k, f_num = inp.profile_z.shape
-        t = len(inp.profile_text)
-        total = f_num + t  # numeric columns, then one share column per text value
-        title = f"What sets each segment apart · {inp.version}"
-        subtitle = (
-            "Numbers are segment averages. Colour: how far above (red) or below (blue) "
-            "the average of all customers."
-            if t == 0
-            else "Numbers are segment averages; % the share with that value. Colour: above "
-            "(red) or below (blue) all customers."
-        )
-        if k == 0 or total == 0:
+        if plan.empty:
             ax = fig.add_subplot()
-            titles(fig, ax, title, subtitle)
-            ax.text(
-                0.5,
-                0.5,
-                "no numeric features to profile",
-                ha="center",
-                va="center",
-                fontsize=FS_LABEL,
-                color=MUTED_INK,
-                transform=ax.transAxes,
-            )
+            titles(fig, ax, plan.title, plan.subtitle)
+            _draw_note(ax, "no numeric features to profile")
             ax.set_axis_off()
             return fig
 
@@ -1122,139 +1237,96 @@ def build_profiles(inp: ChartInput) -> Figure:
         fig.get_layout_engine().set(wspace=0.0)
         # Not an axes title: constrained layout would widen the narrow swatch column
         # to fit it. A figure-level caption at the bottom takes no column's width.
-        titles(fig, ax_sw, title, "")
-
-        # A share column is coloured like a numeric one: the gap to everyone's share in
-        # standard deviations of the 0/1 "has this value" column, sqrt(p (1 - p)).
-        p_all = inp.profile_text_overall
-        with np.errstate(invalid="ignore", divide="ignore"):
-            text_z = (inp.profile_text_shares - p_all) / np.sqrt(p_all * (1 - p_all))
-        all_z = np.hstack([inp.profile_z, np.where(np.isfinite(text_z), text_z, np.nan)])
-        flags = set(inp.profile_flags or [])
-        cells_all = [
-            [
-                _percent(inp.profile_means[i, j])
-                if inp.profile_features[j] in flags
-                else format_compact(inp.profile_means[i, j])
-                for j in range(f_num)
-            ]
-            + [_percent(inp.profile_text_shares[i, j]) for j in range(t)]
-            for i in range(k)
-        ]
-        cmap = colormaps["RdBu_r"].with_extremes(bad="#E5E5E5")
-        norm = Normalize(vmin=-_Z_CLIP, vmax=_Z_CLIP)
-
-        # Colour swatches (tied to the segment id) with the names as tick labels.
-        total_size = sum(int(s.size) for s in inp.segments) or 1
-        for i, seg in enumerate(inp.segments):
-            patch = Rectangle(
-                (0.0, i - 0.42), 1.0, 0.84, facecolor=segment_color(seg.id), edgecolor="none"
-            )
-            patch.set_gid(f"segment-{seg.id}")
-            ax_sw.add_patch(patch)
-            if seg.id >= len(PALETTE) or seg.id < 0:  # colour reused: show the marker too
-                ax_sw.plot(
-                    [0.5],
-                    [i],
-                    marker=segment_marker(seg.id),
-                    markersize=8,
-                    color="white",
-                    markeredgecolor=INK,
-                    linestyle="",
-                )
-        ax_sw.set_xlim(0, 1)
-        ax_sw.set_ylim(k - 0.5, -0.5)
-        ax_sw.set_xticks([])
-        name_lines = 3 if k <= 6 else 2 if k <= 8 else 1
-        name_width = 22 if k <= 8 else 30
-        ax_sw.set_yticks(
-            np.arange(k),
-            [
-                f"{shorten(seg.name, name_width, lines=name_lines)}"
-                f" ({int(seg.size) / total_size:.0%})"
-                for seg in inp.segments
-            ],
-            fontsize=FS_TICK if k <= 10 else max(9, FS_TICK - (k - 10)),
-        )
-        ax_sw.tick_params(axis="y", which="both", length=0, colors=INK, pad=6)
-        for spine in ax_sw.spines.values():
-            spine.set_visible(False)
-
-        cbar = fig.colorbar(
-            ScalarMappable(norm=norm, cmap=cmap),
-            ax=ax,
-            shrink=0.85,
-            pad=0.015,
-            aspect=25,
-            extend="both",
-        )
-        cbar.set_ticks([-2, -1, 0, 1, 2])
-        cbar.set_ticklabels([f"{MINUS}2 sd", f"{MINUS}1 sd", "average", "+1 sd", "+2 sd"])
-        cbar.ax.tick_params(labelsize=FS_TICK - 1, length=0)
-        cbar.outline.set_visible(False)
-
+        titles(fig, ax_sw, plan.title, "")
+        _draw_swatches(ax_sw, plan)
+        _draw_colour_bar(fig, ax, plan)
         # The heat map's width is known only after layout (segment names and colour
         # bar take the rest), and it decides how many columns can be read.
-        caption_lines = 2 if total > PROFILE_MAX_COLUMNS else 1
-        fig.supxlabel(
-            "\n".join([subtitle] * caption_lines),
-            x=0.01,
-            ha="left",
-            fontsize=FS_SUBTITLE,
-            color=MUTED_INK,
-        )
+        _caption(fig, "\n".join([plan.subtitle] * plan.caption_lines))
         # Before measuring: the shared y axis would repeat the segment names here.
         ax.tick_params(axis="y", which="both", left=False, labelleft=False)
         fig.draw_without_rendering()
-        axes_width_pt = ax.get_window_extent().width * 72 / fig.dpi
-        cols, xlabels, x_fs = _fit_profile_columns(inp, all_z, axes_width_pt)
-        f = len(cols)
-        if f < total:
-            what = "features" if t == 0 else "columns"
-            subtitle += f"\n{f} of {total} {what} shown: those that differ most between segments."
-        fig.supxlabel(subtitle, x=0.01, ha="left", fontsize=FS_SUBTITLE, color=MUTED_INK)
-
-        shown_z = all_z[:, cols]
-        cells = [[row[j] for j in cols] for row in cells_all]
-        ax.imshow(
-            np.ma.masked_invalid(np.clip(shown_z, -_Z_CLIP, _Z_CLIP)),
-            cmap=cmap,
-            norm=norm,
-            aspect="auto",
-            interpolation="nearest",
-        )
-        # Cell numbers: as large as the cells allow.
-        cell_w_pt = axes_width_pt / f
-        cell_h_pt = 0.72 * FIGSIZE[1] * 72 / k
-        annot_fs = float(np.clip(min(cell_w_pt / 4.2, cell_h_pt / 2.2, 19), 7, 19))
-        if cell_w_pt >= 24 and cell_h_pt >= 12:
-            for i in range(k):
-                for j in range(f):
-                    zij = shown_z[i, j]
-                    dark = math.isfinite(zij) and luminance(cmap(norm(zij))) < 0.45
-                    ax.text(
-                        j,
-                        i,
-                        cells[i][j],
-                        ha="center",
-                        va="center",
-                        fontsize=annot_fs,
-                        color="white" if dark else INK,
-                        fontweight="bold" if math.isfinite(zij) and abs(zij) >= 1 else "normal",
-                    )
-        # Thin white lines between cells.
-        ax.set_xticks(np.arange(-0.5, f, 1), minor=True)
-        ax.set_yticks(np.arange(-0.5, k, 1), minor=True)
-        ax.grid(which="minor", color="white", linewidth=2)
-        ax.tick_params(which="minor", length=0)
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        n_num_shown = sum(1 for j in cols if j < f_num)
-        if 0 < n_num_shown < f:  # numeric averages | shares of text values
-            ax.axvline(n_num_shown - 0.5, color=INK, linewidth=2.5)
-
-        ax.set_xticks(np.arange(f))
-        # Top-aligned so the "all:" lines of neighbouring columns share one baseline row.
-        ax.set_xticklabels(xlabels, fontsize=x_fs, va="top", linespacing=1.15)
-        ax.tick_params(axis="x", length=0, colors=INK, pad=8)
+        heat = heat_map_plan(inp, plan, ax.get_window_extent().width * 72 / fig.dpi)
+        _caption(fig, heat.caption)
+        _draw_heat_map(ax, plan, heat)
         return fig
+
+
+def _caption(fig: Figure, text: str) -> None:
+    fig.supxlabel(text, x=0.01, ha="left", fontsize=FS_SUBTITLE, color=MUTED_INK)
+
+
+def _draw_swatches(ax_sw: Axes, plan: ProfilesPlan) -> None:
+    """A colour swatch per segment (tied to its id), with the names as tick labels."""
+    k = len(plan.swatches)
+    for i, (seg_id, color, marker) in enumerate(plan.swatches):
+        patch = Rectangle((0.0, i - 0.42), 1.0, 0.84, facecolor=color, edgecolor="none")
+        patch.set_gid(f"segment-{seg_id}")
+        ax_sw.add_patch(patch)
+        if marker is not None:  # colour reused: show the marker too
+            ax_sw.plot(
+                [0.5],
+                [i],
+                marker=marker,
+                markersize=8,
+                color="white",
+                markeredgecolor=INK,
+                linestyle="",
+            )
+    ax_sw.set_xlim(0, 1)
+    ax_sw.set_ylim(k - 0.5, -0.5)
+    ax_sw.set_xticks([])
+    ax_sw.set_yticks(np.arange(k), plan.row_labels, fontsize=plan.row_fs)
+    ax_sw.tick_params(axis="y", which="both", length=0, colors=INK, pad=6)
+    for spine in ax_sw.spines.values():
+        spine.set_visible(False)
+
+
+def _draw_colour_bar(fig: Figure, ax: Axes, plan: ProfilesPlan) -> None:
+    cbar = fig.colorbar(
+        ScalarMappable(norm=plan.norm, cmap=plan.cmap),
+        ax=ax,
+        shrink=0.85,
+        pad=0.015,
+        aspect=25,
+        extend="both",
+    )
+    cbar.set_ticks([-2, -1, 0, 1, 2])
+    cbar.set_ticklabels([f"{MINUS}2 sd", f"{MINUS}1 sd", "average", "+1 sd", "+2 sd"])
+    cbar.ax.tick_params(labelsize=FS_TICK - 1, length=0)
+    cbar.outline.set_visible(False)
+
+
+def _draw_heat_map(ax: Axes, plan: ProfilesPlan, heat: HeatMap) -> None:
+    k, f = heat.z.shape
+    ax.imshow(
+        np.ma.masked_invalid(np.clip(heat.z, -_Z_CLIP, _Z_CLIP)),
+        cmap=plan.cmap,
+        norm=plan.norm,
+        aspect="auto",
+        interpolation="nearest",
+    )
+    for cell in heat.texts:
+        ax.text(
+            cell.column,
+            cell.row,
+            cell.text,
+            ha="center",
+            va="center",
+            fontsize=heat.text_fs,
+            color=cell.color,
+            fontweight="bold" if cell.bold else "normal",
+        )
+    # Thin white lines between cells.
+    ax.set_xticks(np.arange(-0.5, f, 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, k, 1), minor=True)
+    ax.grid(which="minor", color="white", linewidth=2)
+    ax.tick_params(which="minor", length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if heat.divider is not None:  # numeric averages | shares of text values
+        ax.axvline(heat.divider, color=INK, linewidth=2.5)
+    ax.set_xticks(np.arange(f))
+    # Top-aligned so the "all:" lines of neighbouring columns share one baseline row.
+    ax.set_xticklabels(heat.labels, fontsize=heat.label_fs, va="top", linespacing=1.15)
+    ax.tick_params(axis="x", length=0, colors=INK, pad=8)
