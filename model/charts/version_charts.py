@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -389,22 +389,22 @@ class ElbowPlan:
     title: str
     subtitle: str
     chosen_k: int
-    note: str | None  # instead of a curve: k was fixed, nothing was searched
+    k_min: int
     ks: np.ndarray  # the ks tried (finite, ascending) and their inertia
     inertias: np.ndarray
-    xticks: list[float] | None  # None: too many ks to label each; integer ticks
-    xlim: tuple[float, float] | None
-    ylim: tuple[float, float] | None
-    not_tried: tuple[float, float, float] | None  # ks auto could not choose: span, label x
-    k_min: int
-    silhouette_ks: np.ndarray  # finite silhouettes of k >= 2, ascending k
-    silhouettes: np.ndarray
-    silhouette_ylim: tuple[float, float] | None
-    silhouette_at_chosen: float | None
-    silhouette_missing: bool  # say "not available" in the legend
-    chosen_in_range: bool  # the chosen k falls on the x axis: mark it
-    chosen_inertia: float | None  # and it was tried: circle its point
-    label_right: bool  # the "k = n" label goes on the emptier side of the curve
+    note: str | None = None  # instead of a curve: k was fixed, nothing was searched
+    xticks: list[float] | None = None  # None: too many ks to label each; integer ticks
+    xlim: tuple[float, float] | None = None
+    ylim: tuple[float, float] | None = None
+    not_tried: tuple[float, float, float] | None = None  # ks auto could not choose: span, label x
+    silhouette_ks: np.ndarray = field(default_factory=lambda: np.empty(0))  # k >= 2, finite
+    silhouettes: np.ndarray = field(default_factory=lambda: np.empty(0))
+    silhouette_ylim: tuple[float, float] | None = None
+    silhouette_at_chosen: float | None = None
+    silhouette_missing: bool = False  # say "not available" in the legend
+    chosen_in_range: bool = False  # the chosen k falls on the x axis: mark it
+    chosen_inertia: float | None = None  # and it was tried: circle its point
+    label_right: bool = True  # the "k = n" label goes on the emptier side of the curve
 
 
 def elbow_plan(inp: ChartInput | Elbow) -> ElbowPlan:
@@ -424,25 +424,13 @@ def elbow_plan(inp: ChartInput | Elbow) -> ElbowPlan:
     order = np.argsort(ks)
     ks, inertias = ks[order], inertias[order]
     plan = ElbowPlan(
-        title=title,
-        subtitle=subtitle,
-        chosen_k=inp.chosen_k,
-        note=None,
-        ks=ks,
-        inertias=inertias,
+        title,
+        subtitle,
+        inp.chosen_k,
+        inp.k_min,
+        ks,
+        inertias,
         xticks=list(ks) if ks.size <= 20 else None,
-        xlim=None,
-        ylim=None,
-        not_tried=None,
-        k_min=inp.k_min,
-        silhouette_ks=np.empty(0),
-        silhouettes=np.empty(0),
-        silhouette_ylim=None,
-        silhouette_at_chosen=None,
-        silhouette_missing=False,
-        chosen_in_range=False,
-        chosen_inertia=None,
-        label_right=True,
     )
     if ks.size == 0:
         plan.note = f"k was fixed at {inp.chosen_k}: no search over k to show"
@@ -707,17 +695,18 @@ class ClustersPlan:
 
     title: str
     subtitle: str
-    empty: bool  # nothing to plot: the titles and a note only
-    one_feature: bool  # x is the feature, y a random spread
-    xlabel: str
-    ylabel: str
-    point_size: float
-    alpha: float
-    groups: list[PointGroup]  # in drawing order: largest first, so small ones stay on top
-    centroids: list[tuple[int, float, float]]  # (segment id, x, y), in `segments` order
-    legend: list[LegendEntry]
-    legend_fs: float
-    legend_spacing: float
+    empty: bool = True  # nothing to plot: the titles and a note only
+    one_feature: bool = False  # x is the feature, y a random spread
+    xlabel: str = ""
+    ylabel: str = ""
+    point_size: float = 0.0
+    alpha: float = 0.0
+    # in drawing order: the most points first, so smaller segments stay on top
+    groups: list[PointGroup] = field(default_factory=list)
+    centroids: list[tuple[int, float, float]] = field(default_factory=list)  # (id, x, y)
+    legend: list[LegendEntry] = field(default_factory=list)
+    legend_fs: float = 0.0
+    legend_spacing: float = 0.0
 
 
 def clusters_plan(inp: ChartInput) -> ClustersPlan:
@@ -735,7 +724,7 @@ def clusters_plan(inp: ChartInput) -> ClustersPlan:
         else f"{_int_text(m)} of {_int_text(total)} customers, sampled per segment"
     )
     title = f"Segments in 2-D · {inp.version}"
-    plan = ClustersPlan(title, shown, True, False, "", "", 0.0, 0.0, [], [], [], 0.0, 0.0)
+    plan = ClustersPlan(title, shown)
     if d == 0 or (m == 0 and inp.centroids.shape[0] == 0):
         return plan
     plan.empty = False
