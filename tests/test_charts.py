@@ -19,20 +19,29 @@ from matplotlib.image import imread
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 
+from model.charts import CHARTS
 from model.charts import version_charts as charts
-from model.charts.version_charts import (
-    CHARTS,
+from model.charts.style import (
+    INK,
     PALETTE,
+    format_compact,
+    segment_color,
+    segment_marker,
+    text_width_pt,
+)
+from model.charts.version_charts import (
     ChartInput,
     ChartSegment,
+    Elbow,
     build_clusters,
     build_elbow,
     build_profiles,
     chart_sample,
-    format_compact,
+    clusters_plan,
+    elbow_plan,
+    heat_map_plan,
+    profiles_plan,
     render_all,
-    segment_color,
-    segment_marker,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -466,7 +475,7 @@ def test_text_columns_are_labelled_feature_equals_value() -> None:
 
 
 def test_wrap_words_breaks_hyphens_between_letters_only() -> None:
-    measure = functools.partial(charts.text_width_pt, size=9)
+    measure = functools.partial(text_width_pt, size=9)
     width = measure("Month-to-") - 1
     lines, exact, whole = charts._wrap_words("Month-to-month", width, 3, measure)
     assert (lines, exact, whole) == (["Month-", "to-month"], True, True)
@@ -524,6 +533,114 @@ def test_same_id_same_colour_in_every_chart_and_version() -> None:
     handles = ax.get_legend().legend_handles[: len(b.segments)]
     for seg, handle in zip(b.segments, handles, strict=True):
         assert rgb(to_rgb(handle.get_markerfacecolor())) == rgb(to_rgb(segment_color(seg.id)))
+
+
+# --- plans: what a chart shows, worked out without drawing ------------------
+
+
+def test_elbow_plan_sorts_limits_and_marks_the_chosen_k() -> None:
+    elbow = Elbow(
+        version="v2",
+        trained_at="2026-11-27T08:30:00+00:00",
+        ks=[3, 1, 2, 6, 5, 4, 7],
+        inertias=[40.0, 100.0, 60.0, 30.0, 32.0, 35.0, float("nan")],  # k=7: not finite
+        silhouettes={2: 0.3, 3: 0.5, 4: 0.4, 5: float("nan")},
+        chosen_k=3,
+        k_reason="knee at 3",
+        k_min=2,
+    )
+    plan = elbow_plan(elbow)
+    assert plan.note is None and plan.subtitle == "Chosen k = 3: knee at 3"
+    assert plan.title == "Choosing k · v2, trained 27 Nov 2026 08:30 UTC"
+    assert list(plan.ks) == [1, 2, 3, 4, 5, 6]
+    assert list(plan.inertias) == [100, 60, 40, 35, 32, 30]
+    assert plan.xticks == [1, 2, 3, 4, 5, 6] and plan.xlim == pytest.approx((0.6, 6.4))
+    # from 0; above the highest inertia by 2.2 pads of 8% of the range (70): 12.32
+    assert plan.ylim == pytest.approx((0.0, 112.32))
+    # k=1 greyed out: from the axis' left edge to halfway to k_min, labelled in between
+    assert plan.not_tried == pytest.approx((0.6, 1.5, 1.05))
+    assert list(plan.silhouette_ks) == [2, 3, 4] and list(plan.silhouettes) == [0.3, 0.5, 0.4]
+    # pad max(15% of 0.2, 0.05) = 0.05: from 0 (below 0.25) to 0.5 + 2.5 pads
+    assert plan.silhouette_ylim == pytest.approx((0.0, 0.625))
+    assert plan.silhouette_at_chosen == 0.5 and not plan.silhouette_missing
+    assert plan.chosen_in_range and plan.chosen_inertia == 40.0
+    assert plan.label_right  # k=3 is left of the middle (3.5): the label goes right
+
+
+def test_elbow_plan_without_a_search_is_a_note() -> None:
+    plan = elbow_plan(Elbow("v1", "2026-11-27T08:30:00Z", [], [], {}, 4, ""))
+    assert plan.note == "k was fixed at 4: no search over k to show"
+    assert plan.subtitle == "Chosen k = 4"
+
+
+def test_clusters_plan_groups_points_by_segment_in_drawing_order() -> None:
+    # Two features: the 2-D projection only rotates, so distances stay as they were.
+    points = np.array([[0.0, 0.0], [3.0, 4.0], [1.0, 1.0], [-2.0, 5.0], [4.0, -1.0]])
+    inp = ChartInput(
+        version="v1",
+        trained_at="2026-11-27T08:30:00+00:00",
+        segments=[ChartSegment(5, "Loyal", 10), ChartSegment(2, "New", 30)],
+        ks=[2],
+        inertias=[1.0],
+        silhouettes={},
+        chosen_k=2,
+        k_reason="",
+        points=points,
+        point_segments=np.array([2, 5, 2, 9, 2]),  # 9: no such segment
+        centroids=np.array([[3.0, 4.0], [5 / 3, 0.0]]),
+        feature_names=["age", "income"],
+        profile_features=[],
+        profile_z=np.empty((2, 0)),
+        profile_means=np.empty((2, 0)),
+    )
+    plan = clusters_plan(inp)
+    assert not plan.empty and not plan.one_feature
+    assert plan.subtitle.startswith("5 of 40 customers, sampled per segment")
+    assert "(100% of variance)" in plan.subtitle
+    # the most points first (drawn underneath), the stray ones in grey below all
+    assert [(g.segment_id, g.color, g.zorder, g.x.size) for g in plan.groups] == [
+        (2, segment_color(2), 2.0, 3),
+        (5, segment_color(5), 2.01, 1),
+        (None, "#BBBBBB", 1.5, 1),
+    ]
+    new = plan.groups[0]
+    xy = np.column_stack([new.x, new.y])
+    assert np.linalg.norm(xy[0] - xy[1]) == pytest.approx(np.linalg.norm(points[0] - points[2]))
+    assert np.linalg.norm(xy[1] - xy[2]) == pytest.approx(np.linalg.norm(points[2] - points[4]))
+    assert [c[0] for c in plan.centroids] == [5, 2]
+    assert [e.label for e in plan.legend] == ["Loyal\n10 · 25%", "New\n30 · 75%"]
+    assert [e.marker for e in plan.legend] == [segment_marker(5), segment_marker(2)]
+
+
+def test_profiles_plan_and_heat_map_without_drawing() -> None:
+    inp = ChartInput(
+        **{
+            **make_input(n=300, k=2, d=2).__dict__,
+            "profile_features": ["age", "is_member"],
+            "profile_z": np.array([[2.0, 0.1], [-0.5, np.nan]]),
+            "profile_means": np.array([[34.5, 0.25], [61.0, 0.004]]),
+            "profile_flags": ["is_member"],
+            "profile_text": [("plan", "Gold")],
+            "profile_text_shares": np.array([[0.8], [0.2]]),
+            "profile_text_overall": np.array([0.5]),
+        }
+    )
+    plan = profiles_plan(inp)
+    # a share column's z: the gap to everyone's share over sqrt(0.5 * 0.5)
+    np.testing.assert_allclose(plan.z, [[2.0, 0.1, 0.6], [-0.5, np.nan, -0.6]])
+    assert plan.cells == [["34.5", "25%", "80%"], ["61", "0.4%", "20%"]]
+    assert [s[0] for s in plan.swatches] == [0, 1] and plan.caption_lines == 1
+    heat = heat_map_plan(inp, plan, 600.0)
+    assert heat.columns == [0, 1, 2] and heat.caption == plan.subtitle
+    assert heat.divider == 1.5  # between the two averages and the share
+    # cells 200 x 207 pt: numbers at the largest size, 19 pt
+    assert heat.text_fs == 19.0
+    by_cell = {(c.row, c.column): c for c in heat.texts}
+    assert len(by_cell) == 6 and by_cell[0, 1].text == "25%"
+    assert by_cell[0, 0].color == "white" and by_cell[0, 0].bold  # +2 sd: dark red
+    assert by_cell[0, 1].color == INK and not by_cell[0, 1].bold  # near average
+    assert not by_cell[1, 1].bold  # no z: grey, plain
+    assert heat_map_plan(inp, plan, 60.0).texts == []  # 20 pt wide cells: no numbers
 
 
 # --- edge cases -------------------------------------------------------------

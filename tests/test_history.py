@@ -24,7 +24,7 @@ from bot.commands import Usage, parse
 from bot.router import Router
 from model.answers import RetrainResult
 from model.charts.over_time_charts import build_flows, build_trend
-from model.charts.version_charts import segment_color
+from model.charts.style import segment_color
 from model.errors import NotFound
 from model.service import SegmentService
 from tests.conftest import ADMIN, USER, make_settings, run_segbot, segbot_env

@@ -1,3 +1,5 @@
+import csv
+import io
 import json
 import shutil
 
@@ -176,6 +178,32 @@ def test_ids_keep_leading_zeros(tmp_path):
     assert svc.lookup("00042").customer_id == "00042"
     with pytest.raises(NotFound):
         svc.lookup("42")
+
+
+def test_export_quotes_ids_only_where_csv_needs_it(tmp_path):
+    """Ids with a comma, a quote or a line break are quoted (quotes doubled), other ids
+    are written as they are; the segment name is always quoted."""
+    rng = np.random.default_rng(0)
+    odd = {7: "A,7", 8: 'B"8', 9: "C\n9"}
+    ids = [odd.get(i, f"c{i:03d}") for i in range(300)]
+    frame = pd.DataFrame(
+        {"customer_id": ids, "x": np.r_[rng.normal(0, 1, 150), rng.normal(8, 1, 150)]}
+    )
+    path = tmp_path / "odd.csv"
+    frame.to_csv(path, index=False)
+    svc = SegmentService(Settings(SEGBOT_DATA=str(path), SEGBOT_MODEL_DIR=str(tmp_path / "m")))
+    svc.retrain(force=True)
+    seg = svc.lookup("A,7").segment
+    text = svc.export(str(seg.id)).csv.decode()
+    name = seg.name.replace('"', '""')
+    assert text.startswith("customer_id,segment_id,segment\n")
+    assert f'"A,7",{seg.id},"{name}"\n' in text
+    assert f'"B""8",{seg.id},"{name}"\n' in text
+    assert f'"C\n9",{seg.id},"{name}"\n' in text
+    assert f'\nc010,{seg.id},"{name}"\n' in text
+    rows = list(csv.reader(io.StringIO(text)))[1:]
+    members = sorted(i for i in ids if svc.lookup(i).segment.id == seg.id)
+    assert sorted(r[0] for r in rows) == members
 
 
 def test_history_follows_a_rewritten_metadata_file(model_dir):

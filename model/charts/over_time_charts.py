@@ -1,10 +1,10 @@
 """Charts of segments over time: each segment's share across versions (trend) and the
 from-segment x to-segment counts between a version and its predecessor (flows).
 
-Drawn on demand (not at training) with the same look as `model.charts.version_charts`: 1200x800 px,
-large fonts, a segment's colour from its stable id. Kept beside the versions they show:
-`vN/flows.png`, and `trend-<key>.png` in the served version's folder, where the key
-changes whenever a version is added, removed or switched.
+Drawn on demand (not at training) with the look of `model.charts.style` that a version's
+charts share: 1200x800 px, large fonts, a segment's colour from its stable id. Kept
+beside the versions they show: `vN/flows.png`, and `trend-<key>.png` in the served
+version's folder, where the key changes whenever a version is added, removed or switched.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from model.answers import Flows, Trend
-from model.charts.version_charts import (
+from model.charts.style import (
     FIGURE_LOCK,
     FS_LABEL,
     FS_LEGEND,
@@ -37,7 +37,6 @@ from model.charts.version_charts import (
     format_compact,
     luminance,
     new_figure,
-    save_png,
     segment_color,
     segment_marker,
     shorten,
@@ -45,6 +44,7 @@ from model.charts.version_charts import (
     text_width_pt,
     titles,
 )
+from model.charts.version_charts import save_png
 
 log = logging.getLogger(__name__)
 

@@ -1,14 +1,8 @@
 """Charts of a trained version: elbow, clusters, profiles.
 
 Rendered once when a version is trained and stored with it; the bot serves the
-stored PNGs. Everything here is headless and uses `matplotlib.figure.Figure`
-with the Agg canvas directly (no pyplot, no global rcParams), so rendering from a
-worker thread does not touch any shared plotting state. Rendering is still
-serialised by a module lock, as matplotlib does not promise thread safety.
-
-Readability at Slack preview size drives the look: 1200x800 px, large fonts,
-short titles, few gridlines. A segment's colour depends only on its stable id,
-so it is the same in every chart and in every version.
+stored PNGs. The look (sizes, inks, a segment's colour from its id, the figure
+lock) is `model.charts.style`, shared with the over-time charts.
 """
 
 from __future__ import annotations
@@ -20,9 +14,8 @@ import math
 import os
 import re
 import tempfile
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,64 +24,47 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
+from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
-from matplotlib.textpath import TextToPath
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from model.charts import CHARTS
+from model.charts.style import (
+    FIGSIZE,
+    FIGURE_LOCK,
+    FS_LABEL,
+    FS_LEGEND,
+    FS_SUBTITLE,
+    FS_TICK,
+    GRID,
+    INK,
+    MINUS,
+    MUTED_INK,
+    PALETTE,
+    format_compact,
+    luminance,
+    new_figure,
+    segment_color,
+    segment_marker,
+    shorten,
+    style_axes,
+    text_width_pt,
+    titles,
+)
 
 MAX_POINTS = 20_000  # most points drawn in the cluster chart
 PROFILE_MAX_COLUMNS = 12  # most heat-map columns; beyond this cells get too thin to read
 PNG_SOFT_LIMIT = 240_000  # bytes; above it a chart is saved with a 256-colour palette
-FIGSIZE = (12.0, 8.0)  # inches; at DPI this gives 1200x800 px
-DPI = 100
 
-# Okabe-Ito and Paul Tol colours, ordered greedily so that every prefix keeps the
-# largest worst-case distance (CIELAB, normal vision and simulated deuteranopia,
-# protanopia and tritanopia, Machado et al. 2009): >= 27 dE for the first 6,
-# >= 22 for 8, >= 11 for all 12. No black or grey: those read as "other".
-PALETTE = (
-    "#0072B2",  # blue
-    "#E69F00",  # orange
-    "#882255",  # wine
-    "#88CCEE",  # cyan
-    "#DDCC77",  # sand
-    "#EE6677",  # red
-    "#332288",  # indigo
-    "#997700",  # ochre
-    "#CC79A7",  # pink
-    "#009E73",  # bluish green
-    "#117733",  # green
-    "#AA3377",  # purple
-)
 
-# Sizes in points. At 100 dpi 1 pt = 1.39 px; a 1200 px chart shown ~500 px wide
-# in Slack keeps a 15 pt tick label about 9 px high.
-_FS_TITLE = 22
-_FS_SUBTITLE = 15
-FS_LABEL = 17
-FS_TICK = 15
-FS_LEGEND = 14
-_FS_NOTE = 14
-
-INK = "#222222"
-MUTED_INK = "#555555"
-GRID = {"color": "#DDDDDD", "linewidth": 0.8}
 _INERTIA_COLOR = "#0072B2"
 _SILHOUETTE_COLOR = "#D55E00"
 _UNKNOWN_SEGMENT_COLOR = "#BBBBBB"
 _Z_CLIP = 2.0
-_MINUS = "\u2212"
-_CYCLE_MARKERS = ("o", "s", "^", "D")
-
-FIGURE_LOCK = threading.RLock()
-_TEXT_TO_PATH = TextToPath()
 
 
 @dataclass
@@ -240,58 +216,7 @@ class ChartInput:
 
 
 # ---------------------------------------------------------------------------
-# Small public helpers
-
-
-def segment_color(segment_id: int) -> str:
-    """Colour of a segment, from its stable id (cycles after 12 segments)."""
-    return PALETTE[int(segment_id) % len(PALETTE)]
-
-
-def segment_marker(segment_id: int) -> str:
-    """Point marker of a segment: changes with each cycle through the palette, so
-    segments 0 and 12 (same colour) still differ in the cluster chart and legend."""
-    return _CYCLE_MARKERS[(int(segment_id) // len(PALETTE)) % len(_CYCLE_MARKERS)]
-
-
-def format_compact(value: float | None) -> str:
-    """A number in few characters: 34, 34.2, 0.43, 72.4k, 1.23M, -5.1k; "–" if missing."""
-    if value is None:
-        return "–"
-    x = float(value)
-    if not math.isfinite(x):
-        return "–"
-    sign = _MINUS if x < 0 else ""
-    a = abs(x)
-    units = ("", "k", "M", "B", "T")
-    i = 0
-    while a >= 1000 and i < len(units) - 1:
-        a /= 1000
-        i += 1
-    text = _three_digits(a)
-    if float(text) >= 1000 and i < len(units) - 1:  # 999.96 rounds up: promote
-        a /= 1000
-        i += 1
-        text = _three_digits(a)
-    if float(text) == 0:
-        sign = ""
-    return f"{sign}{text}{units[i]}"
-
-
-def _three_digits(a: float) -> str:
-    if a >= 100:
-        return f"{a:.0f}"
-    if a >= 10:
-        text = f"{a:.1f}"
-    elif a >= 1:
-        text = f"{a:.2f}"
-    elif a == 0:
-        return "0"
-    else:
-        text = f"{a:.2g}"
-        if "e" in text:
-            return text
-    return text.rstrip("0").rstrip(".") if "." in text else text
+# The cluster chart's sample
 
 
 def chart_sample(
@@ -433,27 +358,6 @@ def _encode_png(image: Image.Image, info: PngInfo) -> bytes:
     return buf.getvalue()
 
 
-def new_figure() -> Figure:
-    fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained", facecolor="white")
-    FigureCanvasAgg(fig)
-    fig.get_layout_engine().set(w_pad=0.12, h_pad=0.1)
-    return fig
-
-
-def titles(fig: Figure, ax: Axes, title: str, subtitle: str) -> None:
-    fig.suptitle(title, x=0.01, ha="left", fontsize=_FS_TITLE, fontweight="bold", color=INK)
-    if subtitle:
-        ax.set_title(subtitle, loc="left", fontsize=_FS_SUBTITLE, color=MUTED_INK, pad=12)
-
-
-def style_axes(ax: Axes) -> None:
-    ax.tick_params(labelsize=FS_TICK, colors=INK, length=4)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    for side in ("left", "bottom"):
-        ax.spines[side].set_color("#888888")
-
-
 def _format_date(ts: str) -> str:
     try:
         dt = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
@@ -464,68 +368,11 @@ def _format_date(ts: str) -> str:
     return f"{dt.day} {dt:%b %Y %H:%M} UTC"
 
 
-def shorten(text: str, width: float, lines: int = 1, measure: Callable[[str], float] = len) -> str:
-    """Wrap `text` to at most `lines` lines no wider than `width`, ending in … if cut.
-
-    `measure` gives a line's width (characters by default; points for tick labels).
-    Breaks after spaces, underscores and slashes, so column names such as
-    "days_since_last_order" wrap as "days_since_" / "last_order".
-    """
-    text = " ".join(str(text).split())
-    pieces = [p for p in re.split(r"(?<=[ _/])", text) if p]
-
-    def fits(line: str) -> bool:
-        return measure(line.rstrip(" _/")) <= width
-
-    wrapped: list[str] = []
-    current = ""
-    for piece in pieces:
-        if not current or fits(current + piece):
-            current += piece
-            continue
-        wrapped.append(current)
-        current = piece
-    wrapped.append(current)
-    # Cut pieces that are too long on their own.
-    out: list[str] = []
-    for line in wrapped:
-        while not fits(line) and len(line) > 1:
-            cut = len(line) - 1
-            while cut > 1 and not fits(line[:cut]):
-                cut -= 1
-            out.append(line[:cut])
-            line = line[cut:]
-        out.append(line)
-    out = [w.rstrip() for w in out if w.strip()] or [""]
-    if len(out) > lines:
-        out = out[:lines]
-        last = out[-1].rstrip(" _/-")
-        while last and not fits(last + "…"):
-            last = last[:-1].rstrip(" _/-")
-        out[-1] = last + "…"
-    return "\n".join(out)
-
-
-@functools.lru_cache(maxsize=4096)
-def text_width_pt(text: str, size: float) -> float:
-    """Width in points of one line of `text` in the default font at `size` pt."""
-    width, _h, _d = _TEXT_TO_PATH.get_text_width_height_descent(
-        text, FontProperties(size=size), ismath=False
-    )
-    return float(width)
-
-
 def _clean_feature(name: str, width: int = 26) -> str:
     name = str(name)
     if "__" in name:  # ColumnTransformer prefixes such as "num__age"
         name = name.split("__", 1)[1]
     return shorten(name, width)
-
-
-def luminance(rgba: tuple[float, ...]) -> float:
-    """WCAG relative luminance of an sRGB colour (0 black .. 1 white)."""
-    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3]]
-    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
 
 
 def _int_text(n: int) -> str:
@@ -535,176 +382,116 @@ def _int_text(n: int) -> str:
 # --- elbow -----------------------------------------------------------------
 
 
+@dataclass
+class ElbowPlan:
+    """What the elbow chart shows, worked out without drawing."""
+
+    title: str
+    subtitle: str
+    chosen_k: int
+    k_min: int
+    ks: np.ndarray  # the ks tried (finite, ascending) and their inertia
+    inertias: np.ndarray
+    note: str | None = None  # instead of a curve: k was fixed, nothing was searched
+    xticks: list[float] | None = None  # None: too many ks to label each; integer ticks
+    xlim: tuple[float, float] | None = None
+    ylim: tuple[float, float] | None = None
+    not_tried: tuple[float, float, float] | None = None  # ks auto could not choose: span, label x
+    silhouette_ks: np.ndarray = field(default_factory=lambda: np.empty(0))  # k >= 2, finite
+    silhouettes: np.ndarray = field(default_factory=lambda: np.empty(0))
+    silhouette_ylim: tuple[float, float] | None = None
+    silhouette_at_chosen: float | None = None
+    silhouette_missing: bool = False  # say "not available" in the legend
+    chosen_in_range: bool = False  # the chosen k falls on the x axis: mark it
+    chosen_inertia: float | None = None  # and it was tried: circle its point
+    label_right: bool = True  # the "k = n" label goes on the emptier side of the curve
+
+
+def elbow_plan(inp: ChartInput | Elbow) -> ElbowPlan:
+    inp = inp.elbow if isinstance(inp, ChartInput) else inp
+    reason = " ".join(inp.k_reason.split())
+    subtitle = shorten(
+        f"Chosen k = {inp.chosen_k}: {reason}" if reason else f"Chosen k = {inp.chosen_k}",
+        720,  # points: the width of the plot area
+        lines=2,
+        measure=functools.partial(text_width_pt, size=FS_SUBTITLE),
+    )
+    title = f"Choosing k · {inp.version}, trained {_format_date(inp.trained_at)}"
+    ks = np.asarray(inp.ks, dtype=float)
+    inertias = np.asarray(inp.inertias, dtype=float)
+    ok = np.isfinite(ks) & np.isfinite(inertias)
+    ks, inertias = ks[ok], inertias[ok]
+    order = np.argsort(ks)
+    ks, inertias = ks[order], inertias[order]
+    plan = ElbowPlan(
+        title,
+        subtitle,
+        inp.chosen_k,
+        inp.k_min,
+        ks,
+        inertias,
+        xticks=list(ks) if ks.size <= 20 else None,
+    )
+    if ks.size == 0:
+        plan.note = f"k was fixed at {inp.chosen_k}: no search over k to show"
+        return plan
+    if ks.size == 1:
+        plan.xlim = (ks[0] - 1, ks[0] + 1)
+        plan.ylim = (0, inertias[0] * 1.25 if inertias[0] > 0 else 1)
+    else:
+        lo, hi = float(inertias.min()), float(inertias.max())
+        pad = (hi - lo) * 0.08 or max(abs(hi) * 0.1, 1.0)
+        # From 0: a cropped axis would make every drop look like an elbow.
+        plan.ylim = (0.0 if lo >= 0 else lo - pad, hi + pad * 2.2)
+        plan.xlim = (ks[0] - 0.4, ks[-1] + 0.4)
+        if ks[0] < inp.k_min <= ks[-1]:
+            # The curve starts at k=1 (the knee needs it) but auto only chose from
+            # k_min up: grey out the rest so a knee at 2 that was passed over reads so.
+            plan.not_tried = (
+                ks[0] - 0.4,
+                inp.k_min - 0.5,
+                (ks[0] - 0.4 + inp.k_min - 0.5) / 2,
+            )
+
+    sil = sorted((k, v) for k, v in inp.silhouettes.items() if math.isfinite(v) and k >= 2)
+    if sil:
+        plan.silhouette_ks = np.array([k for k, _ in sil], dtype=float)
+        plan.silhouettes = sv = np.array([v for _, v in sil], dtype=float)
+        slo, shi = float(sv.min()), float(sv.max())
+        spad = max((shi - slo) * 0.15, 0.05)
+        plan.silhouette_ylim = (min(0.0, slo - spad), max(shi + spad * 2.5, 0.1))
+        plan.silhouette_at_chosen = dict(sil).get(inp.chosen_k)
+    else:
+        plan.silhouette_missing = bool(inp.silhouettes) or ks.size > 1
+
+    chosen = float(inp.chosen_k)
+    plan.chosen_in_range = ks[0] - 0.5 <= chosen <= ks[-1] + 0.5
+    match = np.flatnonzero(ks == chosen)
+    if plan.chosen_in_range and match.size:
+        plan.chosen_inertia = float(inertias[match[0]])
+        plan.label_right = chosen <= (ks[0] + ks[-1]) / 2 or ks.size == 1
+    return plan
+
+
 def build_elbow(inp: ChartInput | Elbow) -> Figure:
     """Inertia per k with the chosen k marked and why; silhouette on a second axis."""
-    inp = inp.elbow if isinstance(inp, ChartInput) else inp
+    plan = elbow_plan(inp)
     with FIGURE_LOCK:
         fig = new_figure()
         ax = fig.add_subplot()
         style_axes(ax)
-        reason = " ".join(inp.k_reason.split())
-        subtitle = shorten(
-            f"Chosen k = {inp.chosen_k}: {reason}" if reason else f"Chosen k = {inp.chosen_k}",
-            720,  # points: the width of the plot area
-            lines=2,
-            measure=functools.partial(text_width_pt, size=_FS_SUBTITLE),
-        )
-        titles(
-            fig,
-            ax,
-            f"Choosing k · {inp.version}, trained {_format_date(inp.trained_at)}",
-            subtitle,
-        )
-        ks = np.asarray(inp.ks, dtype=float)
-        inertias = np.asarray(inp.inertias, dtype=float)
-        ok = np.isfinite(ks) & np.isfinite(inertias)
-        ks, inertias = ks[ok], inertias[ok]
-        handles: list[Line2D] = []
-
-        if ks.size == 0:
-            ax.text(
-                0.5,
-                0.5,
-                f"k was fixed at {inp.chosen_k}: no search over k to show",
-                ha="center",
-                va="center",
-                fontsize=FS_LABEL,
-                color=MUTED_INK,
-                transform=ax.transAxes,
-            )
+        titles(fig, ax, plan.title, plan.subtitle)
+        if plan.note is not None:
+            _draw_note(ax, plan.note)
             ax.set_axis_off()
             return fig
-
-        order = np.argsort(ks)
-        ks, inertias = ks[order], inertias[order]
-        (line,) = ax.plot(
-            ks,
-            inertias,
-            color=_INERTIA_COLOR,
-            linewidth=3,
-            marker="o",
-            markersize=9,
-            label="Inertia (lower = tighter segments)",
-            zorder=3,
-        )
-        handles.append(line)
-        ax.set_xlabel("Number of segments (k)", fontsize=FS_LABEL, color=INK)
-        ax.set_ylabel("Inertia", fontsize=FS_LABEL, color=_INERTIA_COLOR)
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_compact(v)))
-        ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
-        ax.grid(axis="y", **GRID)
-        ax.set_axisbelow(True)
-        if ks.size <= 20:
-            ax.set_xticks(ks)
-            ax.set_xticklabels([str(int(v)) for v in ks])
-        else:
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if ks.size == 1:
-            ax.set_xlim(ks[0] - 1, ks[0] + 1)
-            ax.set_ylim(0, inertias[0] * 1.25 if inertias[0] > 0 else 1)
-        else:
-            lo, hi = float(inertias.min()), float(inertias.max())
-            pad = (hi - lo) * 0.08 or max(abs(hi) * 0.1, 1.0)
-            # From 0: a cropped axis would make every drop look like an elbow.
-            ax.set_ylim(0.0 if lo >= 0 else lo - pad, hi + pad * 2.2)
-            ax.set_xlim(ks[0] - 0.4, ks[-1] + 0.4)
-            if ks[0] < inp.k_min <= ks[-1]:
-                # The curve starts at k=1 (the knee needs it) but auto only chose from
-                # k_min up: grey out the rest so a knee at 2 that was passed over reads so.
-                ax.axvspan(ks[0] - 0.4, inp.k_min - 0.5, color="#DDDDDD", alpha=0.6, zorder=0, lw=0)
-                ax.text(
-                    (ks[0] - 0.4 + inp.k_min - 0.5) / 2,
-                    0.03,
-                    f"not tried by auto:\nk < {inp.k_min}",
-                    transform=ax.get_xaxis_transform(),
-                    ha="center",
-                    va="bottom",
-                    fontsize=FS_LEGEND,
-                    color=MUTED_INK,
-                    zorder=2,
-                )
-
-        sil = sorted((k, v) for k, v in inp.silhouettes.items() if math.isfinite(v) and k >= 2)
-        if sil:
-            ax2 = ax.twinx()
-            ax2.tick_params(labelsize=FS_TICK, colors=INK, length=4)
-            for side in ("top", "left"):
-                ax2.spines[side].set_visible(False)
-            ax2.spines["right"].set_color("#888888")
-            sk = np.array([k for k, _ in sil], dtype=float)
-            sv = np.array([v for _, v in sil], dtype=float)
-            (sline,) = ax2.plot(
-                sk,
-                sv,
-                color=_SILHOUETTE_COLOR,
-                linewidth=2.5,
-                linestyle="--",
-                marker="s",
-                markersize=8,
-                label="Silhouette (higher = better separated)",
-                zorder=2,
-            )
-            handles.append(sline)
-            ax2.set_ylabel("Silhouette", fontsize=FS_LABEL, color=_SILHOUETTE_COLOR)
-            slo, shi = float(sv.min()), float(sv.max())
-            spad = max((shi - slo) * 0.15, 0.05)
-            ax2.set_ylim(min(0.0, slo - spad), max(shi + spad * 2.5, 0.1))
-            ax2.yaxis.set_major_locator(MaxNLocator(nbins=5))
-            ax2.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.2f}"))
-            if inp.chosen_k in dict(sil):
-                ax2.plot(
-                    [inp.chosen_k],
-                    [dict(sil)[inp.chosen_k]],
-                    marker="s",
-                    markersize=14,
-                    markerfacecolor="none",
-                    markeredgecolor=_SILHOUETTE_COLOR,
-                    markeredgewidth=2.5,
-                    zorder=4,
-                )
-            ax.set_zorder(ax2.get_zorder() + 1)  # inertia line on top
-            ax.patch.set_visible(False)
-        elif inp.silhouettes or ks.size > 1:
+        handles = [_draw_inertia(ax, plan)]
+        if plan.silhouette_ks.size:
+            handles.append(_draw_silhouette(ax, plan))
+        elif plan.silhouette_missing:
             handles.append(Line2D([], [], linestyle="none", label="Silhouette: not available"))
-
-        chosen = float(inp.chosen_k)
-        if ks.size and ks[0] - 0.5 <= chosen <= ks[-1] + 0.5:
-            vline = ax.axvline(
-                chosen,
-                color=INK,
-                linestyle=":",
-                linewidth=2,
-                zorder=1,
-                label=f"Chosen k = {inp.chosen_k}",
-            )
-            handles.append(vline)
-            match = np.flatnonzero(ks == chosen)
-            if match.size:
-                y = float(inertias[match[0]])
-                ax.plot(
-                    [chosen],
-                    [y],
-                    marker="o",
-                    markersize=20,
-                    markerfacecolor="none",
-                    markeredgecolor=INK,
-                    markeredgewidth=2.5,
-                    zorder=5,
-                )
-                # Put the label on the emptier side of the curve.
-                right = chosen <= (ks[0] + ks[-1]) / 2 or ks.size == 1
-                ax.annotate(
-                    f"k = {inp.chosen_k}",
-                    xy=(chosen, y),
-                    xytext=(28 if right else -28, 34),
-                    textcoords="offset points",
-                    ha="left" if right else "right",
-                    fontsize=FS_LABEL,
-                    fontweight="bold",
-                    color=INK,
-                    arrowprops={"arrowstyle": "-", "color": INK, "linewidth": 1.5},
-                    zorder=6,
-                )
+        if plan.chosen_in_range:
+            handles.append(_draw_chosen_k(ax, plan))
         ax.legend(
             handles=handles,
             loc="upper right",
@@ -714,6 +501,135 @@ def build_elbow(inp: ChartInput | Elbow) -> Figure:
             edgecolor="#DDDDDD",
         )
         return fig
+
+
+def _draw_note(ax: Axes, text: str) -> None:
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        ha="center",
+        va="center",
+        fontsize=FS_LABEL,
+        color=MUTED_INK,
+        transform=ax.transAxes,
+    )
+
+
+def _draw_inertia(ax: Axes, plan: ElbowPlan) -> Line2D:
+    (line,) = ax.plot(
+        plan.ks,
+        plan.inertias,
+        color=_INERTIA_COLOR,
+        linewidth=3,
+        marker="o",
+        markersize=9,
+        label="Inertia (lower = tighter segments)",
+        zorder=3,
+    )
+    ax.set_xlabel("Number of segments (k)", fontsize=FS_LABEL, color=INK)
+    ax.set_ylabel("Inertia", fontsize=FS_LABEL, color=_INERTIA_COLOR)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_compact(v)))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax.grid(axis="y", **GRID)
+    ax.set_axisbelow(True)
+    if plan.xticks is not None:
+        ax.set_xticks(plan.xticks)
+        ax.set_xticklabels([str(int(v)) for v in plan.xticks])
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(*plan.xlim)
+    ax.set_ylim(*plan.ylim)
+    if plan.not_tried is not None:
+        start, end, label_x = plan.not_tried
+        ax.axvspan(start, end, color="#DDDDDD", alpha=0.6, zorder=0, lw=0)
+        ax.text(
+            label_x,
+            0.03,
+            f"not tried by auto:\nk < {plan.k_min}",
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=FS_LEGEND,
+            color=MUTED_INK,
+            zorder=2,
+        )
+    return line
+
+
+def _draw_silhouette(ax: Axes, plan: ElbowPlan) -> Line2D:
+    ax2 = ax.twinx()
+    ax2.tick_params(labelsize=FS_TICK, colors=INK, length=4)
+    for side in ("top", "left"):
+        ax2.spines[side].set_visible(False)
+    ax2.spines["right"].set_color("#888888")
+    (line,) = ax2.plot(
+        plan.silhouette_ks,
+        plan.silhouettes,
+        color=_SILHOUETTE_COLOR,
+        linewidth=2.5,
+        linestyle="--",
+        marker="s",
+        markersize=8,
+        label="Silhouette (higher = better separated)",
+        zorder=2,
+    )
+    ax2.set_ylabel("Silhouette", fontsize=FS_LABEL, color=_SILHOUETTE_COLOR)
+    ax2.set_ylim(*plan.silhouette_ylim)
+    ax2.yaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax2.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.2f}"))
+    if plan.silhouette_at_chosen is not None:
+        ax2.plot(
+            [plan.chosen_k],
+            [plan.silhouette_at_chosen],
+            marker="s",
+            markersize=14,
+            markerfacecolor="none",
+            markeredgecolor=_SILHOUETTE_COLOR,
+            markeredgewidth=2.5,
+            zorder=4,
+        )
+    ax.set_zorder(ax2.get_zorder() + 1)  # inertia line on top
+    ax.patch.set_visible(False)
+    return line
+
+
+def _draw_chosen_k(ax: Axes, plan: ElbowPlan) -> Line2D:
+    chosen = float(plan.chosen_k)
+    vline = ax.axvline(
+        chosen,
+        color=INK,
+        linestyle=":",
+        linewidth=2,
+        zorder=1,
+        label=f"Chosen k = {plan.chosen_k}",
+    )
+    if plan.chosen_inertia is not None:
+        y = plan.chosen_inertia
+        ax.plot(
+            [chosen],
+            [y],
+            marker="o",
+            markersize=20,
+            markerfacecolor="none",
+            markeredgecolor=INK,
+            markeredgewidth=2.5,
+            zorder=5,
+        )
+        right = plan.label_right
+        ax.annotate(
+            f"k = {plan.chosen_k}",
+            xy=(chosen, y),
+            xytext=(28 if right else -28, 34),
+            textcoords="offset points",
+            ha="left" if right else "right",
+            fontsize=FS_LABEL,
+            fontweight="bold",
+            color=INK,
+            arrowprops={"arrowstyle": "-", "color": INK, "linewidth": 1.5},
+            zorder=6,
+        )
+    return vline
 
 
 # --- clusters --------------------------------------------------------------
@@ -749,175 +665,242 @@ def _pc_label(
     top = [int(order[0])]
     if len(order) > 1 and abs(comp[order[1]]) >= 0.5 * abs(comp[order[0]]):
         top.append(int(order[1]))
-    parts = [("+" if comp[j] >= 0 else _MINUS) + _clean_feature(names[j], 24) for j in top]
+    parts = [("+" if comp[j] >= 0 else MINUS) + _clean_feature(names[j], 24) for j in top]
     sep = "\n" if two_lines else " · "
     return f"PC{i + 1} · {ratio:.0%} of variance{sep}mostly {', '.join(parts)}"
 
 
+@dataclass
+class PointGroup:
+    """Points drawn in one colour: a segment's, or those of no known segment."""
+
+    x: np.ndarray
+    y: np.ndarray
+    color: str
+    marker: str | None  # None: matplotlib's default
+    zorder: float
+    segment_id: int | None  # None: points of no known segment
+
+
+@dataclass
+class LegendEntry:
+    marker: str
+    color: str
+    label: str
+
+
+@dataclass
+class ClustersPlan:
+    """What the cluster chart shows, worked out without drawing."""
+
+    title: str
+    subtitle: str
+    empty: bool = True  # nothing to plot: the titles and a note only
+    one_feature: bool = False  # x is the feature, y a random spread
+    xlabel: str = ""
+    ylabel: str = ""
+    point_size: float = 0.0
+    alpha: float = 0.0
+    # in drawing order: the most points first, so smaller segments stay on top
+    groups: list[PointGroup] = field(default_factory=list)
+    centroids: list[tuple[int, float, float]] = field(default_factory=list)  # (id, x, y)
+    legend: list[LegendEntry] = field(default_factory=list)
+    legend_fs: float = 0.0
+    legend_spacing: float = 0.0
+
+
+def clusters_plan(inp: ChartInput) -> ClustersPlan:
+    points, labels = inp.points, inp.point_segments
+    if points.shape[0] > MAX_POINTS:
+        keep = chart_sample(labels, MAX_POINTS)
+        points, labels = points[keep], labels[keep]
+    finite = np.all(np.isfinite(points), axis=1)
+    points, labels = points[finite], labels[finite]
+    m, d = points.shape
+    total = inp.total_customers or sum(int(s.size) for s in inp.segments) or m
+    shown = (
+        f"All {m:,} customers"
+        if m >= total
+        else f"{_int_text(m)} of {_int_text(total)} customers, sampled per segment"
+    )
+    title = f"Segments in 2-D · {inp.version}"
+    plan = ClustersPlan(title, shown)
+    if d == 0 or (m == 0 and inp.centroids.shape[0] == 0):
+        return plan
+    plan.empty = False
+
+    fit_on = points if m >= 2 else inp.centroids
+    mean, comps, ratio = _pca(fit_on, 2)
+    xy = (points - mean) @ comps.T
+    cxy = (inp.centroids - mean) @ comps.T
+    names = list(inp.feature_names)
+    if d == 1:
+        rng = np.random.default_rng(0)
+        xy = np.column_stack([xy[:, 0], rng.uniform(-1.0, 1.0, size=m)])
+        cxy = np.column_stack([cxy[:, 0], np.zeros(cxy.shape[0])])
+        plan.one_feature = True
+        plan.xlabel = f"{_clean_feature(names[0], 40)} (scaled)"
+        plan.ylabel = "random spread (one feature only)"
+        explained = "one feature: points spread vertically at random"
+    else:
+        plan.xlabel = _pc_label(0, comps[0], ratio[0], names)
+        plan.ylabel = _pc_label(1, comps[1], ratio[1], names, two_lines=True)
+        explained = f"PCA of the scaled features ({float(ratio.sum()):.0%} of variance)"
+    plan.subtitle = f"{shown} · {explained}"
+    if text_width_pt(plan.subtitle, FS_SUBTITLE) > 520:  # wider than the plot area
+        plan.subtitle = f"{shown}\n{explained}"
+
+    # Point style: big and opaque for a few hundred points, small and light for 20k.
+    plan.point_size = float(np.clip(16_000 / max(m, 1), 5.0, 40.0))
+    plan.alpha = float(np.clip(1.25 - 0.22 * math.log10(max(m, 10)), 0.3, 0.85))
+    in_sample = {s.id: int(np.count_nonzero(labels == s.id)) for s in inp.segments}
+    draw_order = sorted(inp.segments, key=lambda s: -in_sample[s.id])  # small on top
+    for z, seg in enumerate(draw_order):
+        mask = labels == seg.id
+        if mask.any():
+            color, marker = segment_color(seg.id), segment_marker(seg.id)
+            plan.groups.append(
+                PointGroup(xy[mask, 0], xy[mask, 1], color, marker, 2 + z * 0.01, seg.id)
+            )
+    stray = ~np.isin(labels, [s.id for s in inp.segments])
+    if stray.any():
+        plan.groups.append(
+            PointGroup(xy[stray, 0], xy[stray, 1], _UNKNOWN_SEGMENT_COLOR, None, 1.5, None)
+        )
+    plan.centroids = [(seg.id, cx, cy) for seg, (cx, cy) in zip(inp.segments, cxy, strict=True)]
+    plan.legend_fs, plan.legend_spacing, plan.legend = _clusters_legend(inp.segments)
+    return plan
+
+
+def _clusters_legend(segments: list[ChartSegment]) -> tuple[float, float, list[LegendEntry]]:
+    """Font size, line spacing and entries: each segment's name, size and share."""
+    total_size = sum(int(s.size) for s in segments) or 1
+    k = len(segments)
+    # Up to 8 segments: name and size on two lines. More: one line each, smaller.
+    if k <= 8:
+        legend_fs, name_width, sep, spacing = FS_LEGEND, 26, "\n", 0.9
+    elif k <= 16:
+        legend_fs, name_width, sep, spacing = 13, 26, " · ", 0.5
+    else:
+        legend_fs, name_width, sep, spacing = 11, 22, " · ", 0.35
+    entries = [
+        LegendEntry(
+            segment_marker(seg.id),
+            segment_color(seg.id),
+            f"{shorten(seg.name, name_width, lines=2 if k <= 8 else 1)}{sep}"
+            f"{_int_text(int(seg.size))} · {int(seg.size) / total_size:.0%}",
+        )
+        for seg in segments
+    ]
+    return legend_fs, spacing, entries
+
+
 def build_clusters(inp: ChartInput) -> Figure:
     """2-D PCA projection of the sample, coloured by segment, centroids marked."""
+    plan = clusters_plan(inp)
     with FIGURE_LOCK:
         fig = new_figure()
         ax = fig.add_subplot()
         style_axes(ax)
-        points, labels = inp.points, inp.point_segments
-        if points.shape[0] > MAX_POINTS:
-            keep = chart_sample(labels, MAX_POINTS)
-            points, labels = points[keep], labels[keep]
-        finite = np.all(np.isfinite(points), axis=1)
-        points, labels = points[finite], labels[finite]
-        m, d = points.shape
-        total = inp.total_customers or sum(int(s.size) for s in inp.segments) or m
-        shown = (
-            f"All {m:,} customers"
-            if m >= total
-            else f"{_int_text(m)} of {_int_text(total)} customers, sampled per segment"
-        )
-
-        if d == 0 or (m == 0 and inp.centroids.shape[0] == 0):
-            titles(fig, ax, f"Segments in 2-D · {inp.version}", shown)
-            ax.text(
-                0.5,
-                0.5,
-                "nothing to plot",
-                ha="center",
-                va="center",
-                fontsize=FS_LABEL,
-                color=MUTED_INK,
-                transform=ax.transAxes,
-            )
+        if plan.empty:
+            titles(fig, ax, plan.title, plan.subtitle)
+            _draw_note(ax, "nothing to plot")
             ax.set_xticks([])
             ax.set_yticks([])
             return fig
-
-        fit_on = points if m >= 2 else inp.centroids
-        mean, comps, ratio = _pca(fit_on, 2)
-        xy = (points - mean) @ comps.T
-        cxy = (inp.centroids - mean) @ comps.T
-        names = list(inp.feature_names)
-        if d == 1:
-            rng = np.random.default_rng(0)
-            xy = np.column_stack([xy[:, 0], rng.uniform(-1.0, 1.0, size=m)])
-            cxy = np.column_stack([cxy[:, 0], np.zeros(cxy.shape[0])])
-            ax.set_xlabel(f"{_clean_feature(names[0], 40)} (scaled)", fontsize=FS_LABEL)
-            ax.set_ylabel("random spread (one feature only)", fontsize=FS_LABEL, color=MUTED_INK)
-            ax.set_yticks([])
-            ax.set_ylim(-1.6, 1.6)
-            explained = "one feature: points spread vertically at random"
-        else:
-            ax.set_xlabel(_pc_label(0, comps[0], ratio[0], names), fontsize=FS_LABEL)
-            ax.set_ylabel(
-                _pc_label(1, comps[1], ratio[1], names, two_lines=True), fontsize=FS_LABEL
-            )
-            explained = f"PCA of the scaled features ({float(ratio.sum()):.0%} of variance)"
-        subtitle = f"{shown} · {explained}"
-        if text_width_pt(subtitle, _FS_SUBTITLE) > 520:  # wider than the plot area
-            subtitle = f"{shown}\n{explained}"
-        titles(fig, ax, f"Segments in 2-D · {inp.version}", subtitle)
-        ax.grid(True, **GRID)
-        ax.set_axisbelow(True)
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
-        if d > 1:
-            ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
-
-        # Point style: big and opaque for a few hundred points, small and light for 20k.
-        size = float(np.clip(16_000 / max(m, 1), 5.0, 40.0))
-        alpha = float(np.clip(1.25 - 0.22 * math.log10(max(m, 10)), 0.3, 0.85))
-        known = {s.id for s in inp.segments}
-        in_sample = {s.id: int(np.count_nonzero(labels == s.id)) for s in inp.segments}
-        draw_order = sorted(inp.segments, key=lambda s: -in_sample[s.id])  # small on top
-        for z, seg in enumerate(draw_order):
-            mask = labels == seg.id
-            if not mask.any():
-                continue
-            coll = ax.scatter(
-                xy[mask, 0],
-                xy[mask, 1],
-                s=size,
-                color=segment_color(seg.id),
-                marker=segment_marker(seg.id),
-                alpha=alpha,
-                linewidths=0,
-                rasterized=True,  # no effect on PNG; keeps an SVG/PDF export small
-                zorder=2 + z * 0.01,
-            )
-            coll.set_gid(f"segment-{seg.id}")
-        stray = ~np.isin(labels, list(known))
-        if stray.any():
-            ax.scatter(
-                xy[stray, 0],
-                xy[stray, 1],
-                s=size,
-                color=_UNKNOWN_SEGMENT_COLOR,
-                alpha=alpha,
-                linewidths=0,
-                rasterized=True,
-                zorder=1.5,
-            )
-
-        for seg, (cx, cy) in zip(inp.segments, cxy, strict=True):
-            marker = ax.scatter(
-                [cx],
-                [cy],
-                s=340,
-                marker="X",
-                color=segment_color(seg.id),
-                edgecolors=INK,
-                linewidths=2,
-                zorder=10,
-            )
-            marker.set_gid(f"centroid-{seg.id}")
-
-        total_size = sum(int(s.size) for s in inp.segments) or 1
-        k = len(inp.segments)
-        # Up to 8 segments: name and size on two lines. More: one line each, smaller.
-        if k <= 8:
-            legend_fs, name_width, sep, spacing = FS_LEGEND, 26, "\n", 0.9
-        elif k <= 16:
-            legend_fs, name_width, sep, spacing = 13, 26, " · ", 0.5
-        else:
-            legend_fs, name_width, sep, spacing = 11, 22, " · ", 0.35
-        handles = [
-            Line2D(
-                [],
-                [],
-                linestyle="",
-                marker=segment_marker(seg.id),
-                markersize=legend_fs - 1,
-                markerfacecolor=segment_color(seg.id),
-                markeredgecolor=segment_color(seg.id),
-                label=f"{shorten(seg.name, name_width, lines=2 if k <= 8 else 1)}{sep}"
-                f"{_int_text(int(seg.size))} · {int(seg.size) / total_size:.0%}",
-            )
-            for seg in inp.segments
-        ]
-        handles.append(
-            Line2D(
-                [],
-                [],
-                linestyle="",
-                marker="X",
-                markersize=legend_fs + 1,
-                markerfacecolor="white",
-                markeredgecolor=INK,
-                markeredgewidth=2,
-                label="segment centre",
-            )
-        )
-        ax.legend(
-            handles=handles,
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            borderaxespad=0,
-            fontsize=legend_fs,
-            frameon=False,
-            labelspacing=spacing,
-            handletextpad=0.4,
-            title="Segment · customers",
-            title_fontsize=legend_fs,
-            alignment="left",
-        )
+        _draw_cluster_axes(ax, plan)
+        titles(fig, ax, plan.title, plan.subtitle)
+        _draw_points(ax, plan)
+        _draw_clusters_legend(ax, plan)
         return fig
+
+
+def _draw_cluster_axes(ax: Axes, plan: ClustersPlan) -> None:
+    if plan.one_feature:
+        ax.set_xlabel(plan.xlabel, fontsize=FS_LABEL)
+        ax.set_ylabel(plan.ylabel, fontsize=FS_LABEL, color=MUTED_INK)
+        ax.set_yticks([])
+        ax.set_ylim(-1.6, 1.6)
+    else:
+        ax.set_xlabel(plan.xlabel, fontsize=FS_LABEL)
+        ax.set_ylabel(plan.ylabel, fontsize=FS_LABEL)
+    ax.grid(True, **GRID)
+    ax.set_axisbelow(True)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
+    if not plan.one_feature:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+
+
+def _draw_points(ax: Axes, plan: ClustersPlan) -> None:
+    for group in plan.groups:
+        coll = ax.scatter(
+            group.x,
+            group.y,
+            s=plan.point_size,
+            color=group.color,
+            marker=group.marker,
+            alpha=plan.alpha,
+            linewidths=0,
+            rasterized=True,  # no effect on PNG; keeps an SVG/PDF export small
+            zorder=group.zorder,
+        )
+        if group.segment_id is not None:
+            coll.set_gid(f"segment-{group.segment_id}")
+    for seg_id, cx, cy in plan.centroids:
+        marker = ax.scatter(
+            [cx],
+            [cy],
+            s=340,
+            marker="X",
+            color=segment_color(seg_id),
+            edgecolors=INK,
+            linewidths=2,
+            zorder=10,
+        )
+        marker.set_gid(f"centroid-{seg_id}")
+
+
+def _draw_clusters_legend(ax: Axes, plan: ClustersPlan) -> None:
+    fs = plan.legend_fs
+    handles = [
+        Line2D(
+            [],
+            [],
+            linestyle="",
+            marker=entry.marker,
+            markersize=fs - 1,
+            markerfacecolor=entry.color,
+            markeredgecolor=entry.color,
+            label=entry.label,
+        )
+        for entry in plan.legend
+    ]
+    handles.append(
+        Line2D(
+            [],
+            [],
+            linestyle="",
+            marker="X",
+            markersize=fs + 1,
+            markerfacecolor="white",
+            markeredgecolor=INK,
+            markeredgewidth=2,
+            label="segment centre",
+        )
+    )
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0,
+        fontsize=fs,
+        frameon=False,
+        labelspacing=plan.legend_spacing,
+        handletextpad=0.4,
+        title="Segment · customers",
+        title_fontsize=fs,
+        alignment="left",
+    )
 
 
 # --- profiles --------------------------------------------------------------
@@ -1085,6 +1068,140 @@ def _fit_profile_columns(
     raise AssertionError("unreachable")  # the loop returns at n == floor
 
 
+@dataclass
+class ProfilesPlan:
+    """What the profiles chart shows before its layout is known: every column a segment
+    could be profiled on (numeric averages, then shares of text values) and the rows."""
+
+    title: str
+    subtitle: str
+    z: np.ndarray  # (k, total) distance from everyone in standard deviations; NaN: none
+    cells: list[list[str]]  # (k, total) the numbers written in the cells
+    swatches: list[tuple[int, str, str | None]]  # (id, colour, marker if the colour repeats)
+    row_labels: list[str]  # segment names and shares
+    row_fs: float
+    caption_lines: int  # the caption's room, kept before the columns are chosen
+    cmap: Colormap
+    norm: Normalize
+
+    @property
+    def empty(self) -> bool:
+        return self.z.size == 0
+
+
+@dataclass
+class CellText:
+    row: int
+    column: int
+    text: str
+    color: str
+    bold: bool
+
+
+@dataclass
+class HeatMap:
+    """The profiles chart's columns once the heat map's width is known."""
+
+    columns: list[int]  # indices into the plan's columns, in data order
+    labels: list[str]
+    label_fs: float
+    caption: str
+    z: np.ndarray  # (k, shown) the plan's z of the columns shown
+    texts: list[CellText]  # empty when the cells are too small to read
+    text_fs: float
+    divider: float | None  # x of the line between numeric averages and text shares
+
+
+def profiles_plan(inp: ChartInput) -> ProfilesPlan:
+    k, f_num = inp.profile_z.shape
+    t = len(inp.profile_text)
+    total = f_num + t  # numeric columns, then one share column per text value
+    subtitle = (
+        "Numbers are segment averages. Colour: how far above (red) or below (blue) "
+        "the average of all customers."
+        if t == 0
+        else "Numbers are segment averages; % the share with that value. Colour: above "
+        "(red) or below (blue) all customers."
+    )
+    # A share column is coloured like a numeric one: the gap to everyone's share in
+    # standard deviations of the 0/1 "has this value" column, sqrt(p (1 - p)).
+    p_all = inp.profile_text_overall
+    with np.errstate(invalid="ignore", divide="ignore"):
+        text_z = (inp.profile_text_shares - p_all) / np.sqrt(p_all * (1 - p_all))
+    all_z = np.hstack([inp.profile_z, np.where(np.isfinite(text_z), text_z, np.nan)])
+    flags = set(inp.profile_flags or [])
+    cells = [
+        [
+            _percent(inp.profile_means[i, j])
+            if inp.profile_features[j] in flags
+            else format_compact(inp.profile_means[i, j])
+            for j in range(f_num)
+        ]
+        + [_percent(inp.profile_text_shares[i, j]) for j in range(t)]
+        for i in range(k)
+    ]
+    total_size = sum(int(s.size) for s in inp.segments) or 1
+    name_lines = 3 if k <= 6 else 2 if k <= 8 else 1
+    name_width = 22 if k <= 8 else 30
+    return ProfilesPlan(
+        title=f"What sets each segment apart · {inp.version}",
+        subtitle=subtitle,
+        z=all_z if k and total else np.empty((0, 0)),
+        cells=cells,
+        swatches=[
+            (
+                seg.id,
+                segment_color(seg.id),
+                segment_marker(seg.id) if seg.id >= len(PALETTE) or seg.id < 0 else None,
+            )
+            for seg in inp.segments
+        ],
+        row_labels=[
+            f"{shorten(seg.name, name_width, lines=name_lines)} ({int(seg.size) / total_size:.0%})"
+            for seg in inp.segments
+        ],
+        row_fs=FS_TICK if k <= 10 else max(9, FS_TICK - (k - 10)),
+        caption_lines=2 if total > PROFILE_MAX_COLUMNS else 1,
+        cmap=colormaps["RdBu_r"].with_extremes(bad="#E5E5E5"),
+        norm=Normalize(vmin=-_Z_CLIP, vmax=_Z_CLIP),
+    )
+
+
+def heat_map_plan(inp: ChartInput, plan: ProfilesPlan, axes_width_pt: float) -> HeatMap:
+    """The columns that fit `axes_width_pt` points, their labels, and the cell texts."""
+    k, total = plan.z.shape
+    f_num = len(inp.profile_features)
+    cols, labels, label_fs = _fit_profile_columns(inp, plan.z, axes_width_pt)
+    f = len(cols)
+    caption = plan.subtitle
+    if f < total:
+        what = "features" if total == f_num else "columns"
+        caption += f"\n{f} of {total} {what} shown: those that differ most between segments."
+    shown_z = plan.z[:, cols]
+    # Cell numbers: as large as the cells allow.
+    cell_w_pt = axes_width_pt / f
+    cell_h_pt = 0.72 * FIGSIZE[1] * 72 / k
+    texts = []
+    if cell_w_pt >= 24 and cell_h_pt >= 12:
+        for i in range(k):
+            for j in range(f):
+                zij = shown_z[i, j]
+                dark = math.isfinite(zij) and luminance(plan.cmap(plan.norm(zij))) < 0.45
+                bold = math.isfinite(zij) and abs(zij) >= 1
+                texts.append(CellText(i, j, plan.cells[i][cols[j]], "white" if dark else INK, bold))
+    n_num_shown = sum(1 for j in cols if j < f_num)
+    return HeatMap(
+        columns=cols,
+        labels=labels,
+        label_fs=label_fs,
+        caption=caption,
+        z=shown_z,
+        texts=texts,
+        text_fs=float(np.clip(min(cell_w_pt / 4.2, cell_h_pt / 2.2, 19), 7, 19)),
+        divider=n_num_shown - 0.5 if 0 < n_num_shown < f else None,
+    )
+
+
 def build_profiles(inp: ChartInput) -> Figure:
     """Heat map of standardised segment means, annotated with original-unit means,
     then one column per text value with each segment's share of it.
@@ -1093,32 +1210,13 @@ def build_profiles(inp: ChartInput) -> Figure:
     shown, in data order (so a column keeps its place from version to version) and
     the caption says how many were left out.
     """
+    plan = profiles_plan(inp)
     with FIGURE_LOCK:
         fig = new_figure()
-        k, f_num = inp.profile_z.shape
-        t = len(inp.profile_text)
-        total = f_num + t  # numeric columns, then one share column per text value
-        title = f"What sets each segment apart · {inp.version}"
-        subtitle = (
-            "Numbers are segment averages. Colour: how far above (red) or below (blue) "
-            "the average of all customers."
-            if t == 0
-            else "Numbers are segment averages; % the share with that value. Colour: above "
-            "(red) or below (blue) all customers."
-        )
-        if k == 0 or total == 0:
+        if plan.empty:
             ax = fig.add_subplot()
-            titles(fig, ax, title, subtitle)
-            ax.text(
-                0.5,
-                0.5,
-                "no numeric features to profile",
-                ha="center",
-                va="center",
-                fontsize=FS_LABEL,
-                color=MUTED_INK,
-                transform=ax.transAxes,
-            )
+            titles(fig, ax, plan.title, plan.subtitle)
+            _draw_note(ax, "no numeric features to profile")
             ax.set_axis_off()
             return fig
 
@@ -1128,139 +1226,96 @@ def build_profiles(inp: ChartInput) -> Figure:
         fig.get_layout_engine().set(wspace=0.0)
         # Not an axes title: constrained layout would widen the narrow swatch column
         # to fit it. A figure-level caption at the bottom takes no column's width.
-        titles(fig, ax_sw, title, "")
-
-        # A share column is coloured like a numeric one: the gap to everyone's share in
-        # standard deviations of the 0/1 "has this value" column, sqrt(p (1 - p)).
-        p_all = inp.profile_text_overall
-        with np.errstate(invalid="ignore", divide="ignore"):
-            text_z = (inp.profile_text_shares - p_all) / np.sqrt(p_all * (1 - p_all))
-        all_z = np.hstack([inp.profile_z, np.where(np.isfinite(text_z), text_z, np.nan)])
-        flags = set(inp.profile_flags or [])
-        cells_all = [
-            [
-                _percent(inp.profile_means[i, j])
-                if inp.profile_features[j] in flags
-                else format_compact(inp.profile_means[i, j])
-                for j in range(f_num)
-            ]
-            + [_percent(inp.profile_text_shares[i, j]) for j in range(t)]
-            for i in range(k)
-        ]
-        cmap = colormaps["RdBu_r"].with_extremes(bad="#E5E5E5")
-        norm = Normalize(vmin=-_Z_CLIP, vmax=_Z_CLIP)
-
-        # Colour swatches (tied to the segment id) with the names as tick labels.
-        total_size = sum(int(s.size) for s in inp.segments) or 1
-        for i, seg in enumerate(inp.segments):
-            patch = Rectangle(
-                (0.0, i - 0.42), 1.0, 0.84, facecolor=segment_color(seg.id), edgecolor="none"
-            )
-            patch.set_gid(f"segment-{seg.id}")
-            ax_sw.add_patch(patch)
-            if seg.id >= len(PALETTE) or seg.id < 0:  # colour reused: show the marker too
-                ax_sw.plot(
-                    [0.5],
-                    [i],
-                    marker=segment_marker(seg.id),
-                    markersize=8,
-                    color="white",
-                    markeredgecolor=INK,
-                    linestyle="",
-                )
-        ax_sw.set_xlim(0, 1)
-        ax_sw.set_ylim(k - 0.5, -0.5)
-        ax_sw.set_xticks([])
-        name_lines = 3 if k <= 6 else 2 if k <= 8 else 1
-        name_width = 22 if k <= 8 else 30
-        ax_sw.set_yticks(
-            np.arange(k),
-            [
-                f"{shorten(seg.name, name_width, lines=name_lines)}"
-                f" ({int(seg.size) / total_size:.0%})"
-                for seg in inp.segments
-            ],
-            fontsize=FS_TICK if k <= 10 else max(9, FS_TICK - (k - 10)),
-        )
-        ax_sw.tick_params(axis="y", which="both", length=0, colors=INK, pad=6)
-        for spine in ax_sw.spines.values():
-            spine.set_visible(False)
-
-        cbar = fig.colorbar(
-            ScalarMappable(norm=norm, cmap=cmap),
-            ax=ax,
-            shrink=0.85,
-            pad=0.015,
-            aspect=25,
-            extend="both",
-        )
-        cbar.set_ticks([-2, -1, 0, 1, 2])
-        cbar.set_ticklabels([f"{_MINUS}2 sd", f"{_MINUS}1 sd", "average", "+1 sd", "+2 sd"])
-        cbar.ax.tick_params(labelsize=FS_TICK - 1, length=0)
-        cbar.outline.set_visible(False)
-
+        titles(fig, ax_sw, plan.title, "")
+        _draw_swatches(ax_sw, plan)
+        _draw_colour_bar(fig, ax, plan)
         # The heat map's width is known only after layout (segment names and colour
         # bar take the rest), and it decides how many columns can be read.
-        caption_lines = 2 if total > PROFILE_MAX_COLUMNS else 1
-        fig.supxlabel(
-            "\n".join([subtitle] * caption_lines),
-            x=0.01,
-            ha="left",
-            fontsize=_FS_SUBTITLE,
-            color=MUTED_INK,
-        )
+        _caption(fig, "\n".join([plan.subtitle] * plan.caption_lines))
         # Before measuring: the shared y axis would repeat the segment names here.
         ax.tick_params(axis="y", which="both", left=False, labelleft=False)
         fig.draw_without_rendering()
-        axes_width_pt = ax.get_window_extent().width * 72 / fig.dpi
-        cols, xlabels, x_fs = _fit_profile_columns(inp, all_z, axes_width_pt)
-        f = len(cols)
-        if f < total:
-            what = "features" if t == 0 else "columns"
-            subtitle += f"\n{f} of {total} {what} shown: those that differ most between segments."
-        fig.supxlabel(subtitle, x=0.01, ha="left", fontsize=_FS_SUBTITLE, color=MUTED_INK)
-
-        shown_z = all_z[:, cols]
-        cells = [[row[j] for j in cols] for row in cells_all]
-        ax.imshow(
-            np.ma.masked_invalid(np.clip(shown_z, -_Z_CLIP, _Z_CLIP)),
-            cmap=cmap,
-            norm=norm,
-            aspect="auto",
-            interpolation="nearest",
-        )
-        # Cell numbers: as large as the cells allow.
-        cell_w_pt = axes_width_pt / f
-        cell_h_pt = 0.72 * FIGSIZE[1] * 72 / k
-        annot_fs = float(np.clip(min(cell_w_pt / 4.2, cell_h_pt / 2.2, 19), 7, 19))
-        if cell_w_pt >= 24 and cell_h_pt >= 12:
-            for i in range(k):
-                for j in range(f):
-                    zij = shown_z[i, j]
-                    dark = math.isfinite(zij) and luminance(cmap(norm(zij))) < 0.45
-                    ax.text(
-                        j,
-                        i,
-                        cells[i][j],
-                        ha="center",
-                        va="center",
-                        fontsize=annot_fs,
-                        color="white" if dark else INK,
-                        fontweight="bold" if math.isfinite(zij) and abs(zij) >= 1 else "normal",
-                    )
-        # Thin white lines between cells.
-        ax.set_xticks(np.arange(-0.5, f, 1), minor=True)
-        ax.set_yticks(np.arange(-0.5, k, 1), minor=True)
-        ax.grid(which="minor", color="white", linewidth=2)
-        ax.tick_params(which="minor", length=0)
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        n_num_shown = sum(1 for j in cols if j < f_num)
-        if 0 < n_num_shown < f:  # numeric averages | shares of text values
-            ax.axvline(n_num_shown - 0.5, color=INK, linewidth=2.5)
-
-        ax.set_xticks(np.arange(f))
-        # Top-aligned so the "all:" lines of neighbouring columns share one baseline row.
-        ax.set_xticklabels(xlabels, fontsize=x_fs, va="top", linespacing=1.15)
-        ax.tick_params(axis="x", length=0, colors=INK, pad=8)
+        heat = heat_map_plan(inp, plan, ax.get_window_extent().width * 72 / fig.dpi)
+        _caption(fig, heat.caption)
+        _draw_heat_map(ax, plan, heat)
         return fig
+
+
+def _caption(fig: Figure, text: str) -> None:
+    fig.supxlabel(text, x=0.01, ha="left", fontsize=FS_SUBTITLE, color=MUTED_INK)
+
+
+def _draw_swatches(ax_sw: Axes, plan: ProfilesPlan) -> None:
+    """A colour swatch per segment (tied to its id), with the names as tick labels."""
+    k = len(plan.swatches)
+    for i, (seg_id, color, marker) in enumerate(plan.swatches):
+        patch = Rectangle((0.0, i - 0.42), 1.0, 0.84, facecolor=color, edgecolor="none")
+        patch.set_gid(f"segment-{seg_id}")
+        ax_sw.add_patch(patch)
+        if marker is not None:  # colour reused: show the marker too
+            ax_sw.plot(
+                [0.5],
+                [i],
+                marker=marker,
+                markersize=8,
+                color="white",
+                markeredgecolor=INK,
+                linestyle="",
+            )
+    ax_sw.set_xlim(0, 1)
+    ax_sw.set_ylim(k - 0.5, -0.5)
+    ax_sw.set_xticks([])
+    ax_sw.set_yticks(np.arange(k), plan.row_labels, fontsize=plan.row_fs)
+    ax_sw.tick_params(axis="y", which="both", length=0, colors=INK, pad=6)
+    for spine in ax_sw.spines.values():
+        spine.set_visible(False)
+
+
+def _draw_colour_bar(fig: Figure, ax: Axes, plan: ProfilesPlan) -> None:
+    cbar = fig.colorbar(
+        ScalarMappable(norm=plan.norm, cmap=plan.cmap),
+        ax=ax,
+        shrink=0.85,
+        pad=0.015,
+        aspect=25,
+        extend="both",
+    )
+    cbar.set_ticks([-2, -1, 0, 1, 2])
+    cbar.set_ticklabels([f"{MINUS}2 sd", f"{MINUS}1 sd", "average", "+1 sd", "+2 sd"])
+    cbar.ax.tick_params(labelsize=FS_TICK - 1, length=0)
+    cbar.outline.set_visible(False)
+
+
+def _draw_heat_map(ax: Axes, plan: ProfilesPlan, heat: HeatMap) -> None:
+    k, f = heat.z.shape
+    ax.imshow(
+        np.ma.masked_invalid(np.clip(heat.z, -_Z_CLIP, _Z_CLIP)),
+        cmap=plan.cmap,
+        norm=plan.norm,
+        aspect="auto",
+        interpolation="nearest",
+    )
+    for cell in heat.texts:
+        ax.text(
+            cell.column,
+            cell.row,
+            cell.text,
+            ha="center",
+            va="center",
+            fontsize=heat.text_fs,
+            color=cell.color,
+            fontweight="bold" if cell.bold else "normal",
+        )
+    # Thin white lines between cells.
+    ax.set_xticks(np.arange(-0.5, f, 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, k, 1), minor=True)
+    ax.grid(which="minor", color="white", linewidth=2)
+    ax.tick_params(which="minor", length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if heat.divider is not None:  # numeric averages | shares of text values
+        ax.axvline(heat.divider, color=INK, linewidth=2.5)
+    ax.set_xticks(np.arange(f))
+    # Top-aligned so the "all:" lines of neighbouring columns share one baseline row.
+    ax.set_xticklabels(heat.labels, fontsize=heat.label_fs, va="top", linespacing=1.15)
+    ax.tick_params(axis="x", length=0, colors=INK, pad=8)

@@ -48,7 +48,7 @@ ChartFields = Callable[[np.ndarray], dict[str, Any]]  # chart rows -> ChartInput
 
 @dataclass(frozen=True)
 class Drawn:
-    """A version's charts as drawn: chart name -> file name (in `model.charts.version_charts.CHARTS`
+    """A version's charts as drawn: chart name -> file name (in `model.charts.CHARTS`
     order), seconds spent drawing (summed over processes), and chart name -> the
     process that drew it (the worker, a process it forked, or the trainer)."""
 

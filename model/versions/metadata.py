@@ -1,7 +1,7 @@
 """The contract of a version: what `metadata.json` holds, typed.
 
 Every training engine writes this layout (through the shared stages in
-`model.training.train`) and everything that answers from a version reads it through
+`model.training.stages`) and everything that answers from a version reads it through
 `VersionMeta`, never through raw keys. Three rules:
 
 - Reading is tolerant of age: a field that versions from earlier releases did
