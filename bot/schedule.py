@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 # within this many seconds; later than that it waits for the next slot. Missed runs
 # are coalesced into one.
 MISFIRE_GRACE = 15 * 60
-WATCH_EVERY = 1.0  # seconds between looks at which version another process serves (docs/operations.md)
+WATCH_EVERY = 1.0  # seconds between looks at the served version (docs/operations.md)
 SLOT_FILE = ".last-scheduled-run"
 SLOT_LOCK = ".schedule.lock"
 # Tests only: retrain every N seconds instead of the cron, to see the schedule fire

@@ -154,8 +154,7 @@ def run_serve(settings: BotSettings, mode: str | None = None) -> int:
     mode = choose_mode(settings, mode)
     trigger = retrain_trigger(settings)  # a bad cron or timezone stops here, in one line
     service = SegmentService(settings)
-    if service.write_back is not None:
-        service.write_back.eager = True  # a target left behind is caught up at start
+    service.catch_up_write_back(quiet=False)  # a target left behind is caught up at start
     if mode == "shell":
         from bot.shell import run_shell
 
@@ -206,8 +205,7 @@ def run_serve(settings: BotSettings, mode: str | None = None) -> int:
 
 def _announce_write_backs(service: SegmentService, announcer: Any) -> None:
     """A failed write-back (SEGBOT_WRITE_BACK) is said where retrains are announced."""
-    if service.write_back is not None:
-        service.write_back.on_result(announcer.write_back)
+    service.on_write_back(announcer.write_back)
 
 
 def _run_http(app: Any, settings: BotSettings, startup: Startup) -> None:

@@ -80,6 +80,10 @@ class SegmentService:
     def catch_up_write_back(self, *, quiet: bool) -> None:
         self._serving.catch_up_write_back(quiet=quiet)
 
+    def on_write_back(self, listener: Callable[[WriteBackResult], None]) -> None:
+        """`listener` gets each write-back's result (SEGBOT_WRITE_BACK; none without it)."""
+        self._serving.on_write_back(listener)
+
     def write_back_outcome(self) -> WriteBackResult | None:
         return self._serving.write_back_outcome()
 

@@ -112,14 +112,18 @@ class Serving:
         self._listeners.append(listener)
 
     def catch_up_write_back(self, *, quiet: bool) -> None:
-        """For a one-shot run (`segbot train`): also write back the version served at
-        start-up, in case the target was left behind. `quiet`: the caller reports the
+        """At start-up (`segbot train`, `segbot serve`): also write back the version
+        served at start-up, in case the target was left behind. `quiet`: the caller reports the
         outcome (`write_back_outcome`), so the write-back logs nothing itself."""
         if self.write_back is None:
             return
         self.write_back.eager = True
         if quiet:
             logging.getLogger(self.write_back.__module__).setLevel(logging.CRITICAL)
+
+    def on_write_back(self, listener: Callable[[WriteBackResult], None]) -> None:
+        if self.write_back is not None:
+            self.write_back.on_result(listener)
 
     def write_back_outcome(self) -> WriteBackResult | None:
         """The last write-back's result once it has finished; None without one."""
