@@ -62,6 +62,17 @@ def test_the_architecture_table_names_every_module() -> None:
     assert not missing, f"add a row to ARCHITECTURE.md for {missing}"
 
 
+def test_every_module_the_pages_name_exists() -> None:
+    """The other way round: no row or pointer names a module that was moved or removed."""
+    named = {
+        (doc.name, module)
+        for doc in (ROOT / "ARCHITECTURE.md", README, ROOT / "BENCHMARKS.md", *DOCS)
+        for module in re.findall(r"`((?:bot|model|bench|tests)/[\w/.-]+\.py)`", doc.read_text())
+    }
+    assert len({m for _, m in named if m.startswith(("bot/", "model/"))}) >= 60
+    assert [(doc, m) for doc, m in named if not (ROOT / m).is_file()] == []
+
+
 def anchor(heading: str) -> str:
     """The id GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
