@@ -120,11 +120,13 @@ def test_forged_and_stale_requests_are_refused_without_side_effects(
     forged = signed_headers(body, secret="not-the-secret")
     stale = signed_headers(body, timestamp=int(time.time()) - 6 * 60)
     unsigned = {"Content-Type": "application/x-www-form-urlencoded"}
+    refused = bot.log.read_text().count("refused a request with")
     for headers in (forged, stale, unsigned):
         status, _ = bot.post(body, headers)
         assert status == 401
-    # Refused before any listener ran: the 401 is the whole outcome. A genuine request
-    # after them is answered, and is all Slack ever saw.
+    # Refused before any listener ran, each logged as such: the 401 is the whole outcome.
+    # A genuine request after them is answered, and is all Slack ever saw.
+    bot.wait_logged("refused a request with", refused + 3)
     assert "would be in" in bot.slash("/segment", "predict age=30")["text"]
     assert fake.calls == [] and fake.responses == []
     assert sorted(p.name for p in bot.model_dir.glob("v*")) == ["v1"]
