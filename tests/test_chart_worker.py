@@ -141,10 +141,18 @@ def test_a_forked_drawing_that_fails_is_reported(tmp_path, monkeypatch, how):
     assert sorted(p.name for p in again.iterdir()) == ["clusters.png"]  # its own part done
 
 
-def test_the_worker_knows_the_charts_by_their_names():
+def test_the_worker_knows_the_charts_by_their_names(tmp_path):
     from model.charts import version_charts as charts
 
     assert chart_worker.CHARTS == charts.CHARTS == CHARTS
+    # The names live in `model.charts` itself so that the trainer can import the worker
+    # before its pool starts without paying for matplotlib.
+    _out, heavy = run_fresh(
+        "import json, sys; import model.charts.worker; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib')))",
+        tmp_path,
+    )
+    assert heavy == []
 
 
 _FORK_AND_HANG = """

@@ -148,12 +148,12 @@ class SegmentService:
         return self._over_time.segments
 
     def customer_history(self, customer_id: str) -> CustomerHistory:
-        return self._over_time.customer_history(customer_id)
+        return self.over_time.customer_history(customer_id)
 
     def movers(
         self, source: str, target: str, version: str | None = None, with_ids: bool = False
     ) -> Movers:
-        return self._over_time.movers(source, target, version, with_ids=with_ids)
+        return self.over_time.movers(source, target, version, with_ids=with_ids)
 
     def flows(self, version: str | None = None) -> Flows:
         return self._over_time.flows(version)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from model import imports
-from model.answers import CustomerHistory, Flows, Movers, Trend
+from model.answers import Flows, Trend
 from model.versions.over_time import FindSegment, SegmentsOverTime
 from model.versions.registry import Registry
 
@@ -15,14 +15,6 @@ class OverTime:
     def __init__(self, registry: Registry, find_segment: FindSegment):
         self.registry = registry
         self.segments = SegmentsOverTime(registry, find_segment)
-
-    def customer_history(self, customer_id: str) -> CustomerHistory:
-        return self.segments.customer_history(customer_id)
-
-    def movers(
-        self, source: str, target: str, version: str | None = None, with_ids: bool = False
-    ) -> Movers:
-        return self.segments.movers(source, target, version, with_ids=with_ids)
 
     def flows(self, version: str | None = None) -> Flows:
         """The flows of a version (the served one by default) with their chart."""
