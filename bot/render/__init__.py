@@ -8,15 +8,12 @@ exactly as written in both forms.
 """
 
 from bot.render.announcements import (
-    announced_as,
     announcement,
     announcement_failed,
     announcement_rollback,
     announcement_write_back_failed,
-    signed,
-    size_change,
 )
-from bot.render.customers import KEY_VALUES, customer, customers_found, key_values, predict
+from bot.render.customers import customer, customers_found, predict
 from bot.render.errors import (
     GENERIC_FAILURE,
     channel_not_allowed,
@@ -28,61 +25,30 @@ from bot.render.errors import (
     refusal,
     retrain_failed,
     usage,
-    usage_hint,
     working,
 )
 from bot.render.files import CHART_TITLES, chart, chart_files, export, pointer
-from bot.render.over_time import (
-    VERSION_STATUS,
-    customer_history,
-    day,
-    flows,
-    history_line,
-    movers,
-    moves_lines,
-    trend,
-)
+from bot.render.over_time import customer_history, day, flows, history_line, movers, trend
 from bot.render.pieces import (
-    ASKER,
-    CHANNEL,
     MAX_BLOCKS,
     SECTION_LIMIT,
     bar,
-    context,
     count,
     date,
     esc,
-    fields,
-    fixed,
     number,
     quality_words,
-    section,
     share,
     unescape,
 )
-from bot.render.segments import (
-    PROFILE_VALUES,
-    TEXT_VALUES,
-    distinct_text,
-    segment,
-    summary,
-    summary_text,
-    text_share,
-)
+from bot.render.segments import segment, summary, summary_text
 from bot.render.versions import history, retrain_progress, retrain_result, rollback, unreadable_line
 
 __all__ = [
-    "ASKER",
-    "CHANNEL",
     "CHART_TITLES",
     "GENERIC_FAILURE",
-    "KEY_VALUES",
     "MAX_BLOCKS",
-    "PROFILE_VALUES",
     "SECTION_LIMIT",
-    "TEXT_VALUES",
-    "VERSION_STATUS",
-    "announced_as",
     "announcement",
     "announcement_failed",
     "announcement_rollback",
@@ -91,26 +57,20 @@ __all__ = [
     "channel_not_allowed",
     "chart",
     "chart_files",
-    "context",
     "count",
     "customer",
     "customer_history",
     "customers_found",
     "date",
     "day",
-    "distinct_text",
     "error",
     "esc",
     "export",
-    "fields",
-    "fixed",
     "flows",
     "help_reply",
     "history",
     "history_line",
-    "key_values",
     "movers",
-    "moves_lines",
     "next_step",
     "not_admin",
     "not_understood",
@@ -123,18 +83,13 @@ __all__ = [
     "retrain_progress",
     "retrain_result",
     "rollback",
-    "section",
     "segment",
     "share",
-    "signed",
-    "size_change",
     "summary",
     "summary_text",
-    "text_share",
     "trend",
     "unescape",
     "unreadable_line",
     "usage",
-    "usage_hint",
     "working",
 ]
