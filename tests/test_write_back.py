@@ -301,6 +301,26 @@ def test_a_killed_writers_temporary_files_are_removed_by_the_next_write(
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+def test_a_running_writers_temporary_file_is_left_alone(two_versions, tmp_path):
+    """Another process still writing the same file (an export, say) keeps its
+    `.segments.csv.<its pid>.tmp`: only a writer that no longer runs left garbage."""
+    import sys
+
+    model_dir, data = two_versions
+    target = tmp_path / "segments.csv"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        writing = tmp_path / f".segments.csv.{other.pid}.tmp"
+        writing.write_text("customer_id,segment_id\nC1,")  # mid-write
+        service = service_for(model_dir, data, str(target))
+        service.rollback("v2")
+        assert service.write_back.wait().rows == 1900
+        assert writing.read_text() == "customer_id,segment_id\nC1,"
+    finally:
+        other.kill()
+        other.wait()
+
+
 # Holds the write-back lock as another segbot process would, switches the served
 # version to the one named on stdin while still holding it, then lets go.
 _SWITCH_UNDER_THE_LOCK = """

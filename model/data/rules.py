@@ -4,7 +4,8 @@ Both engines check a table against these: the local loader (`model.data.load`,
 on pandas) and the Spark engine (`model.training.spark_engine`, on a Spark
 DataFrame). Each works out what it can cheaply — column names, counts, the
 positions of the first offending rows — and hands them here, so a broken rule
-reads the same whichever engine found it. Pure functions: no pandas, no Spark.
+reads the same whichever engine found it. No pandas, no Spark: a check raises its
+`DataError` or returns it to raise, and `all_missing` adds its note to `notes`.
 
 Positions are 0-based rows in the order read; `where` turns one into what the
 user sees ("line 7" in a CSV file, "row 6" elsewhere).

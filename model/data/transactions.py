@@ -60,7 +60,7 @@ import pandas as pd
 
 from model.config import Settings
 from model.data.ids import ROW_IDS, id_strings
-from model.data.messages import SHOW, did_you_mean, first_values, name_list, plural
+from model.data.messages import at_rows, did_you_mean, first_values, name_list, plural
 from model.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -402,7 +402,7 @@ def _factorize_ids(
         missing |= np.isin(codes, blank)
     if missing.any():
         count = int(missing.sum())
-        first = ", ".join(where(int(i)) for i in np.flatnonzero(missing)[:SHOW])
+        first = at_rows(where, np.flatnonzero(missing))
         raise DataError(
             f"id column {name!r} is empty in {count:,} {plural(count, 'row')} ({first}); "
             "every purchase needs a customer id"
@@ -620,7 +620,7 @@ def _numbers(series: pd.Series, name: str, role: str, where: Callable[[int], str
 def _missing(positions: np.ndarray, name: str, role: str, where: Callable[[int], str]) -> None:
 
     count = len(positions)
-    first = ", ".join(where(int(i)) for i in positions[:SHOW])
+    first = at_rows(where, positions)
     raise DataError(
         f"{role} column {name!r} is empty in {count:,} {plural(count, 'row')} ({first}); "
         f"every purchase needs {'an' if role[0] in 'aeiou' else 'a'} {role}"

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from model.config import Settings
-from model.data.messages import SHOW, first_values
+from model.data.messages import SHOW, values_at
 from model.data.messages import plural as _plural
 from model.data.transactions import (
     ISO_HINT,
@@ -595,10 +595,8 @@ class _PostgresPlan(_Plan):
 
 
 def _shown(offending: list[tuple[int, object]]) -> str:
-    """ "row 5: 'abc', row 9: 'n/a'" as `model.data.messages.first_values` writes it."""
-    values = pd.Series([value for _, value in offending], dtype=object)
-    numbers = {i: n for i, (n, _) in enumerate(offending)}
-    return first_values(lambda i: f"row {numbers[i]}", values, range(len(offending)))
+    """ "row 5: 'abc', row 9: 'n/a'", as the in-process reader writes it."""
+    return values_at(lambda n: f"row {n}", offending)
 
 
 def _source(connection, query: str):

@@ -18,7 +18,7 @@ from model.errors import DataError
 HINT_MAX_LEVELS = 60
 # ...when a word of its name ends in one of these (MOSTYPE) or the labels file labels
 # its values. Only a hint: a wrong one costs a line, and nothing is decided by it.
-CODE_WORDS = frozenset({"type", "code", "class", "segment", "category", "subtype", "group"})
+CODE_WORDS = frozenset({"type", "code", "class", "segment", "category", "group"})
 
 
 def as_codes(values: np.ndarray, name: str) -> np.ndarray:
