@@ -105,6 +105,7 @@ def customer_features_sql(
     import sqlalchemy as sa
 
     if not PUSHDOWN:
+        log.info("no push-down to the database for %s: switched off; aggregating here", source)
         return None
     started = time.perf_counter()
     try:
